@@ -1,0 +1,1 @@
+"""The `aispend` command line (Typer). Thin: parse, call a service, render."""

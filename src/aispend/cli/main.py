@@ -1,0 +1,19 @@
+"""Entry point of the `aispend` console script: registers each command group."""
+
+from __future__ import annotations
+
+import typer
+
+from aispend.cli import db
+
+app = typer.Typer(
+    name="aispend",
+    help="Govern your company's AI spend: ledger, reports, budget alerts and the Slack bot.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+
+
+if __name__ == "__main__":
+    app()

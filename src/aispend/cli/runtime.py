@@ -1,0 +1,44 @@
+"""What every command needs: settings read once, and a migrated engine on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy import Engine
+
+from aispend.core.settings import Settings, load_settings
+from aispend.core.timeutil import Clock, system_clock
+from aispend.ledger.db import make_engine, upgrade
+
+err_console = Console(stderr=True)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock = system_clock
+    _engine: Engine | None = field(default=None, repr=False)
+
+    def engine(self) -> Engine:
+        """The ledger engine, with every migration applied (commands that need the schema call this)."""
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url)
+            upgrade(self._engine)
+        return self._engine
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    root = ctx.find_root()
+    if root.obj is None:
+        try:
+            root.obj = Runtime(settings=load_settings())
+        except ValidationError as exc:
+            for error in exc.errors():
+                name = ".".join(str(p) for p in error["loc"]) or "settings"
+                err_console.print(f"[red]invalid setting[/red] {name}: {error['msg']}")
+            raise typer.Exit(2) from None
+    assert isinstance(root.obj, Runtime)
+    return root.obj

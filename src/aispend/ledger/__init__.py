@@ -1,0 +1,1 @@
+"""The ledger: tables, migrations, idempotent writes, rollups and the queries every report reads."""

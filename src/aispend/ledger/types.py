@@ -1,0 +1,50 @@
+"""Column types that keep money exact on both SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Dialect, Numeric
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from aispend.core.money import LEDGER_SCALE, to_ledger
+
+_SCALE_FACTOR = 10**LEDGER_SCALE
+
+
+class MoneyAmount(TypeDecorator[Decimal]):
+    """A Decimal amount with 12 decimal places.
+
+    PostgreSQL stores NUMERIC(38, 12). SQLite has no exact decimal type (it would turn
+    NUMERIC text into a float), so there the amount is stored as an integer count of
+    10^-12 units: SUM() stays exact integer arithmetic inside SQLite. The limit of that
+    representation is 9.2 million per stored value or per SUM(); PostgreSQL has none.
+    """
+
+    impl = Numeric(38, LEDGER_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(38, LEDGER_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money must be Decimal, never float")
+        amount = to_ledger(Decimal(value))
+        if dialect.name == "sqlite":
+            return int(amount.scaleb(LEDGER_SCALE))
+        return amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            if isinstance(value, float):
+                raise TypeError("SQLite returned a float for a money column: integer overflow or mixed types")
+            return Decimal(int(value)).scaleb(-LEDGER_SCALE)
+        return Decimal(value)

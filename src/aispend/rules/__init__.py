@@ -1,0 +1,1 @@
+"""Pure rules: data and `now` in, findings out. No I/O, no clock reads."""
