@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aispend.cli import db
+from aispend.cli import db, ingest, report
 
 app = typer.Typer(
     name="aispend",
@@ -13,6 +13,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(ingest.app, name="ingest")
+app.add_typer(report.app, name="report")
 
 
 if __name__ == "__main__":
