@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, select, tuple_
 
 from aispend.core.money import to_ledger
-from aispend.ledger.models import CostLine
+from aispend.ledger.models import CostLine, table_of
 
-_TABLE = CostLine.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(CostLine)
 _BATCH = 500
 
 

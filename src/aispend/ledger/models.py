@@ -1,4 +1,4 @@
-"""Ledger tables (SQLModel). Times are aware UTC (SQLModel stores them as UTC); money is MoneyAmount with its currency beside it.
+"""Ledger tables (SQLModel). Times are aware UTC; money is MoneyAmount with its currency beside it.
 
 Dimension columns in rollups use "" (not NULL) for "not attributed" so that they can be part of
 a unique key on every database; reports show "" as "(unattributed)".
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from aispend.ledger.types import MoneyAmount
@@ -214,3 +214,8 @@ class LedgerMeta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=1024)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a SQLModel class, for bulk statements."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

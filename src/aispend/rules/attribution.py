@@ -47,10 +47,7 @@ class Rule:
 
     def matches(self, fields: Mapping[str, str], tags: Mapping[str, str]) -> bool:
         for key, expected in self.match.items():
-            if key.startswith("tag:"):
-                actual = _tag_lookup(tags, key[4:])
-            else:
-                actual = fields.get(key)
+            actual = _tag_lookup(tags, key[4:]) if key.startswith("tag:") else fields.get(key)
             if actual != expected:
                 return False
         return True
@@ -74,9 +71,9 @@ class AttributionRules:
             if result[dim]:
                 continue
             for key in self.tag_keys.get(dim, ()):
-                value = _tag_lookup(str_tags, key)
-                if value:
-                    result[dim] = value
+                tagged = _tag_lookup(str_tags, key)
+                if tagged:
+                    result[dim] = tagged
                     break
         return result
 

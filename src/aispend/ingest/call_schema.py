@@ -1,0 +1,250 @@
+"""The per-call log schema: field names (OpenTelemetry GenAI names and plain aliases) and validation.
+
+`normalize_call(raw)` turns one parsed row (a dict from JSONL or CSV) into a NormalizedCall or raises
+RowError with a reason that names the field. Pure: no I/O, no pricing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from aispend.core.money import MoneyError, normalize_currency, parse_decimal
+
+# Canonical field -> accepted names, in order of preference. Matching is case-sensitive for the
+# dotted OpenTelemetry names and also accepts their plain forms.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "call_id": ("call_id", "id", "gen_ai.response.id", "request_id"),
+    "timestamp": ("timestamp", "ts", "time", "start_time", "created_at"),
+    "provider": ("provider", "gen_ai.provider.name", "gen_ai.system"),
+    "model": ("model", "gen_ai.response.model", "gen_ai.request.model"),
+    "input_tokens": ("input_tokens", "gen_ai.usage.input_tokens", "prompt_tokens"),
+    "uncached_input_tokens": ("uncached_input_tokens",),
+    "output_tokens": ("output_tokens", "gen_ai.usage.output_tokens", "completion_tokens"),
+    "cache_read_tokens": (
+        "cache_read_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "cache_read_input_tokens",
+        "cached_tokens",
+    ),
+    "cache_write_tokens": (
+        "cache_write_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",
+        "cache_creation_input_tokens",
+    ),
+    "cost": ("cost", "cost_usd", "gen_ai.usage.cost"),
+    "currency": ("currency",),
+    "workflow": ("workflow", "aispend.workflow", "app"),
+    "feature": ("feature", "aispend.feature"),
+    "team": ("team", "aispend.team"),
+    "customer": ("customer", "aispend.customer", "tenant"),
+    "user": ("user", "user_id", "enduser.id"),
+    "run_id": ("run_id", "aispend.run_id", "gen_ai.conversation.id", "trace_id"),
+    "step": ("step", "aispend.step", "gen_ai.agent.name", "span_name"),
+    "outcome": ("outcome", "aispend.outcome"),
+    "latency_ms": ("latency_ms", "duration_ms"),
+    "prompt_prefix_hash": ("prompt_prefix_hash", "aispend.prompt_prefix_hash"),
+}
+
+_TEXT_LIMITS = {
+    "workflow": 128,
+    "feature": 128,
+    "team": 128,
+    "customer": 128,
+    "user": 128,
+    "run_id": 128,
+    "step": 128,
+    "outcome": 64,
+    "provider": 64,
+    "model": 128,
+}
+
+
+class RowError(ValueError):
+    """A row that cannot be imported; the message is the reason shown to the user."""
+
+
+@dataclass(slots=True)
+class NormalizedCall:
+    call_key: str
+    ts: datetime
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost: Decimal | None  # as given in the row; None when absent
+    currency: str
+    workflow: str
+    feature: str
+    team: str
+    customer: str
+    user: str
+    run_id: str
+    step: str
+    outcome: str
+    latency_ms: int | None
+    prompt_prefix_hash: str | None
+
+
+def _pick(raw: dict[str, Any], field: str) -> Any:
+    for name in ALIASES[field]:
+        value = raw.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _text(raw: dict[str, Any], field: str) -> str:
+    value = _pick(raw, field)
+    if value is None:
+        return ""
+    text = str(value).strip()
+    limit = _TEXT_LIMITS.get(field)
+    if limit and len(text) > limit:
+        raise RowError(f"{field} is longer than {limit} characters")
+    return text
+
+
+def _int(raw: dict[str, Any], field: str, *, default: int | None = 0) -> int | None:
+    value = _pick(raw, field)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise RowError(f"{field} must be a whole number, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    else:
+        try:
+            as_decimal = Decimal(str(value).strip())
+        except ArithmeticError:
+            raise RowError(f"{field} must be a whole number, got {value!r}") from None
+        if not as_decimal.is_finite() or as_decimal != as_decimal.to_integral_value():
+            raise RowError(f"{field} must be a whole number, got {value!r}")
+        number = int(as_decimal)
+    if number < 0:
+        raise RowError(f"{field} must not be negative, got {number}")
+    return number
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO 8601 (a trailing Z is fine; no offset means UTC) or Unix seconds/milliseconds."""
+    if (isinstance(value, (int, Decimal)) and not isinstance(value, bool)) or (
+        isinstance(value, str) and value.strip().replace(".", "", 1).isdigit()
+    ):
+        seconds = Decimal(str(value))
+        if seconds > 10_000_000_000:  # milliseconds
+            seconds /= 1000
+        return datetime.fromtimestamp(float(seconds), tz=UTC)  # a time, not money: float is fine
+    if not isinstance(value, str):
+        raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}")
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def normalize_call(raw: dict[str, Any], default_currency: str = "USD") -> NormalizedCall:
+    stamp = _pick(raw, "timestamp")
+    if stamp is None:
+        raise RowError("missing timestamp (timestamp / ts / time)")
+    ts = parse_timestamp(stamp)
+    model = _text(raw, "model")
+    if not model:
+        raise RowError("missing model (model / gen_ai.request.model / gen_ai.response.model)")
+    provider = _text(raw, "provider").lower()
+    cache_read = _int(raw, "cache_read_tokens") or 0
+    cache_write = _int(raw, "cache_write_tokens") or 0
+    uncached = _int(raw, "uncached_input_tokens", default=None)
+    input_tokens = _int(raw, "input_tokens", default=None)
+    if input_tokens is None:
+        input_tokens = (uncached or 0) + cache_read + cache_write
+    if cache_read + cache_write > input_tokens:
+        raise RowError(
+            f"cache tokens ({cache_read} read + {cache_write} write) exceed input_tokens ({input_tokens}); "
+            "input_tokens must include cached tokens (or give uncached_input_tokens instead)"
+        )
+    output_tokens = _int(raw, "output_tokens") or 0
+    cost_value = _pick(raw, "cost")
+    cost: Decimal | None = None
+    if cost_value is not None:
+        try:
+            cost = parse_decimal(cost_value if not isinstance(cost_value, float) else str(cost_value), what="cost")
+        except MoneyError as exc:
+            raise RowError(str(exc)) from None
+        if cost < 0:
+            raise RowError(f"cost must not be negative for a call, got {cost}")
+    try:
+        currency = normalize_currency(_pick(raw, "currency"), default_currency)
+    except MoneyError as exc:
+        raise RowError(str(exc)) from None
+    call = NormalizedCall(
+        call_key="",
+        ts=ts,
+        provider=provider,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cost=cost,
+        currency=currency,
+        workflow=_text(raw, "workflow"),
+        feature=_text(raw, "feature"),
+        team=_text(raw, "team"),
+        customer=_text(raw, "customer"),
+        user=_text(raw, "user"),
+        run_id=_text(raw, "run_id"),
+        step=_text(raw, "step"),
+        outcome=_text(raw, "outcome"),
+        latency_ms=_int(raw, "latency_ms", default=None),
+        prompt_prefix_hash=_text(raw, "prompt_prefix_hash") or None,
+    )
+    call.call_key = call_key(call, _text(raw, "call_id"))
+    return call
+
+
+def call_key(call: NormalizedCall, call_id: str) -> str:
+    """The natural key: the call id when given, else a hash of the row's normalized content."""
+    if call_id:
+        key = f"id:{call.provider}:{call_id}"
+        if len(key) <= 64:
+            return key
+        return "id:" + hashlib.blake2b(key.encode(), digest_size=24).hexdigest()
+    content = "\x1f".join(
+        str(v)
+        for v in (
+            call.ts.isoformat(),
+            call.provider,
+            call.model,
+            call.input_tokens,
+            call.output_tokens,
+            call.cache_read_tokens,
+            call.cache_write_tokens,
+            call.cost,
+            call.currency,
+            call.workflow,
+            call.feature,
+            call.team,
+            call.customer,
+            call.user,
+            call.run_id,
+            call.step,
+            call.outcome,
+            call.latency_ms,
+            call.prompt_prefix_hash,
+        )
+    )
+    return "h:" + hashlib.blake2b(content.encode(), digest_size=24).hexdigest()

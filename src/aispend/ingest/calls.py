@@ -1,0 +1,161 @@
+"""Import per-call logs: read -> normalize -> price -> write, in batches, one transaction per batch.
+
+A crash mid-file loses nothing already committed, and a re-run skips what is there (natural keys).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine
+
+from aispend.core.pricing import PriceBook, TokenCounts
+from aispend.ingest.call_schema import NormalizedCall, RowError, normalize_call
+from aispend.ingest.readers import SourceRow
+from aispend.ledger.calls import StoredCall, insert_calls, purge_watermark
+from aispend.ledger.models import COST_GIVEN, COST_PRICED, COST_UNPRICED
+
+MAX_LISTED_REJECTIONS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+@dataclass
+class ImportSummary:
+    rows_read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected_count: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    cost_sources: Counter[str] = field(default_factory=Counter)
+    unpriced_models: Counter[tuple[str, str]] = field(default_factory=Counter)
+    zero_cost_flagged: int = 0
+    cost_inserted: dict[str, Decimal] = field(default_factory=dict)
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected_count += 1
+        if len(self.rejections) < MAX_LISTED_REJECTIONS:
+            self.rejections.append(rejection)
+
+
+def price_call(call: NormalizedCall, prices: PriceBook) -> StoredCall:
+    """Decide the call's cost: as given, priced at its own timestamp, or unpriced (never 0)."""
+    provider = call.provider or prices.provider_for(call.model) or "unknown"
+    tokens = TokenCounts(call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cache_write_tokens)
+    has_tokens = call.input_tokens + call.output_tokens > 0
+    if call.cost is not None:
+        cost: Decimal | None = call.cost
+        source = COST_GIVEN
+    else:
+        cost = prices.cost(provider, call.model, call.ts, tokens)
+        source = COST_PRICED if cost is not None else COST_UNPRICED
+    return StoredCall(
+        call_key=call.call_key,
+        ts=call.ts,
+        provider=provider,
+        model=call.model,
+        input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens,
+        cache_read_tokens=call.cache_read_tokens,
+        cache_write_tokens=call.cache_write_tokens,
+        cost=cost,
+        currency=call.currency,
+        cost_source=source,
+        zero_cost_flag=source == COST_GIVEN and cost == 0 and has_tokens,
+        workflow=call.workflow,
+        feature=call.feature,
+        team=call.team,
+        customer=call.customer,
+        user=call.user,
+        run_id=call.run_id,
+        step=call.step,
+        outcome=call.outcome,
+        latency_ms=call.latency_ms,
+        prompt_prefix_hash=call.prompt_prefix_hash,
+    )
+
+
+def import_calls(
+    engine: Engine,
+    rows: Iterable[SourceRow],
+    *,
+    now: datetime,
+    prices: PriceBook | None = None,
+    default_currency: str = "USD",
+    batch_size: int = 5000,
+    on_batch: Callable[[ImportSummary], None] | None = None,
+) -> ImportSummary:
+    prices = prices or PriceBook()
+    summary = ImportSummary()
+    with engine.connect() as conn:
+        watermark = purge_watermark(conn)
+    for batch in _batches(_stored(rows, prices, default_currency, watermark, summary), batch_size):
+        with engine.begin() as conn:
+            new_calls = insert_calls(conn, batch, now)
+        summary.inserted += len(new_calls)
+        summary.duplicates += len(batch) - len(new_calls)
+        for call in new_calls:
+            if call.cost is not None:
+                summary.cost_inserted[call.currency] = summary.cost_inserted.get(call.currency, Decimal(0)) + call.cost
+        if on_batch:
+            on_batch(summary)
+    return summary
+
+
+def _stored(
+    rows: Iterable[SourceRow],
+    prices: PriceBook,
+    default_currency: str,
+    watermark: datetime | None,
+    summary: ImportSummary,
+) -> Iterator[StoredCall]:
+    for row in rows:
+        summary.rows_read += 1
+        if row.fields is None:
+            summary.reject(Rejection(row.file, row.line, row.error or "unreadable row"))
+            continue
+        try:
+            call = normalize_call(row.fields, default_currency)
+        except RowError as exc:
+            summary.reject(Rejection(row.file, row.line, str(exc)))
+            continue
+        if watermark is not None and call.ts < watermark:
+            summary.reject(
+                Rejection(
+                    row.file,
+                    row.line,
+                    f"older than the raw-call retention watermark {watermark.isoformat()} (that hour is sealed "
+                    "in the rollups; raise AISPEND_CALL_RETENTION_DAYS before importing older logs)",
+                )
+            )
+            continue
+        stored = price_call(call, prices)
+        summary.cost_sources[stored.cost_source] += 1
+        if stored.cost_source == COST_UNPRICED:
+            summary.unpriced_models[(stored.provider, stored.model)] += 1
+        if stored.zero_cost_flag:
+            summary.zero_cost_flagged += 1
+        yield stored
+
+
+def _batches(items: Iterable[StoredCall], size: int) -> Iterator[list[StoredCall]]:
+    batch: list[StoredCall] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

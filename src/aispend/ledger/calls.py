@@ -1,0 +1,224 @@
+"""Idempotent writes of per-call records, and the hourly rollups and run totals kept beside them.
+
+A call is inserted once (unique call_key); only calls actually inserted add to rollups and runs, so
+importing a file twice, or two overlapping files, never double counts. Re-pricing applies the
+difference, not the new total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, case, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from aispend.core.money import to_ledger
+from aispend.core.timeutil import floor_hour
+from aispend.ledger.models import AgentRun, CallRecord, CallRollup, LedgerMeta, table_of
+
+CALLS = table_of(CallRecord)
+ROLLUPS = table_of(CallRollup)
+RUNS = table_of(AgentRun)
+META = table_of(LedgerMeta)
+
+ROLLUP_KEY = ("hour", "provider", "model", "workflow", "feature", "team", "customer", "currency")
+PURGE_WATERMARK = "calls_purged_before"
+
+
+@dataclass(slots=True)
+class StoredCall:
+    """A call ready for the ledger: normalized, with its cost decided."""
+
+    call_key: str
+    ts: datetime
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost: Decimal | None
+    currency: str
+    cost_source: str
+    zero_cost_flag: bool
+    workflow: str
+    feature: str
+    team: str
+    customer: str
+    user: str
+    run_id: str
+    step: str
+    outcome: str
+    latency_ms: int | None
+    prompt_prefix_hash: str | None
+
+
+_CALL_COLUMNS = [f.name for f in fields(StoredCall)]
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (both SQLite and PostgreSQL spell it the same)."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    return dialect.insert(table)
+
+
+def insert_calls(conn: Connection, calls: Sequence[StoredCall], now: datetime) -> list[StoredCall]:
+    """Insert the calls not already in the ledger; return those that were new."""
+    if not calls:
+        return []
+    unique: dict[str, StoredCall] = {}
+    for call in calls:
+        unique.setdefault(call.call_key, call)
+    rows = []
+    for call in unique.values():
+        row = {name: getattr(call, name) for name in _CALL_COLUMNS}
+        row["ingested_at"] = now
+        rows.append(row)
+    stmt = _insert(conn, CALLS).on_conflict_do_nothing(index_elements=["call_key"]).returning(CALLS.c.call_key)
+    inserted_keys = set(conn.execute(stmt, rows).scalars().all())
+    new_calls = [unique[key] for key in unique if key in inserted_keys]
+    apply_rollup_deltas(conn, rollup_deltas(new_calls))
+    apply_run_deltas(conn, run_deltas(new_calls))
+    return new_calls
+
+
+def rollup_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:
+    totals: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for call in calls:
+        hour = floor_hour(call.ts)
+        key = (hour, call.provider, call.model, call.workflow, call.feature, call.team, call.customer, call.currency)
+        entry: dict[str, Any] | None = totals.get(key)
+        if entry is None:
+            entry = totals[key] = {
+                **dict(zip(ROLLUP_KEY, key, strict=True)),
+                "day": hour.date(),
+                "calls": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cache_read_tokens": 0,
+                "cache_write_tokens": 0,
+                "cost": Decimal(0),
+                "unpriced_calls": 0,
+                "unpriced_tokens": 0,
+                "zero_cost_calls": 0,
+                "latency_ms_sum": 0,
+            }
+        entry["calls"] += sign
+        entry["input_tokens"] += sign * call.input_tokens
+        entry["output_tokens"] += sign * call.output_tokens
+        entry["cache_read_tokens"] += sign * call.cache_read_tokens
+        entry["cache_write_tokens"] += sign * call.cache_write_tokens
+        if call.cost is None:
+            entry["unpriced_calls"] += sign
+            entry["unpriced_tokens"] += sign * (call.input_tokens + call.output_tokens)
+        else:
+            entry["cost"] += sign * to_ledger(call.cost)
+        if call.zero_cost_flag:
+            entry["zero_cost_calls"] += sign
+        entry["latency_ms_sum"] += sign * (call.latency_ms or 0)
+    return list(totals.values())
+
+
+_ROLLUP_MEASURES = (
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost",
+    "unpriced_calls",
+    "unpriced_tokens",
+    "zero_cost_calls",
+    "latency_ms_sum",
+)
+
+
+def apply_rollup_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
+    if not deltas:
+        return
+    stmt = _insert(conn, ROLLUPS)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(ROLLUP_KEY),
+        set_={m: ROLLUPS.c[m] + stmt.excluded[m] for m in _ROLLUP_MEASURES},
+    )
+    conn.execute(stmt, deltas)
+
+
+def run_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:
+    runs: dict[str, dict[str, Any]] = {}
+    for call in sorted((c for c in calls if c.run_id), key=lambda c: c.ts):
+        entry: dict[str, Any] | None = runs.get(call.run_id)
+        if entry is None:
+            entry = runs[call.run_id] = {
+                "run_id": call.run_id,
+                "workflow": call.workflow,
+                "team": call.team,
+                "started_at": call.ts,
+                "ended_at": call.ts,
+                "day": call.ts.date(),
+                "calls": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost": Decimal(0),
+                "currency": call.currency,
+                "unpriced_calls": 0,
+                "outcome": "",
+            }
+        entry["ended_at"] = call.ts
+        entry["workflow"] = entry["workflow"] or call.workflow
+        entry["team"] = entry["team"] or call.team
+        entry["calls"] += sign
+        entry["input_tokens"] += sign * call.input_tokens
+        entry["output_tokens"] += sign * call.output_tokens
+        if call.cost is None:
+            entry["unpriced_calls"] += sign
+        else:
+            entry["cost"] += sign * to_ledger(call.cost)
+        if call.outcome:
+            entry["outcome"] = call.outcome
+    return list(runs.values())
+
+
+def apply_run_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
+    if not deltas:
+        return
+    stmt = _insert(conn, RUNS)
+    new = stmt.excluded
+    earlier = new.started_at < RUNS.c.started_at
+    later = new.ended_at >= RUNS.c.ended_at
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id"],
+        set_={
+            "calls": RUNS.c.calls + new.calls,
+            "input_tokens": RUNS.c.input_tokens + new.input_tokens,
+            "output_tokens": RUNS.c.output_tokens + new.output_tokens,
+            "cost": RUNS.c.cost + new.cost,
+            "unpriced_calls": RUNS.c.unpriced_calls + new.unpriced_calls,
+            "started_at": case((earlier, new.started_at), else_=RUNS.c.started_at),
+            "day": case((earlier, new.day), else_=RUNS.c.day),
+            "ended_at": case((later, new.ended_at), else_=RUNS.c.ended_at),
+            "outcome": case((later & (new.outcome != ""), new.outcome), else_=RUNS.c.outcome),
+            "workflow": case((RUNS.c.workflow == "", new.workflow), else_=RUNS.c.workflow),
+            "team": case((RUNS.c.team == "", new.team), else_=RUNS.c.team),
+        },
+    )
+    conn.execute(stmt, deltas)
+
+
+def purge_watermark(conn: Connection) -> datetime | None:
+    """Raw calls before this instant were purged; their hours are sealed in the rollups."""
+    value = conn.execute(select(META.c.value).where(META.c.key == PURGE_WATERMARK)).scalar_one_or_none()
+    return datetime.fromisoformat(value) if value else None
+
+
+def set_purge_watermark(conn: Connection, before: datetime) -> None:
+    stmt = _insert(conn, META)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"value": stmt.excluded.value},
+    )
+    conn.execute(stmt, {"key": PURGE_WATERMARK, "value": before.isoformat()})

@@ -1,0 +1,126 @@
+"""The queries reports read. One place answers "how much did X cost in period P" (UTC days)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Connection, case, func, select
+
+from aispend.ledger.models import AgentRun, CallRollup, Outcome, Workflow, table_of
+
+DIMENSIONS = ("workflow", "team", "model", "provider", "customer", "feature")
+
+ROLLUPS = table_of(CallRollup)
+RUNS = table_of(AgentRun)
+OUTCOMES = table_of(Outcome)
+WORKFLOWS = table_of(Workflow)
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    key: str
+    currency: str
+    cost: Decimal
+    calls: int
+    unpriced_calls: int
+    zero_cost_calls: int
+    input_tokens: int
+    output_tokens: int
+
+
+def check_dimension(by: str) -> str:
+    if by not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {by!r}; use one of: {', '.join(DIMENSIONS)}")
+    return by
+
+
+def spend_by(conn: Connection, by: str, start: date, end: date) -> list[SpendRow]:
+    """Per-call spend grouped by one dimension and currency, days [start, end)."""
+    column = ROLLUPS.c[check_dimension(by)]
+    stmt = (
+        select(
+            column,
+            ROLLUPS.c.currency,
+            func.sum(ROLLUPS.c.cost),
+            func.sum(ROLLUPS.c.calls),
+            func.sum(ROLLUPS.c.unpriced_calls),
+            func.sum(ROLLUPS.c.zero_cost_calls),
+            func.sum(ROLLUPS.c.input_tokens),
+            func.sum(ROLLUPS.c.output_tokens),
+        )
+        .where(ROLLUPS.c.day >= start, ROLLUPS.c.day < end)
+        .group_by(column, ROLLUPS.c.currency)
+    )
+    return [
+        SpendRow(key, currency, cost or Decimal(0), int(calls), int(unpriced), int(zero), int(inp), int(out))
+        for key, currency, cost, calls, unpriced, zero, inp, out in conn.execute(stmt)
+    ]
+
+
+def daily_spend_by(conn: Connection, by: str, start: date, end: date) -> list[tuple[date, str, str, Decimal]]:
+    """(day, key, currency, cost) for charts and forecasts."""
+    column = ROLLUPS.c[check_dimension(by)]
+    stmt = (
+        select(ROLLUPS.c.day, column, ROLLUPS.c.currency, func.sum(ROLLUPS.c.cost))
+        .where(ROLLUPS.c.day >= start, ROLLUPS.c.day < end)
+        .group_by(ROLLUPS.c.day, column, ROLLUPS.c.currency)
+        .order_by(ROLLUPS.c.day)
+    )
+    return [(day, key, currency, cost or Decimal(0)) for day, key, currency, cost in conn.execute(stmt)]
+
+
+def unpriced_models(conn: Connection, start: date, end: date) -> list[tuple[str, str, int]]:
+    """(provider, model, calls) with no known price in the period, most calls first."""
+    total = func.sum(ROLLUPS.c.unpriced_calls)
+    stmt = (
+        select(ROLLUPS.c.provider, ROLLUPS.c.model, total)
+        .where(ROLLUPS.c.day >= start, ROLLUPS.c.day < end, ROLLUPS.c.unpriced_calls > 0)
+        .group_by(ROLLUPS.c.provider, ROLLUPS.c.model)
+        .order_by(total.desc(), ROLLUPS.c.model)
+    )
+    return [(p, m, int(n)) for p, m, n in conn.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    runs: int
+    cost: Decimal
+    runs_with_outcome: int
+
+
+def runs_by_workflow(conn: Connection, start: date, end: date) -> dict[str, RunTotals]:
+    """Runs started in [start, end) per workflow, with their cost."""
+    with_outcome = func.sum(case((RUNS.c.outcome != "", 1), else_=0))
+    stmt = (
+        select(RUNS.c.workflow, func.count(), func.sum(RUNS.c.cost), with_outcome)
+        .where(RUNS.c.day >= start, RUNS.c.day < end)
+        .group_by(RUNS.c.workflow)
+    )
+    return {wf: RunTotals(int(n), cost or Decimal(0), int(o or 0)) for wf, n, cost, o in conn.execute(stmt)}
+
+
+def outcomes_by_workflow(conn: Connection, start: date, end: date) -> dict[str, int]:
+    stmt = (
+        select(OUTCOMES.c.workflow, func.sum(OUTCOMES.c.count))
+        .where(OUTCOMES.c.day >= start, OUTCOMES.c.day < end)
+        .group_by(OUTCOMES.c.workflow)
+    )
+    return {wf: int(n) for wf, n in conn.execute(stmt)}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowInfo:
+    key: str
+    display_name: str
+    owner: str
+    team: str
+    outcome_unit: str
+
+
+def workflow_info(conn: Connection) -> dict[str, WorkflowInfo]:
+    stmt = select(
+        WORKFLOWS.c.key, WORKFLOWS.c.display_name, WORKFLOWS.c.owner, WORKFLOWS.c.team, WORKFLOWS.c.outcome_unit
+    )
+    return {row.key: WorkflowInfo(*row) for row in conn.execute(stmt)}

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Engine
+
+from aispend.demo.company import RUNAWAY_WORKFLOW, UNPRICED_MODEL
+from aispend.demo.generate import generate_calls
+from tests.clihelp import run_cli
+
+
+def test_generation_is_deterministic_for_a_seed() -> None:
+    first, _ = generate_calls(end=date(2026, 11, 26), days=3, seed=7)
+    second, _ = generate_calls(end=date(2026, 11, 26), days=3, seed=7)
+    other, _ = generate_calls(end=date(2026, 11, 26), days=3, seed=8)
+    rows = list(first)
+    assert rows == list(second)
+    assert rows != list(other)
+
+
+def test_demo_prints_the_weekly_top_five_and_can_be_rerun(engine: Engine, database_url: str) -> None:
+    args = ["demo", "--days", "21", "--as-of", "2026-11-26"]
+    first = run_cli(args, database_url)
+    assert first.exit_code == 0, first.output
+    assert "Top 5 by workflow — week of 2026-11-16" in first.output
+    assert "Support triage agent" in first.output
+    assert UNPRICED_MODEL in first.output
+    again = run_cli(args, database_url)
+    assert again.exit_code == 0
+    assert " 0 new (nothing new)" in again.output
+
+    report = json.loads(run_cli(["report", "top", "--at", "2026-11-16", "--json"], database_url).output)
+    runaway = next(r for r in report["rows"] if r["key"] == RUNAWAY_WORKFLOW)
+    assert Decimal(runaway["share_pct"]) > 20  # the runaway workflow crosses the red share line
+    assert Decimal(runaway["change_pct"]) > 50
+    assert report["unpriced"]["calls"] > 0
+    assert len(report["rows"]) == 5

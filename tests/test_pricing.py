@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aispend.core.pricing import PriceBook, TokenCounts, library_price
+
+TS = datetime(2026, 11, 1, 12, tzinfo=UTC)
+MODELS = [
+    ("openai", "gpt-4o"),
+    ("openai", "gpt-4o-mini"),
+    ("anthropic", "claude-sonnet-4-5"),  # tiered above 200k input tokens
+    ("anthropic", "claude-haiku-4-5"),
+    ("google", "gemini-2.5-pro"),  # tiered
+    ("google", "gemini-2.5-flash"),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    model=st.sampled_from(MODELS),
+    cached=st.integers(0, 150_000),
+    written=st.integers(0, 50_000),
+    uncached=st.integers(0, 300_000),
+    output=st.integers(0, 20_000),
+)
+def test_price_book_matches_the_library_exactly(
+    model: tuple[str, str], cached: int, written: int, uncached: int, output: int
+) -> None:
+    provider, name = model
+    tokens = TokenCounts(uncached + cached + written, output, cached, written)
+    assert PriceBook().cost(provider, name, TS, tokens) == library_price(provider, name, TS, tokens)
+
+
+def test_unknown_model_is_unpriced_not_zero() -> None:
+    assert PriceBook().cost("openai", "acme-internal-7b", TS, TokenCounts(100, 10)) is None
+
+
+def test_provider_is_inferred_from_the_model_when_missing() -> None:
+    book = PriceBook()
+    assert book.provider_for("claude-sonnet-4-5") == "anthropic"
+    assert book.provider_for("no-such-model-xyz") is None
+
+
+@pytest.mark.parametrize(("provider", "model"), MODELS)
+def test_cached_tokens_cost_less_than_uncached(provider: str, model: str) -> None:
+    book = PriceBook()
+    uncached = book.cost(provider, model, TS, TokenCounts(10_000, 0))
+    cached = book.cost(provider, model, TS, TokenCounts(10_000, 0, cache_read_tokens=10_000))
+    assert uncached is not None and cached is not None
+    assert cached < uncached

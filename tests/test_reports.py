@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from aispend.ledger.queries import RunTotals, SpendRow, WorkflowInfo
+from aispend.reports.periods import Period, period_containing, previous_period
+from aispend.reports.top import build_top_report
+from tests.clihelp import run_cli
+
+
+def _row(key: str, cost: str, currency: str = "USD", calls: int = 10, unpriced: int = 0) -> SpendRow:
+    return SpendRow(key, currency, Decimal(cost), calls, unpriced, 0, 0, 0)
+
+
+WEEK = Period("week", date(2026, 11, 16), date(2026, 11, 23), True)
+PREV = Period("week", date(2026, 11, 9), date(2026, 11, 16), True)
+
+
+def test_top_ranks_by_cost_with_change_share_and_other() -> None:
+    report = build_top_report(
+        by="workflow", period=WEEK, previous=PREV, limit=2,
+        current_rows=[_row("a", "50"), _row("b", "30"), _row("c", "20")],
+        previous_rows=[_row("a", "40"), _row("c", "25")],
+        workflows={"a": WorkflowInfo("a", "Alpha", "@ann", "support", "ticket")},
+        runs={"a": RunTotals(runs=4, cost=Decimal("48"), runs_with_outcome=2)},
+        outcomes={"a": 8},
+    )
+    assert [r["key"] for r in report["rows"]] == ["a", "b"]
+    a, b = report["rows"]
+    assert a["label"] == "Alpha" and a["owner"] == "@ann"
+    assert a["cost"] == {"amount": "50", "currency": "USD"}
+    assert a["change_pct"] == "25.0" and a["share_pct"] == "50.0"
+    assert a["cost_per_run"] == {"amount": "12", "currency": "USD"}
+    assert a["cost_per_outcome"] == {"amount": "6.25", "currency": "USD"}
+    assert b["change_pct"] is None and b["new_entrant"] is True
+    assert report["other"] == {"count": 1, "costs": [{"amount": "20", "currency": "USD"}]}
+    assert report["totals"] == [{"amount": "100", "currency": "USD"}]
+    assert report["total_change_pct"] == "53.8"
+
+
+def test_top_with_no_spend_is_empty_not_an_error() -> None:
+    report = build_top_report(by="team", period=WEEK, previous=PREV, limit=5, current_rows=[], previous_rows=[])
+    assert report["rows"] == [] and report["totals"] == [] and report["total_change_pct"] is None
+
+
+def test_currencies_are_never_added_together() -> None:
+    report = build_top_report(
+        by="team", period=WEEK, previous=PREV, limit=5,
+        current_rows=[_row("x", "10", "USD"), _row("y", "30", "EUR")], previous_rows=[],
+    )
+    assert report["totals"] == [{"amount": "30", "currency": "EUR"}, {"amount": "10", "currency": "USD"}]
+    assert {r["key"]: r["share_pct"] for r in report["rows"]} == {"x": "100.0", "y": "100.0"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "at", "today", "expected", "prev"),
+    [
+        ("week", date(2026, 11, 18), date(2026, 11, 26), (date(2026, 11, 16), date(2026, 11, 23), True),
+         (date(2026, 11, 9), date(2026, 11, 16))),
+        ("week", date(2026, 11, 25), date(2026, 11, 25), (date(2026, 11, 23), date(2026, 11, 26), False),
+         (date(2026, 11, 16), date(2026, 11, 19))),
+        ("month", date(2026, 3, 31), date(2026, 3, 31), (date(2026, 3, 1), date(2026, 4, 1), True),
+         (date(2026, 2, 1), date(2026, 3, 1))),
+        ("month", date(2026, 11, 1), date(2026, 11, 1), (date(2026, 11, 1), date(2026, 11, 2), False),
+         (date(2026, 10, 1), date(2026, 10, 2))),
+    ],
+)
+def test_periods_compare_like_for_like(
+    kind: str, at: date, today: date, expected: tuple[date, date, bool], prev: tuple[date, date]
+) -> None:
+    period = period_containing(kind, at, today)
+    assert (period.start, period.end, period.complete) == expected
+    before = previous_period(period)
+    assert (before.start, before.end) == prev
+
+
+def _calls_file(tmp_path: Path) -> Path:
+    rows = [
+        {"call_id": f"{wf}-{day}-{i}", "timestamp": f"2026-11-{day}T10:00:00Z", "provider": "openai",
+         "model": model, "input_tokens": 1000, "output_tokens": 100, "cost": cost, "workflow": wf, "team": team,
+         "run_id": f"{wf}-{day}-{i // 2}"}
+        for day, wf, team, model, cost, n in [
+            (10, "support", "cs", "gpt-4o", "1.00", 4),
+            (17, "support", "cs", "gpt-4o", "2.00", 6),
+            (17, "search", "product", "gpt-4o-mini", "0.50", 4),
+            (18, "review", "eng", "unknown-model", None, 3),
+        ]
+        for i in range(n)
+    ]
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join(json.dumps({k: v for k, v in r.items() if v is not None}) for r in rows))
+    return path
+
+
+def test_report_top_json_end_to_end(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    assert run_cli(["ingest", "calls", str(_calls_file(tmp_path))], database_url).exit_code == 0
+    result = run_cli(["report", "top", "--at", "2026-11-17", "--json"], database_url)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["period"] == {"kind": "week", "start": "2026-11-16", "end": "2026-11-23", "complete": True}
+    assert [(r["key"], r["cost"]["amount"], r["change_pct"]) for r in report["rows"]] == [
+        ("support", "12", "200.0"), ("search", "2", None), ("review", "0", None),
+    ]
+    assert report["rows"][0]["runs"] == 3
+    assert report["unpriced"] == {"calls": 3, "models": [{"provider": "openai", "model": "unknown-model", "calls": 3}]}
+    by_model = json.loads(run_cli(["report", "top", "--at", "2026-11-17", "--by", "model", "--json"], database_url).output)
+    assert [r["key"] for r in by_model["rows"]] == ["gpt-4o", "gpt-4o-mini", "unknown-model"]
+
+
+def test_report_spend_table_shows_unpriced(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    run_cli(["ingest", "calls", str(_calls_file(tmp_path))], database_url)
+    result = run_cli(["report", "spend", "--since", "2026-11-01", "--until", "2026-12-01", "--by", "team"], database_url)
+    assert result.exit_code == 0, result.output
+    assert "$18.00" in result.output
+    assert "Unpriced: 3 calls" in result.output
+
+
+def test_bad_report_arguments_are_refused_clearly(engine: Engine, database_url: str) -> None:
+    result = run_cli(["report", "top", "--by", "colour"], database_url)
+    assert result.exit_code == 2 and "'colour' is not one of" in result.output
+    result = run_cli(["report", "top", "--at", "last tuesday"], database_url)
+    assert result.exit_code == 2 and "not a date" in result.output
+    result = run_cli(["report", "spend", "--since", "2026-11-10", "--until", "2026-11-01"], database_url)
+    assert result.exit_code == 2 and "must be after" in result.output
