@@ -11,9 +11,17 @@ from aispend.ingest.call_schema import RowError, normalize_call
 def test_plain_names() -> None:
     call = normalize_call(
         {
-            "call_id": "abc", "timestamp": "2026-11-20T10:00:00Z", "provider": "OpenAI", "model": "gpt-4o",
-            "input_tokens": "1000", "output_tokens": 20, "cache_read_tokens": 300, "cost": "0.0123",
-            "workflow": "support-triage", "run_id": "r1", "step": "draft",
+            "call_id": "abc",
+            "timestamp": "2026-11-20T10:00:00Z",
+            "provider": "OpenAI",
+            "model": "gpt-4o",
+            "input_tokens": "1000",
+            "output_tokens": 20,
+            "cache_read_tokens": 300,
+            "cost": "0.0123",
+            "workflow": "support-triage",
+            "run_id": "r1",
+            "step": "draft",
         }
     )
     assert call.ts == datetime(2026, 11, 20, 10, tzinfo=UTC)

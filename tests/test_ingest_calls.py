@@ -12,19 +12,69 @@ from aispend.ledger.models import AgentRun, CallRecord, CallRollup, table_of
 from tests.clihelp import run_cli
 
 ROWS = [
-    {"call_id": "c1", "timestamp": "2026-11-20T10:00:00Z", "provider": "openai", "model": "gpt-4o",
-     "input_tokens": 1000, "output_tokens": 200, "workflow": "support-triage", "run_id": "r1", "step": "classify"},
-    {"call_id": "c2", "timestamp": "2026-11-20T10:20:00Z", "provider": "anthropic", "model": "claude-sonnet-4-5",
-     "input_tokens": 5000, "output_tokens": 800, "cache_read_tokens": 3000, "workflow": "support-triage",
-     "run_id": "r1", "step": "answer", "outcome": "resolved"},
-    {"call_id": "c3", "timestamp": "2026-11-20T11:00:00Z", "provider": "openai", "model": "acme-ft-classifier",
-     "input_tokens": 100, "output_tokens": 5, "workflow": "rag-search"},
-    {"call_id": "c4", "timestamp": "2026-11-20T11:30:00Z", "provider": "openai", "model": "acme-ft-classifier",
-     "input_tokens": 120, "output_tokens": 5, "workflow": "rag-search"},
-    {"call_id": "c5", "timestamp": "2026-11-20T11:40:00Z", "provider": "openai", "model": "gpt-4o-mini",
-     "input_tokens": 100, "output_tokens": 5, "cost": "0", "workflow": "rag-search"},
-    {"call_id": "c6", "timestamp": "2026-11-21T09:00:00Z", "provider": "openai", "model": "gpt-4o-mini",
-     "input_tokens": 100, "output_tokens": 5, "cost": 0.000123, "currency": "usd", "workflow": "rag-search"},
+    {
+        "call_id": "c1",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 1000,
+        "output_tokens": 200,
+        "workflow": "support-triage",
+        "run_id": "r1",
+        "step": "classify",
+    },
+    {
+        "call_id": "c2",
+        "timestamp": "2026-11-20T10:20:00Z",
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "input_tokens": 5000,
+        "output_tokens": 800,
+        "cache_read_tokens": 3000,
+        "workflow": "support-triage",
+        "run_id": "r1",
+        "step": "answer",
+        "outcome": "resolved",
+    },
+    {
+        "call_id": "c3",
+        "timestamp": "2026-11-20T11:00:00Z",
+        "provider": "openai",
+        "model": "acme-ft-classifier",
+        "input_tokens": 100,
+        "output_tokens": 5,
+        "workflow": "rag-search",
+    },
+    {
+        "call_id": "c4",
+        "timestamp": "2026-11-20T11:30:00Z",
+        "provider": "openai",
+        "model": "acme-ft-classifier",
+        "input_tokens": 120,
+        "output_tokens": 5,
+        "workflow": "rag-search",
+    },
+    {
+        "call_id": "c5",
+        "timestamp": "2026-11-20T11:40:00Z",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "input_tokens": 100,
+        "output_tokens": 5,
+        "cost": "0",
+        "workflow": "rag-search",
+    },
+    {
+        "call_id": "c6",
+        "timestamp": "2026-11-21T09:00:00Z",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "input_tokens": 100,
+        "output_tokens": 5,
+        "cost": 0.000123,
+        "currency": "usd",
+        "workflow": "rag-search",
+    },
 ]
 # gpt-4o: 1000 x $2.5/M + 200 x $10/M; sonnet: 2000 x $3/M + 3000 x $0.3/M + 800 x $15/M; plus the given 0.000123
 EXPECTED_TOTAL = Decimal("0.0045") + Decimal("0.0189") + Decimal("0.000123")
@@ -41,7 +91,9 @@ def _ledger_totals(engine: Engine) -> tuple[int, Decimal, int, int, int]:
         raw = conn.execute(select(func.count()).select_from(table_of(CallRecord))).scalar_one()
         cost, calls, unpriced, zero = conn.execute(
             select(
-                func.sum(rollups.c.cost), func.sum(rollups.c.calls), func.sum(rollups.c.unpriced_calls),
+                func.sum(rollups.c.cost),
+                func.sum(rollups.c.calls),
+                func.sum(rollups.c.unpriced_calls),
                 func.sum(rollups.c.zero_cost_calls),
             )
         ).one()
@@ -101,7 +153,9 @@ def test_bad_rows_are_reported_with_file_line_and_reason_and_good_rows_kept(
 
 def test_csv_gzip_and_stdin_give_the_same_ledger(engine: Engine, database_url: str, tmp_path: Path) -> None:
     header = "call_id,timestamp,provider,model,input_tokens,output_tokens,cost,workflow\n"
-    body = "x1,2026-11-20T10:00:00Z,openai,gpt-4o,1000,200,,wf\r\nx2,2026-11-20T10:05:00Z,openai,gpt-4o,10,2,\"0.5\",wf\r\n"
+    body = (
+        'x1,2026-11-20T10:00:00Z,openai,gpt-4o,1000,200,,wf\r\nx2,2026-11-20T10:05:00Z,openai,gpt-4o,10,2,"0.5",wf\r\n'
+    )
     csv_gz = tmp_path / "calls.csv.gz"
     csv_gz.write_bytes(gzip.compress(("\ufeff" + header + body).encode()))
     assert run_cli(["ingest", "calls", str(csv_gz)], database_url).exit_code == 0

@@ -24,7 +24,10 @@ PREV = Period("week", date(2026, 11, 9), date(2026, 11, 16), True)
 
 def test_top_ranks_by_cost_with_change_share_and_other() -> None:
     report = build_top_report(
-        by="workflow", period=WEEK, previous=PREV, limit=2,
+        by="workflow",
+        period=WEEK,
+        previous=PREV,
+        limit=2,
         current_rows=[_row("a", "50"), _row("b", "30"), _row("c", "20")],
         previous_rows=[_row("a", "40"), _row("c", "25")],
         workflows={"a": WorkflowInfo("a", "Alpha", "@ann", "support", "ticket")},
@@ -51,8 +54,12 @@ def test_top_with_no_spend_is_empty_not_an_error() -> None:
 
 def test_currencies_are_never_added_together() -> None:
     report = build_top_report(
-        by="team", period=WEEK, previous=PREV, limit=5,
-        current_rows=[_row("x", "10", "USD"), _row("y", "30", "EUR")], previous_rows=[],
+        by="team",
+        period=WEEK,
+        previous=PREV,
+        limit=5,
+        current_rows=[_row("x", "10", "USD"), _row("y", "30", "EUR")],
+        previous_rows=[],
     )
     assert report["totals"] == [{"amount": "30", "currency": "EUR"}, {"amount": "10", "currency": "USD"}]
     assert {r["key"]: r["share_pct"] for r in report["rows"]} == {"x": "100.0", "y": "100.0"}
@@ -61,14 +68,34 @@ def test_currencies_are_never_added_together() -> None:
 @pytest.mark.parametrize(
     ("kind", "at", "today", "expected", "prev"),
     [
-        ("week", date(2026, 11, 18), date(2026, 11, 26), (date(2026, 11, 16), date(2026, 11, 23), True),
-         (date(2026, 11, 9), date(2026, 11, 16))),
-        ("week", date(2026, 11, 25), date(2026, 11, 25), (date(2026, 11, 23), date(2026, 11, 26), False),
-         (date(2026, 11, 16), date(2026, 11, 19))),
-        ("month", date(2026, 3, 31), date(2026, 3, 31), (date(2026, 3, 1), date(2026, 4, 1), True),
-         (date(2026, 2, 1), date(2026, 3, 1))),
-        ("month", date(2026, 11, 1), date(2026, 11, 1), (date(2026, 11, 1), date(2026, 11, 2), False),
-         (date(2026, 10, 1), date(2026, 10, 2))),
+        (
+            "week",
+            date(2026, 11, 18),
+            date(2026, 11, 26),
+            (date(2026, 11, 16), date(2026, 11, 23), True),
+            (date(2026, 11, 9), date(2026, 11, 16)),
+        ),
+        (
+            "week",
+            date(2026, 11, 25),
+            date(2026, 11, 25),
+            (date(2026, 11, 23), date(2026, 11, 26), False),
+            (date(2026, 11, 16), date(2026, 11, 19)),
+        ),
+        (
+            "month",
+            date(2026, 3, 31),
+            date(2026, 3, 31),
+            (date(2026, 3, 1), date(2026, 4, 1), True),
+            (date(2026, 2, 1), date(2026, 3, 1)),
+        ),
+        (
+            "month",
+            date(2026, 11, 1),
+            date(2026, 11, 1),
+            (date(2026, 11, 1), date(2026, 11, 2), False),
+            (date(2026, 10, 1), date(2026, 10, 2)),
+        ),
     ],
 )
 def test_periods_compare_like_for_like(
@@ -82,9 +109,18 @@ def test_periods_compare_like_for_like(
 
 def _calls_file(tmp_path: Path) -> Path:
     rows = [
-        {"call_id": f"{wf}-{day}-{i}", "timestamp": f"2026-11-{day}T10:00:00Z", "provider": "openai",
-         "model": model, "input_tokens": 1000, "output_tokens": 100, "cost": cost, "workflow": wf, "team": team,
-         "run_id": f"{wf}-{day}-{i // 2}"}
+        {
+            "call_id": f"{wf}-{day}-{i}",
+            "timestamp": f"2026-11-{day}T10:00:00Z",
+            "provider": "openai",
+            "model": model,
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            "cost": cost,
+            "workflow": wf,
+            "team": team,
+            "run_id": f"{wf}-{day}-{i // 2}",
+        }
         for day, wf, team, model, cost, n in [
             (10, "support", "cs", "gpt-4o", "1.00", 4),
             (17, "support", "cs", "gpt-4o", "2.00", 6),
@@ -105,17 +141,23 @@ def test_report_top_json_end_to_end(engine: Engine, database_url: str, tmp_path:
     report = json.loads(result.output)
     assert report["period"] == {"kind": "week", "start": "2026-11-16", "end": "2026-11-23", "complete": True}
     assert [(r["key"], r["cost"]["amount"], r["change_pct"]) for r in report["rows"]] == [
-        ("support", "12", "200.0"), ("search", "2", None), ("review", "0", None),
+        ("support", "12", "200.0"),
+        ("search", "2", None),
+        ("review", "0", None),
     ]
     assert report["rows"][0]["runs"] == 3
     assert report["unpriced"] == {"calls": 3, "models": [{"provider": "openai", "model": "unknown-model", "calls": 3}]}
-    by_model = json.loads(run_cli(["report", "top", "--at", "2026-11-17", "--by", "model", "--json"], database_url).output)
+    by_model = json.loads(
+        run_cli(["report", "top", "--at", "2026-11-17", "--by", "model", "--json"], database_url).output
+    )
     assert [r["key"] for r in by_model["rows"]] == ["gpt-4o", "gpt-4o-mini", "unknown-model"]
 
 
 def test_report_spend_table_shows_unpriced(engine: Engine, database_url: str, tmp_path: Path) -> None:
     run_cli(["ingest", "calls", str(_calls_file(tmp_path))], database_url)
-    result = run_cli(["report", "spend", "--since", "2026-11-01", "--until", "2026-12-01", "--by", "team"], database_url)
+    result = run_cli(
+        ["report", "spend", "--since", "2026-11-01", "--until", "2026-12-01", "--by", "team"], database_url
+    )
     assert result.exit_code == 0, result.output
     assert "$18.00" in result.output
     assert "Unpriced: 3 calls" in result.output
