@@ -183,3 +183,30 @@ def test_unknown_extension_is_a_clear_error(engine: Engine, database_url: str, t
     result = run_cli(["ingest", "calls", str(path)], database_url)
     assert result.exit_code == 2
     assert "cannot tell the format" in result.output
+
+
+def test_rollups_agree_with_raw_calls_hour_by_hour(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from aispend.core.timeutil import floor_hour
+
+    run_cli(["ingest", "calls", str(_write_jsonl(tmp_path / "c.jsonl", ROWS))], database_url)
+    calls, rollups = table_of(CallRecord), table_of(CallRollup)
+    with engine.connect() as conn:
+        raw = conn.execute(select(calls.c.ts, calls.c.workflow, calls.c.cost, calls.c.call_key)).all()
+        rollup_rows = conn.execute(
+            select(rollups.c.hour, rollups.c.workflow, rollups.c.calls, rollups.c.cost, rollups.c.day)
+        ).all()
+    rolled: dict[tuple[datetime, str], tuple[int, Decimal]] = {}
+    for hour, workflow, n, cost, day in rollup_rows:
+        assert day == hour.date()
+        before = rolled.get((hour, workflow), (0, Decimal(0)))
+        rolled[(hour, workflow)] = (before[0] + n, before[1] + cost)
+    expected: dict[tuple[datetime, str], tuple[int, Decimal]] = {}
+    for ts, workflow, cost, _ in raw:
+        key = (floor_hour(ts), workflow)
+        n, total = expected.get(key, (0, Decimal(0)))
+        expected[key] = (n + 1, total + (cost or Decimal(0)))
+    assert rolled == expected
+    stamps = {key: ts for ts, _, _, key in raw}
+    assert stamps["id:openai:c1"] == datetime(2026, 11, 20, 10, tzinfo=UTC)

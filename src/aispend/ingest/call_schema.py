@@ -93,33 +93,55 @@ class NormalizedCall:
     prompt_prefix_hash: str | None
 
 
-def _pick(raw: dict[str, Any], field: str) -> Any:
-    for name in ALIASES[field]:
-        value = raw.get(name)
+# Which of a row's keys answers each canonical field, cached per distinct key set: rows from one
+# producer share their keys, so alias resolution happens once per file, not once per row.
+_FIELD_MAPS: dict[frozenset[str], tuple[tuple[str, str], ...]] = {}
+
+
+def _field_map(keys: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    found = _FIELD_MAPS.get(keys)
+    if found is None:
+        pairs = []
+        for canonical, names in ALIASES.items():
+            for name in names:
+                if name in keys:
+                    pairs.append((canonical, name))
+                    break
+        found = _FIELD_MAPS[keys] = tuple(pairs)
+        if len(_FIELD_MAPS) > 4096:  # pathological inputs with ever-changing keys
+            _FIELD_MAPS.clear()
+    return found
+
+
+def _canonical(raw: dict[str, Any]) -> dict[str, Any]:
+    """{canonical field: value} for the fields present with a value ("" and null count as absent)."""
+    out = {}
+    for canonical, name in _field_map(frozenset(raw)):
+        value = raw[name]
         if value is not None and value != "":
-            return value
-    return None
+            out[canonical] = value
+    return out
 
 
-def _text(raw: dict[str, Any], field: str) -> str:
-    value = _pick(raw, field)
+def _text(values: dict[str, Any], field: str) -> str:
+    value = values.get(field)
     if value is None:
         return ""
-    text = str(value).strip()
+    text = value.strip() if type(value) is str else str(value).strip()
     limit = _TEXT_LIMITS.get(field)
     if limit and len(text) > limit:
         raise RowError(f"{field} is longer than {limit} characters")
     return text
 
 
-def _int(raw: dict[str, Any], field: str, *, default: int | None = 0) -> int | None:
-    value = _pick(raw, field)
+def _int(values: dict[str, Any], field: str, *, default: int | None = 0) -> int | None:
+    value = values.get(field)
     if value is None:
         return default
-    if isinstance(value, bool):
-        raise RowError(f"{field} must be a whole number, got {value!r}")
-    if isinstance(value, int):
+    if type(value) is int:
         number = value
+    elif isinstance(value, bool):
+        raise RowError(f"{field} must be a whole number, got {value!r}")
     else:
         try:
             as_decimal = Decimal(str(value).strip())
@@ -156,8 +178,9 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def normalize_call(raw: dict[str, Any], default_currency: str = "USD") -> NormalizedCall:
-    stamp = _pick(raw, "timestamp")
+def normalize_call(row: dict[str, Any], default_currency: str = "USD") -> NormalizedCall:
+    raw = _canonical(row)
+    stamp = raw.get("timestamp")
     if stamp is None:
         raise RowError("missing timestamp (timestamp / ts / time)")
     ts = parse_timestamp(stamp)
@@ -177,7 +200,7 @@ def normalize_call(raw: dict[str, Any], default_currency: str = "USD") -> Normal
             "input_tokens must include cached tokens (or give uncached_input_tokens instead)"
         )
     output_tokens = _int(raw, "output_tokens") or 0
-    cost_value = _pick(raw, "cost")
+    cost_value = raw.get("cost")
     cost: Decimal | None = None
     if cost_value is not None:
         try:
@@ -187,7 +210,7 @@ def normalize_call(raw: dict[str, Any], default_currency: str = "USD") -> Normal
         if cost < 0:
             raise RowError(f"cost must not be negative for a call, got {cost}")
     try:
-        currency = normalize_currency(_pick(raw, "currency"), default_currency)
+        currency = normalize_currency(raw.get("currency"), default_currency)
     except MoneyError as exc:
         raise RowError(str(exc)) from None
     call = NormalizedCall(

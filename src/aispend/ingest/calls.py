@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from aispend.core.pricing import PriceBook, TokenCounts
 from aispend.ingest.call_schema import NormalizedCall, RowError, normalize_call
@@ -102,8 +103,13 @@ def import_calls(
     with engine.connect() as conn:
         watermark = purge_watermark(conn)
     for batch in _batches(_stored(rows, prices, default_currency, watermark, summary), batch_size):
-        with engine.begin() as conn:
-            new_calls = insert_calls(conn, batch, now)
+        try:
+            with engine.begin() as conn:
+                new_calls = insert_calls(conn, batch, now)
+        except IntegrityError:
+            # Another importer wrote some of these rows meanwhile (PostgreSQL); the retry skips them.
+            with engine.begin() as conn:
+                new_calls = insert_calls(conn, batch, now)
         summary.inserted += len(new_calls)
         summary.duplicates += len(batch) - len(new_calls)
         for call in new_calls:

@@ -51,20 +51,25 @@ def iter_rows(name: str, binary: IO[bytes], fmt: str) -> Iterator[SourceRow]:
         yield from _iter_csv(name, binary)
 
 
+# parse_float=Decimal: a cost never passes through a binary float. One decoder for every line.
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
 def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
     for line_no, raw in enumerate(binary, start=1):
         if not raw.strip():
             continue
         try:
-            # parse_float=Decimal: a cost never passes through a binary float.
-            value = json.loads(raw, parse_float=Decimal)
+            value = _DECODER.decode(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             yield SourceRow(name, line_no, None, f"not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}")
             continue
         if not isinstance(value, dict):
             yield SourceRow(name, line_no, None, "a line must be a JSON object")
             continue
-        yield SourceRow(name, line_no, _flatten(value))
+        if any(type(v) is dict for v in value.values()):
+            value = _flatten(value)
+        yield SourceRow(name, line_no, value)
 
 
 def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, case, select
+from sqlalchemy import Connection, bindparam, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from aispend.core.money import to_ledger
+from aispend.ledger.bulk import dict_rows, execute_many
 from aispend.core.timeutil import floor_hour
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup, LedgerMeta, table_of
 
@@ -67,23 +69,72 @@ def _insert(conn: Connection, table: Any) -> Any:
 
 
 def insert_calls(conn: Connection, calls: Sequence[StoredCall], now: datetime) -> list[StoredCall]:
-    """Insert the calls not already in the ledger; return those that were new."""
+    """Insert the calls not already in the ledger, add them to rollups and runs; return the new ones.
+
+    Keys already present are looked up first (an index probe), and only new rows go through a plain
+    DBAPI executemany: much faster than INSERT .. ON CONFLICT .. RETURNING row by row. On SQLite the
+    write transaction excludes other writers; on PostgreSQL a concurrent importer of the same rows
+    makes this batch fail on the unique key, and the caller retries it (then the probe sees them).
+    """
     if not calls:
         return []
     unique: dict[str, StoredCall] = {}
     for call in calls:
         unique.setdefault(call.call_key, call)
-    rows = []
-    for call in unique.values():
-        row = {name: getattr(call, name) for name in _CALL_COLUMNS}
-        row["ingested_at"] = now
-        rows.append(row)
-    stmt = _insert(conn, CALLS).on_conflict_do_nothing(index_elements=["call_key"]).returning(CALLS.c.call_key)
-    inserted_keys = set(conn.execute(stmt, rows).scalars().all())
-    new_calls = [unique[key] for key in unique if key in inserted_keys]
-    apply_rollup_deltas(conn, rollup_deltas(new_calls))
-    apply_run_deltas(conn, run_deltas(new_calls))
+    existing = _existing_keys(conn, list(unique))
+    new_calls = [call for key, call in unique.items() if key not in existing]
+    if new_calls:
+        before = conn.execute(select(func.coalesce(func.max(CALLS.c.id), 0))).scalar_one()
+        _bulk_insert(conn, new_calls, now)
+        _roll_up_inserted(conn, before, now)
+        apply_run_deltas(conn, run_deltas(new_calls))
     return new_calls
+
+
+def _hour_and_day_sql(dialect_name: str) -> tuple[str, str]:
+    if dialect_name == "sqlite":
+        # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) and dates as 'YYYY-MM-DD'.
+        return "substr(ts, 1, 13) || ':00:00.000000'", "substr(ts, 1, 10)"
+    return "date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "CAST(ts AT TIME ZONE 'UTC' AS DATE)"
+
+
+def _roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
+    """Add the rows this batch inserted to the hourly rollups, aggregated inside the database."""
+    hour, day = _hour_and_day_sql(conn.dialect.name)
+    keys = ", ".join(ROLLUP_KEY)
+    measures = ", ".join(_ROLLUP_MEASURES)
+    updates = ", ".join(f"{m} = call_rollup.{m} + excluded.{m}" for m in _ROLLUP_MEASURES)
+    sql = text(
+        f"INSERT INTO call_rollup ({keys}, day, {measures}) "
+        f"SELECT {hour} AS rollup_hour, provider, model, workflow, feature, team, customer, currency, "
+        f"{day}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
+        "SUM(cache_write_tokens), COALESCE(SUM(cost), 0), SUM(CASE WHEN cost IS NULL THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN cost IS NULL THEN input_tokens + output_tokens ELSE 0 END), "
+        "SUM(CASE WHEN zero_cost_flag THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0) "
+        "FROM call_record WHERE id > :after_id AND ingested_at = :now "
+        f"GROUP BY rollup_hour, provider, model, workflow, feature, team, customer, currency, {day} "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    ).bindparams(bindparam("now", type_=CALLS.c.ingested_at.type))
+    conn.execute(sql, {"after_id": after_id, "now": now})
+
+
+_PROBE_CHUNK = 900  # below SQLite's default limit on bound parameters
+
+
+def _existing_keys(conn: Connection, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), _PROBE_CHUNK):
+        chunk = keys[start : start + _PROBE_CHUNK]
+        found.update(conn.execute(select(CALLS.c.call_key).where(CALLS.c.call_key.in_(chunk))).scalars())
+    return found
+
+
+_CALL_VALUES = attrgetter(*_CALL_COLUMNS)
+
+
+def _bulk_insert(conn: Connection, calls: Sequence[StoredCall], now: datetime) -> None:
+    rows = [(*_CALL_VALUES(call), now) for call in calls]
+    execute_many(conn, CALLS.insert(), [*_CALL_COLUMNS, "ingested_at"], rows)
 
 
 def rollup_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:
@@ -145,7 +196,7 @@ def apply_rollup_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
         index_elements=list(ROLLUP_KEY),
         set_={m: ROLLUPS.c[m] + stmt.excluded[m] for m in _ROLLUP_MEASURES},
     )
-    conn.execute(stmt, deltas)
+    execute_many(conn, stmt, *dict_rows(deltas))
 
 
 def run_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:
@@ -206,7 +257,7 @@ def apply_run_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
             "team": case((RUNS.c.team == "", new.team), else_=RUNS.c.team),
         },
     )
-    conn.execute(stmt, deltas)
+    execute_many(conn, stmt, *dict_rows(deltas))
 
 
 def purge_watermark(conn: Connection) -> datetime | None:

@@ -1,0 +1,183 @@
+"""Benchmark: per-call ingestion rows/s and peak RSS, beside the limits measured in the same run.
+
+    python benchmarks/ingest_calls.py [--rows 1000000] [--postgres URL]
+
+For each database it reports, on the same generated file:
+  * parse only      — read + JSON-decode + normalize + price every row, no database;
+  * bare insert     — executemany of pre-built tuples into an empty copy of call_record (the database's limit);
+  * aispend ingest  — the real import path (`import_calls`), in a child process to measure its peak RSS;
+and the ratio of the ingest rate to the bare-insert rate. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from aispend.core.pricing import PriceBook
+from aispend.ingest.call_schema import normalize_call
+from aispend.ingest.calls import price_call
+from aispend.ingest.readers import iter_rows, open_binary
+
+MODELS = [
+    ("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-haiku-4-5"), ("google", "gemini-2.5-flash"), ("internal", "acme-ft-7b"),
+]
+
+
+def generate(path: Path, rows: int) -> None:
+    rng = random.Random(1)
+    start = datetime(2026, 8, 1, tzinfo=UTC)
+    with path.open("w") as out:
+        for i in range(rows):
+            provider, model = rng.choice(MODELS)
+            workflow = rng.randrange(50)
+            inp = rng.randint(200, 20_000)
+            row = {
+                "call_id": f"bench-{i}",
+                "timestamp": (start + timedelta(seconds=i * 7)).isoformat(),
+                "provider": provider, "model": model,
+                "input_tokens": inp, "output_tokens": rng.randint(10, 2000), "cache_read_tokens": inp // 4,
+                # A workflow belongs to one team; customers only on a fifth of the workflows.
+                "workflow": f"wf-{workflow}", "team": f"team-{workflow % 20}",
+                "customer": f"cust-{rng.randrange(30)}" if workflow % 5 == 0 else "", "run_id": f"run-{i // 6}", "step": f"step-{i % 6}",
+                "latency_ms": rng.randint(100, 9000),
+            }
+            if i % 3 == 0:
+                row["cost"] = str(round(rng.random() / 50, 8))
+            out.write(json.dumps(row) + "\n")
+
+
+def parse_only(path: Path) -> float:
+    prices = PriceBook()
+    started = time.perf_counter()
+    count = 0
+    for row in iter_rows(str(path), open_binary(str(path)), "jsonl"):
+        assert row.fields is not None
+        price_call(normalize_call(row.fields), prices)
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def bare_insert(url: str, path: Path) -> float:
+    """Pre-built tuples, executemany into an empty table shaped like call_record: the database's own limit."""
+    prices = PriceBook()
+    calls = [price_call(normalize_call(r.fields), prices) for r in iter_rows(str(path), open_binary(str(path)), "jsonl")
+             if r.fields is not None]
+    now = datetime.now(UTC)
+    is_sqlite = url.startswith("sqlite")
+    tuples = [
+        (c.call_key, c.ts, c.provider, c.model, c.input_tokens, c.output_tokens, c.cache_read_tokens,
+         c.cache_write_tokens, None if c.cost is None else (int(c.cost.scaleb(12)) if is_sqlite else c.cost),
+         c.currency, c.cost_source, c.zero_cost_flag, c.workflow, c.feature, c.team, c.customer, c.user,
+         c.run_id, c.step, c.outcome, c.latency_ms, c.prompt_prefix_hash, now)
+        for c in calls
+    ]
+    del calls
+    engine = create_engine(url)
+    table = f"bare_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        money = "BIGINT" if is_sqlite else "NUMERIC(38,12)"
+        conn.execute(text(
+            f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, call_key VARCHAR(64) UNIQUE, ts TIMESTAMP, "
+            "provider VARCHAR(64), model VARCHAR(128), input_tokens BIGINT, output_tokens BIGINT, "
+            f"cache_read_tokens BIGINT, cache_write_tokens BIGINT, cost {money}, currency VARCHAR(3), "
+            "cost_source VARCHAR(8), zero_cost_flag BOOLEAN, workflow VARCHAR(128), feature VARCHAR(128), "
+            "team VARCHAR(128), customer VARCHAR(128), \"user\" VARCHAR(128), run_id VARCHAR(128), "
+            "step VARCHAR(128), outcome VARCHAR(64), latency_ms BIGINT, prompt_prefix_hash VARCHAR(128), "
+            "ingested_at TIMESTAMP)"
+            if is_sqlite else
+            f"CREATE TABLE {table} (id SERIAL PRIMARY KEY, call_key VARCHAR(64) UNIQUE, ts TIMESTAMPTZ, "
+            "provider VARCHAR(64), model VARCHAR(128), input_tokens BIGINT, output_tokens BIGINT, "
+            f"cache_read_tokens BIGINT, cache_write_tokens BIGINT, cost {money}, currency VARCHAR(3), "
+            "cost_source VARCHAR(8), zero_cost_flag BOOLEAN, workflow VARCHAR(128), feature VARCHAR(128), "
+            "team VARCHAR(128), customer VARCHAR(128), \"user\" VARCHAR(128), run_id VARCHAR(128), "
+            "step VARCHAR(128), outcome VARCHAR(64), latency_ms BIGINT, prompt_prefix_hash VARCHAR(128), "
+            "ingested_at TIMESTAMPTZ)"
+        ))
+    columns = ("call_key, ts, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+               "cost, currency, cost_source, zero_cost_flag, workflow, feature, team, customer, \"user\", run_id, "
+               "step, outcome, latency_ms, prompt_prefix_hash, ingested_at")
+    placeholders = ", ".join(["?" if is_sqlite else "%s"] * 23)
+    started = time.perf_counter()
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for i in range(0, len(tuples), 5000):
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", tuples[i : i + 5000])
+            raw.commit()
+    finally:
+        raw.close()
+    elapsed = time.perf_counter() - started
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {table}"))
+    return len(tuples) / elapsed
+
+
+CHILD = """
+import sys, time, resource
+from datetime import UTC, datetime
+from aispend.ledger.db import make_engine, upgrade
+from aispend.ingest.calls import import_calls
+from aispend.ingest.readers import iter_rows, open_binary
+url, path = sys.argv[1], sys.argv[2]
+engine = make_engine(url); upgrade(engine)
+started = time.perf_counter()
+summary = import_calls(engine, iter_rows(path, open_binary(path), "jsonl"), now=datetime.now(UTC))
+elapsed = time.perf_counter() - started
+print(summary.inserted, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def ingest(url: str, path: Path) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", CHILD, url, str(path)], check=True, capture_output=True, text=True)
+    inserted, elapsed, maxrss_kb = out.stdout.split()
+    return int(inserted) / float(elapsed), int(maxrss_kb) / 1024
+
+
+def fresh_postgres(base: str) -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with create_engine(base).begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--postgres", help="PostgreSQL URL (a private schema is created and dropped)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "calls.jsonl"
+        generate(path, args.rows)
+        print(f"rows: {args.rows:,} ({path.stat().st_size / 1e6:.0f} MB JSONL)")
+        print(f"parse+normalize+price only: {parse_only(path):,.0f} rows/s")
+        targets = [("SQLite", f"sqlite:///{tmp}/bench.db", None)]
+        if args.postgres:
+            url, schema = fresh_postgres(args.postgres)
+            targets.append(("PostgreSQL", url, schema))
+        for name, url, schema in targets:
+            bare = bare_insert(url, path)
+            rate, rss = ingest(url, path)
+            print(f"{name}: bare insert {bare:,.0f} rows/s · aispend ingest {rate:,.0f} rows/s "
+                  f"(ratio {rate / bare:.2f}) · peak RSS {rss:.0f} MB")
+            if schema:
+                with create_engine(args.postgres).begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    print(f"benchmark process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
