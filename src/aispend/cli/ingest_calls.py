@@ -12,6 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from aispend.cli.runtime import err_console, runtime
 from aispend.core.money import format_money
+from aispend.core.pricing import PriceError, price_book
 from aispend.ingest.call_schema import RowError
 from aispend.ingest.calls import ImportSummary, Rejection, import_calls
 from aispend.ingest.readers import SourceRow, detect_format, iter_rows, open_binary
@@ -49,6 +50,11 @@ def ingest_calls(
             err_console.print(f"[red]error[/red] {exc}")
             raise typer.Exit(2) from None
 
+    try:
+        prices = price_book(rt.settings)
+    except PriceError as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
     total_bytes = sum(Path(n).stat().st_size for n, _ in formats if n != "-")
     show_progress = sys.stderr.isatty() and total_bytes > 0
     progress = Progress(
@@ -83,6 +89,7 @@ def ingest_calls(
             rt.engine(),
             rows(),
             now=rt.clock(),
+            prices=prices,
             default_currency=rt.settings.currency,
         )
     summary_rejections = summary.rejections

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aispend.cli import db, demo, ingest, ingest_calls, report, report_spend
+from aispend.cli import db, demo, ingest, ingest_calls, report, report_spend, reprice
 
 app = typer.Typer(
     name="aispend",
@@ -16,6 +16,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(report.app, name="report")
 app.command("demo")(demo.demo)
+app.command("reprice")(reprice.reprice)
 ingest_calls.register(ingest.app)
 report_spend.register(report.app)
 

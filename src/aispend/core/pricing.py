@@ -8,13 +8,19 @@ time of day fall back to the library per call. Unknown models return None — ne
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import genai_prices
 from genai_prices import data_snapshot
 from genai_prices.types import ConditionalPrice, ModelInfo, ModelPrice, Provider, TieredPrices, Usage
+
+if TYPE_CHECKING:
+    from aispend.core.settings import Settings
 
 _MILLION = Decimal(1_000_000)
 _PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
@@ -73,10 +79,65 @@ class _PerCall:
 _Resolved = _Linear | _PerCall | None
 
 
-class PriceBook:
-    """Prices calls; caches one resolution per (provider, model, UTC day)."""
+@dataclass(frozen=True, slots=True)
+class CustomPrice:
+    """A company's own price for a model genai-prices does not know (an in-house or fine-tuned model)."""
 
-    def __init__(self) -> None:
+    provider: str
+    model: str
+    since: date
+    per_million: dict[str, Decimal]  # input_mtok, output_mtok, cache_read_mtok, cache_write_mtok
+
+
+class PriceError(ValueError):
+    """The custom prices file is not valid; the message says where."""
+
+
+def load_custom_prices(path: Path) -> list[CustomPrice]:
+    """Read a TOML prices file::
+
+    [[price]]
+    provider = "internal"
+    model = "acme-ft-classifier-v3"
+    since = 2026-01-01          # optional; prices apply from this UTC day
+    input_mtok = "0.20"         # USD per million tokens, as strings or numbers
+    output_mtok = "0.40"
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except FileNotFoundError:
+        raise PriceError(f"prices file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PriceError(f"{path}: not valid TOML: {exc}") from None
+    prices = []
+    for index, entry in enumerate(data.get("price", []), start=1):
+        where = f"{path}: price {index}"
+        if not entry.get("model"):
+            raise PriceError(f"{where}: needs a model")
+        per_million = {}
+        for key in _PRICE_KEYS:
+            if key in entry:
+                try:
+                    per_million[key] = Decimal(str(entry[key]))
+                except ArithmeticError:
+                    raise PriceError(f"{where}: {key} is not a number: {entry[key]!r}") from None
+        if "input_mtok" not in per_million:
+            raise PriceError(f"{where}: needs input_mtok (USD per million input tokens)")
+        since = entry.get("since", date(1970, 1, 1))
+        if not isinstance(since, date):
+            raise PriceError(f"{where}: since must be a date such as 2026-01-01")
+        prices.append(CustomPrice(str(entry.get("provider", "")).lower(), str(entry["model"]), since, per_million))
+    return prices
+
+
+class PriceBook:
+    """Prices calls; caches one resolution per (provider, model, UTC day).
+
+    Custom prices (a company's own models) win over genai-prices for the models they name.
+    """
+
+    def __init__(self, custom: list[CustomPrice] | None = None) -> None:
+        self._custom = sorted(custom or [], key=lambda p: p.since)
         self._cache: dict[tuple[str, str, date], _Resolved] = {}
         self._providers: dict[str, str | None] = {}
         self._snapshot = data_snapshot.get_snapshot()
@@ -100,15 +161,19 @@ class PriceBook:
         return resolved.model.calc_price(usage, resolved.provider, genai_request_timestamp=ts).total_price
 
     def provider_for(self, model: str) -> str | None:
-        """The provider genai-prices associates with a model name, for rows that do not say."""
+        """The provider genai-prices (or the custom prices) associate with a model, for rows that do not say."""
         try:
             return self._providers[model]
         except KeyError:
+            custom = next((p.provider for p in self._custom if p.model == model and p.provider), None)
             found = self._find("", model)
-            self._providers[model] = found[0].id if found else None
+            self._providers[model] = custom or (found[0].id if found else None)
             return self._providers[model]
 
     def _resolve(self, provider: str, model: str, ts: datetime) -> _Resolved:
+        custom = [p for p in self._custom if p.model == model and p.provider in ("", provider) and p.since <= ts.date()]
+        if custom:
+            return _Linear(dict(custom[-1].per_million))
         found = self._find(provider, model)
         if found is None:
             return None
@@ -139,3 +204,9 @@ def library_price(provider: str, model: str, ts: datetime, tokens: TokenCounts) 
         cache_write_tokens=tokens.cache_write_tokens,
     )
     return genai_prices.calc_price(usage, model, provider_id=provider, genai_request_timestamp=ts).total_price
+
+
+def price_book(settings: Settings) -> PriceBook:
+    """The price book for this deployment: genai-prices plus the company's prices file, if any."""
+    custom = load_custom_prices(settings.prices_file) if settings.prices_file else []
+    return PriceBook(custom)

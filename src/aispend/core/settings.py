@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     call_retention_days: int = Field(default=35, ge=1)
     ai_service_names: CommaList = Field(default_factory=lambda: list(DEFAULT_AI_SERVICE_NAMES))
     attribution_file: Path | None = None
+    prices_file: Path | None = None
 
     # --- Slack (Bolt's conventional names, no prefix) ---------------------------------------
     slack_bot_token: SecretStr | None = Field(

@@ -6,10 +6,11 @@ which dominates bulk ingestion time, while keeping one statement for SQLite and 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 def execute_many(conn: Connection, stmt: ClauseElement, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -17,7 +18,7 @@ def execute_many(conn: Connection, stmt: ClauseElement, keys: Sequence[str], row
     if not rows:
         return
     dialect = conn.dialect
-    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, column_keys=list(keys)))
     names: Sequence[str] = (compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
     position = {key: index for index, key in enumerate(keys)}
     # Each statement parameter comes from a row value or is a constant of the statement (a '' in a CASE).
@@ -35,12 +36,20 @@ def execute_many(conn: Connection, stmt: ClauseElement, keys: Sequence[str], row
             sources.append(-1)
             constants[slot] = processor(bind.value) if processor else bind.value
     params: list[Any] = []
+    # The same object in consecutive rows (e.g. one ingestion timestamp) is processed once.
+    last_in: list[Any] = [object()] * len(names)
+    last_out: list[Any] = [None] * len(names)
     for row in rows:
         values = [row[i] if i >= 0 else constants[slot] for slot, i in enumerate(sources)]
         for slot, processor in processors:
-            values[slot] = processor(values[slot])
+            value = values[slot]
+            if value is last_in[slot]:
+                values[slot] = last_out[slot]
+            else:
+                last_in[slot] = value
+                values[slot] = last_out[slot] = processor(value)
         params.append(tuple(values) if dialect.positional else dict(zip(names, values, strict=True)))
-    conn.exec_driver_sql(compiled.string, params)  # type: ignore[arg-type]
+    conn.exec_driver_sql(compiled.string, params)
 
 
 def dict_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -18,8 +18,8 @@ from sqlalchemy import Connection, bindparam, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from aispend.core.money import to_ledger
-from aispend.ledger.bulk import dict_rows, execute_many
 from aispend.core.timeutil import floor_hour
+from aispend.ledger.bulk import dict_rows, execute_many
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup, LedgerMeta, table_of
 
 CALLS = table_of(CallRecord)
