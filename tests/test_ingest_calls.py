@@ -210,3 +210,20 @@ def test_rollups_agree_with_raw_calls_hour_by_hour(engine: Engine, database_url:
     assert rolled == expected
     stamps = {key: ts for ts, _, _, key in raw}
     assert stamps["id:openai:c1"] == datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def test_daily_rollups_equal_the_hourly_ones_summed(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    from aispend.ledger.models import CallRollupDaily
+
+    run_cli(["ingest", "calls", str(_write_jsonl(tmp_path / "c.jsonl", ROWS))], database_url)
+    hourly, daily = table_of(CallRollup), table_of(CallRollupDaily)
+    dims = ["provider", "model", "workflow", "feature", "team", "customer", "currency"]
+    with engine.connect() as conn:
+        from_hourly = conn.execute(
+            select(
+                hourly.c.day, *[hourly.c[d] for d in dims], func.sum(hourly.c.cost), func.sum(hourly.c.calls)
+            ).group_by(hourly.c.day, *[hourly.c[d] for d in dims])
+        ).all()
+        from_daily = conn.execute(select(daily.c.day, *[daily.c[d] for d in dims], daily.c.cost, daily.c.calls)).all()
+    assert sorted(map(tuple, from_hourly)) == sorted(map(tuple, from_daily))
+    assert len(from_daily) == 5

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from aispend.ledger.models import AgentRun, CallRecord, CallRollup, table_of
+from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, table_of
 from tests.clihelp import run_cli
 
 ROWS = [
@@ -57,7 +57,8 @@ def _totals(engine: Engine) -> tuple[Decimal, int, Decimal, int]:
         cost, unpriced = conn.execute(select(func.sum(rollups.c.cost), func.sum(rollups.c.unpriced_calls))).one()
         run_cost, run_unpriced = conn.execute(select(runs.c.cost, runs.c.unpriced_calls)).one()
         raw = conn.execute(select(func.sum(table_of(CallRecord).c.cost))).scalar_one()
-    assert raw == cost
+        daily = conn.execute(select(func.sum(table_of(CallRollupDaily).c.cost))).scalar_one()
+    assert raw == cost == daily
     return cost, int(unpriced), run_cost, int(run_unpriced)
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from aispend.cli.report_spend import today_in_company_tz
 from aispend.cli.runtime import runtime
 from aispend.core.money import format_money
+from aispend.core.pricing import price_book
 from aispend.core.timeutil import parse_date
 from aispend.demo.company import COMPANY, RUNAWAY_WORKFLOW
 from aispend.demo.generate import DEFAULT_DAYS, DEFAULT_SEED
@@ -37,7 +38,9 @@ def demo(
     started = time.perf_counter()
     console.print(f"[bold]aispend demo[/bold] — {COMPANY}, a synthetic 200-person SaaS (seed {seed})")
     console.print(f"Loading {days} days of per-call logs ending {today} into {_db_label(rt.settings.database_url)} …")
-    summary = load_demo(rt.engine(), end=today, now=rt.clock(), days=days, seed=seed)
+    summary = load_demo(
+        rt.engine(), end=today, now=rt.clock(), days=days, seed=seed, prices=price_book(rt.settings)
+    )
     total = ", ".join(format_money(v, c) for c, v in summary.cost_inserted.items()) or "nothing new"
     unpriced = ", ".join(f"{m} ({n:,} calls)" for (_, m), n in summary.unpriced_models.items())
     console.print(

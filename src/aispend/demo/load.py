@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
+from aispend.core.pricing import PriceBook
 from aispend.demo.company import WORKFLOWS
 from aispend.demo.generate import DEFAULT_DAYS, DEFAULT_SEED, generate_calls
 from aispend.ingest.calls import ImportSummary, import_calls
@@ -19,7 +20,13 @@ OUTCOMES_TABLE = table_of(Outcome)
 
 
 def load_demo(
-    engine: Engine, *, end: date, now: datetime, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED
+    engine: Engine,
+    *,
+    end: date,
+    now: datetime,
+    days: int = DEFAULT_DAYS,
+    seed: int = DEFAULT_SEED,
+    prices: PriceBook | None = None,
 ) -> ImportSummary:
     """Idempotent: a second load for the same end date adds nothing."""
     _upsert_workflows(engine, now)
@@ -29,7 +36,7 @@ def load_demo(
         for line, fields in enumerate(calls, start=1):
             yield SourceRow("demo", line, fields)
 
-    summary = import_calls(engine, rows(), now=now)
+    summary = import_calls(engine, rows(), now=now, prices=prices)
     with engine.begin() as conn:
         insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
         stmt = insert(OUTCOMES_TABLE)

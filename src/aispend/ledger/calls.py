@@ -20,10 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from aispend.core.money import to_ledger
 from aispend.core.timeutil import floor_hour
 from aispend.ledger.bulk import dict_rows, execute_many
-from aispend.ledger.models import AgentRun, CallRecord, CallRollup, LedgerMeta, table_of
+from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, LedgerMeta, table_of
 
 CALLS = table_of(CallRecord)
 ROLLUPS = table_of(CallRollup)
+DAILY = table_of(CallRollupDaily)
 RUNS = table_of(AgentRun)
 META = table_of(LedgerMeta)
 
@@ -99,23 +100,30 @@ def _hour_and_day_sql(dialect_name: str) -> tuple[str, str]:
 
 
 def _roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
-    """Add the rows this batch inserted to the hourly rollups, aggregated inside the database."""
+    """Add the rows this batch inserted to the hourly and daily rollups, aggregated inside the database."""
     hour, day = _hour_and_day_sql(conn.dialect.name)
-    keys = ", ".join(ROLLUP_KEY)
+    dims = "provider, model, workflow, feature, team, customer, currency"
     measures = ", ".join(_ROLLUP_MEASURES)
-    updates = ", ".join(f"{m} = call_rollup.{m} + excluded.{m}" for m in _ROLLUP_MEASURES)
-    sql = text(
-        f"INSERT INTO call_rollup ({keys}, day, {measures}) "
-        f"SELECT {hour} AS rollup_hour, provider, model, workflow, feature, team, customer, currency, "
-        f"{day}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
-        "SUM(cache_write_tokens), COALESCE(SUM(cost), 0), SUM(CASE WHEN cost IS NULL THEN 1 ELSE 0 END), "
+    sums = (
+        "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
+        "COALESCE(SUM(cost), 0), SUM(CASE WHEN cost IS NULL THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN cost IS NULL THEN input_tokens + output_tokens ELSE 0 END), "
-        "SUM(CASE WHEN zero_cost_flag THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0) "
-        "FROM call_record WHERE id > :after_id AND ingested_at = :now "
-        f"GROUP BY rollup_hour, provider, model, workflow, feature, team, customer, currency, {day} "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    ).bindparams(bindparam("now", type_=CALLS.c.ingested_at.type))
-    conn.execute(sql, {"after_id": after_id, "now": now})
+        "SUM(CASE WHEN zero_cost_flag THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0)"
+    )
+    batch = "FROM call_record WHERE id > :after_id AND ingested_at = :now"
+    for table, time_columns, time_select in (
+        ("call_rollup", "hour, day", f"{hour} AS r_hour, {day} AS r_day"),
+        ("call_rollup_daily", "day", f"{day} AS r_day"),
+    ):
+        group = "r_hour, r_day" if table == "call_rollup" else "r_day"
+        key = "hour" if table == "call_rollup" else "day"
+        updates = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in _ROLLUP_MEASURES)
+        sql = text(
+            f"INSERT INTO {table} ({time_columns}, {dims}, {measures}) "
+            f"SELECT {time_select}, {dims}, {sums} {batch} GROUP BY {group}, {dims} "
+            f"ON CONFLICT ({key}, {dims}) DO UPDATE SET {updates}"
+        ).bindparams(bindparam("now", type_=CALLS.c.ingested_at.type))
+        conn.execute(sql, {"after_id": after_id, "now": now})
 
 
 _PROBE_CHUNK = 900  # below SQLite's default limit on bound parameters
@@ -189,6 +197,7 @@ _ROLLUP_MEASURES = (
 
 
 def apply_rollup_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
+    """Add signed hourly deltas to the hourly rollups and, summed by day, to the daily ones."""
     if not deltas:
         return
     stmt = _insert(conn, ROLLUPS)
@@ -197,6 +206,21 @@ def apply_rollup_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
         set_={m: ROLLUPS.c[m] + stmt.excluded[m] for m in _ROLLUP_MEASURES},
     )
     execute_many(conn, stmt, *dict_rows(deltas))
+    daily: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for delta in deltas:
+        key = (delta["day"], *(delta[k] for k in ROLLUP_KEY[1:]))
+        entry = daily.get(key)
+        if entry is None:
+            daily[key] = {k: v for k, v in delta.items() if k != "hour"}
+        else:
+            for m in _ROLLUP_MEASURES:
+                entry[m] += delta[m]
+    stmt = _insert(conn, DAILY)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day", *ROLLUP_KEY[1:]],
+        set_={m: DAILY.c[m] + stmt.excluded[m] for m in _ROLLUP_MEASURES},
+    )
+    execute_many(conn, stmt, *dict_rows(list(daily.values())))
 
 
 def run_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:

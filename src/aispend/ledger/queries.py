@@ -8,11 +8,12 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, case, func, select
 
-from aispend.ledger.models import AgentRun, CallRollup, Outcome, Workflow, table_of
+from aispend.ledger.models import AgentRun, CallRollupDaily, Outcome, Workflow, table_of
 
 DIMENSIONS = ("workflow", "team", "model", "provider", "customer", "feature")
 
-ROLLUPS = table_of(CallRollup)
+# Reports are day-grained: they read the daily rollups (same figures as the hourly ones, summed).
+ROLLUPS = table_of(CallRollupDaily)
 RUNS = table_of(AgentRun)
 OUTCOMES = table_of(Outcome)
 WORKFLOWS = table_of(Workflow)
