@@ -31,8 +31,12 @@ from aispend.ingest.calls import price_call
 from aispend.ingest.readers import iter_rows, open_binary
 
 MODELS = [
-    ("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"),
-    ("anthropic", "claude-haiku-4-5"), ("google", "gemini-2.5-flash"), ("internal", "acme-ft-7b"),
+    ("openai", "gpt-4o"),
+    ("openai", "gpt-4o-mini"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-haiku-4-5"),
+    ("google", "gemini-2.5-flash"),
+    ("internal", "acme-ft-7b"),
 ]
 
 
@@ -47,11 +51,17 @@ def generate(path: Path, rows: int) -> None:
             row = {
                 "call_id": f"bench-{i}",
                 "timestamp": (start + timedelta(seconds=i * 7)).isoformat(),
-                "provider": provider, "model": model,
-                "input_tokens": inp, "output_tokens": rng.randint(10, 2000), "cache_read_tokens": inp // 4,
+                "provider": provider,
+                "model": model,
+                "input_tokens": inp,
+                "output_tokens": rng.randint(10, 2000),
+                "cache_read_tokens": inp // 4,
                 # A workflow belongs to one team; customers only on a fifth of the workflows.
-                "workflow": f"wf-{workflow}", "team": f"team-{workflow % 20}",
-                "customer": f"cust-{rng.randrange(30)}" if workflow % 5 == 0 else "", "run_id": f"run-{i // 6}", "step": f"step-{i % 6}",
+                "workflow": f"wf-{workflow}",
+                "team": f"team-{workflow % 20}",
+                "customer": f"cust-{rng.randrange(30)}" if workflow % 5 == 0 else "",
+                "run_id": f"run-{i // 6}",
+                "step": f"step-{i % 6}",
                 "latency_ms": rng.randint(100, 9000),
             }
             if i % 3 == 0:
@@ -73,15 +83,39 @@ def parse_only(path: Path) -> float:
 def bare_insert(url: str, path: Path) -> float:
     """Pre-built tuples, executemany into an empty table shaped like call_record: the database's own limit."""
     prices = PriceBook()
-    calls = [price_call(normalize_call(r.fields), prices) for r in iter_rows(str(path), open_binary(str(path)), "jsonl")
-             if r.fields is not None]
+    calls = [
+        price_call(normalize_call(r.fields), prices)
+        for r in iter_rows(str(path), open_binary(str(path)), "jsonl")
+        if r.fields is not None
+    ]
     now = datetime.now(UTC)
     is_sqlite = url.startswith("sqlite")
     tuples = [
-        (c.call_key, c.ts, c.provider, c.model, c.input_tokens, c.output_tokens, c.cache_read_tokens,
-         c.cache_write_tokens, None if c.cost is None else (int(c.cost.scaleb(12)) if is_sqlite else c.cost),
-         c.currency, c.cost_source, c.zero_cost_flag, c.workflow, c.feature, c.team, c.customer, c.user,
-         c.run_id, c.step, c.outcome, c.latency_ms, c.prompt_prefix_hash, now)
+        (
+            c.call_key,
+            c.ts,
+            c.provider,
+            c.model,
+            c.input_tokens,
+            c.output_tokens,
+            c.cache_read_tokens,
+            c.cache_write_tokens,
+            None if c.cost is None else (int(c.cost.scaleb(12)) if is_sqlite else c.cost),
+            c.currency,
+            c.cost_source,
+            c.zero_cost_flag,
+            c.workflow,
+            c.feature,
+            c.team,
+            c.customer,
+            c.user,
+            c.run_id,
+            c.step,
+            c.outcome,
+            c.latency_ms,
+            c.prompt_prefix_hash,
+            now,
+        )
         for c in calls
     ]
     del calls
@@ -89,26 +123,30 @@ def bare_insert(url: str, path: Path) -> float:
     table = f"bare_{uuid.uuid4().hex[:8]}"
     with engine.begin() as conn:
         money = "BIGINT" if is_sqlite else "NUMERIC(38,12)"
-        conn.execute(text(
-            f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, call_key VARCHAR(64) UNIQUE, ts TIMESTAMP, "
-            "provider VARCHAR(64), model VARCHAR(128), input_tokens BIGINT, output_tokens BIGINT, "
-            f"cache_read_tokens BIGINT, cache_write_tokens BIGINT, cost {money}, currency VARCHAR(3), "
-            "cost_source VARCHAR(8), zero_cost_flag BOOLEAN, workflow VARCHAR(128), feature VARCHAR(128), "
-            "team VARCHAR(128), customer VARCHAR(128), \"user\" VARCHAR(128), run_id VARCHAR(128), "
-            "step VARCHAR(128), outcome VARCHAR(64), latency_ms BIGINT, prompt_prefix_hash VARCHAR(128), "
-            "ingested_at TIMESTAMP)"
-            if is_sqlite else
-            f"CREATE TABLE {table} (id SERIAL PRIMARY KEY, call_key VARCHAR(64) UNIQUE, ts TIMESTAMPTZ, "
-            "provider VARCHAR(64), model VARCHAR(128), input_tokens BIGINT, output_tokens BIGINT, "
-            f"cache_read_tokens BIGINT, cache_write_tokens BIGINT, cost {money}, currency VARCHAR(3), "
-            "cost_source VARCHAR(8), zero_cost_flag BOOLEAN, workflow VARCHAR(128), feature VARCHAR(128), "
-            "team VARCHAR(128), customer VARCHAR(128), \"user\" VARCHAR(128), run_id VARCHAR(128), "
-            "step VARCHAR(128), outcome VARCHAR(64), latency_ms BIGINT, prompt_prefix_hash VARCHAR(128), "
-            "ingested_at TIMESTAMPTZ)"
-        ))
-    columns = ("call_key, ts, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
-               "cost, currency, cost_source, zero_cost_flag, workflow, feature, team, customer, \"user\", run_id, "
-               "step, outcome, latency_ms, prompt_prefix_hash, ingested_at")
+        conn.execute(
+            text(
+                f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, call_key VARCHAR(64) UNIQUE, ts TIMESTAMP, "
+                "provider VARCHAR(64), model VARCHAR(128), input_tokens BIGINT, output_tokens BIGINT, "
+                f"cache_read_tokens BIGINT, cache_write_tokens BIGINT, cost {money}, currency VARCHAR(3), "
+                "cost_source VARCHAR(8), zero_cost_flag BOOLEAN, workflow VARCHAR(128), feature VARCHAR(128), "
+                'team VARCHAR(128), customer VARCHAR(128), "user" VARCHAR(128), run_id VARCHAR(128), '
+                "step VARCHAR(128), outcome VARCHAR(64), latency_ms BIGINT, prompt_prefix_hash VARCHAR(128), "
+                "ingested_at TIMESTAMP)"
+                if is_sqlite
+                else f"CREATE TABLE {table} (id SERIAL PRIMARY KEY, call_key VARCHAR(64) UNIQUE, ts TIMESTAMPTZ, "
+                "provider VARCHAR(64), model VARCHAR(128), input_tokens BIGINT, output_tokens BIGINT, "
+                f"cache_read_tokens BIGINT, cache_write_tokens BIGINT, cost {money}, currency VARCHAR(3), "
+                "cost_source VARCHAR(8), zero_cost_flag BOOLEAN, workflow VARCHAR(128), feature VARCHAR(128), "
+                'team VARCHAR(128), customer VARCHAR(128), "user" VARCHAR(128), run_id VARCHAR(128), '
+                "step VARCHAR(128), outcome VARCHAR(64), latency_ms BIGINT, prompt_prefix_hash VARCHAR(128), "
+                "ingested_at TIMESTAMPTZ)"
+            )
+        )
+    columns = (
+        "call_key, ts, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+        'cost, currency, cost_source, zero_cost_flag, workflow, feature, team, customer, "user", run_id, '
+        "step, outcome, latency_ms, prompt_prefix_hash, ingested_at"
+    )
     placeholders = ", ".join(["?" if is_sqlite else "%s"] * 23)
     started = time.perf_counter()
     raw = engine.raw_connection()
@@ -171,8 +209,10 @@ def main() -> None:
         for name, url, schema in targets:
             bare = bare_insert(url, path)
             rate, rss = ingest(url, path)
-            print(f"{name}: bare insert {bare:,.0f} rows/s · aispend ingest {rate:,.0f} rows/s "
-                  f"(ratio {rate / bare:.2f}) · peak RSS {rss:.0f} MB")
+            print(
+                f"{name}: bare insert {bare:,.0f} rows/s · aispend ingest {rate:,.0f} rows/s "
+                f"(ratio {rate / bare:.2f}) · peak RSS {rss:.0f} MB"
+            )
             if schema:
                 with create_engine(args.postgres).begin() as conn:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -25,9 +25,27 @@ from aispend.ledger.calls import ROLLUPS
 from aispend.ledger.db import make_engine, upgrade
 from aispend.reports.load import top_report
 
-KEYS = ["hour", "day", "provider", "model", "workflow", "feature", "team", "customer", "currency", "calls",
-        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost", "unpriced_calls",
-        "unpriced_tokens", "zero_cost_calls", "latency_ms_sum"]
+KEYS = [
+    "hour",
+    "day",
+    "provider",
+    "model",
+    "workflow",
+    "feature",
+    "team",
+    "customer",
+    "currency",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost",
+    "unpriced_calls",
+    "unpriced_tokens",
+    "zero_cost_calls",
+    "latency_ms_sum",
+]
 
 
 def fill(url: str, start: date, days: int) -> int:
@@ -45,16 +63,43 @@ def fill(url: str, start: date, days: int) -> int:
                     for model in (wf % 10, (wf + 3) % 10):
                         for customer in customers:
                             cost = Decimal(wf + model + hour) / 1000
-                            rows.append((at, day, f"p{model % 3}", f"model-{model}", f"wf-{wf}", "", f"team-{wf % 20}",
-                                         customer, "USD", 10, 1000, 100, 0, 0, cost, 0, 0, 0, 5000))
+                            rows.append(
+                                (
+                                    at,
+                                    day,
+                                    f"p{model % 3}",
+                                    f"model-{model}",
+                                    f"wf-{wf}",
+                                    "",
+                                    f"team-{wf % 20}",
+                                    customer,
+                                    "USD",
+                                    10,
+                                    1000,
+                                    100,
+                                    0,
+                                    0,
+                                    cost,
+                                    0,
+                                    0,
+                                    0,
+                                    5000,
+                                )
+                            )
             execute_many(conn, ROLLUPS.insert(), KEYS, rows)
             count += len(rows)
         dims = "provider, model, workflow, feature, team, customer, currency"
-        measures = ("calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost, unpriced_calls, "
-                    "unpriced_tokens, zero_cost_calls, latency_ms_sum")
+        measures = (
+            "calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost, unpriced_calls, "
+            "unpriced_tokens, zero_cost_calls, latency_ms_sum"
+        )
         sums = ", ".join(f"SUM({m})" for m in measures.split(", "))
-        conn.execute(text(f"INSERT INTO call_rollup_daily (day, {dims}, {measures}) "
-                          f"SELECT day, {dims}, {sums} FROM call_rollup GROUP BY day, {dims}"))
+        conn.execute(
+            text(
+                f"INSERT INTO call_rollup_daily (day, {dims}, {measures}) "
+                f"SELECT day, {dims}, {sums} FROM call_rollup GROUP BY day, {dims}"
+            )
+        )
     engine.dispose()
     return count
 
