@@ -34,30 +34,40 @@ class TokenCounts:
     cache_write_tokens: int = 0
 
 
-@dataclass(frozen=True, slots=True)
 class _Linear:
     """Per-million prices for one day; tiers apply to every token once input crosses their start."""
 
-    prices: dict[str, Decimal | TieredPrices | None]
+    __slots__ = ("cache_read", "cache_write", "input", "output", "tiered")
+
+    def __init__(self, prices: dict[str, Decimal | TieredPrices | None]) -> None:
+        base_input = prices.get("input_mtok")
+        self.input = base_input
+        self.output = prices.get("output_mtok")
+        # No cache price: cached input costs as input (as genai-prices does).
+        self.cache_read = prices.get("cache_read_mtok") or base_input
+        self.cache_write = prices.get("cache_write_mtok") or base_input
+        self.tiered = any(
+            isinstance(p, TieredPrices) for p in (self.input, self.output, self.cache_read, self.cache_write)
+        )
 
     def cost(self, tokens: TokenCounts) -> Decimal:
-        uncached = tokens.input_tokens - tokens.cache_read_tokens - tokens.cache_write_tokens
-        counts = {
-            "input_mtok": max(uncached, 0),
-            "output_mtok": tokens.output_tokens,
-            "cache_read_mtok": tokens.cache_read_tokens,
-            "cache_write_mtok": tokens.cache_write_tokens,
-        }
+        return self.cost_of(
+            tokens.input_tokens, tokens.output_tokens, tokens.cache_read_tokens, tokens.cache_write_tokens
+        )
+
+    def cost_of(self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Decimal:
+        uncached = max(input_tokens - cache_read - cache_write, 0)
         total = Decimal(0)
-        for key, count in counts.items():
-            price = self.prices.get(key)
-            if key == "cache_read_mtok" and price is None:
-                price = self.prices.get("input_mtok")  # no cache price: cached input costs as input
-            if key == "cache_write_mtok" and price is None:
-                price = self.prices.get("input_mtok")
+        for price, count in (
+            (self.input, uncached),
+            (self.output, output_tokens),
+            (self.cache_read, cache_read),
+            (self.cache_write, cache_write),
+        ):
             if price is None or count == 0:
                 continue
-            total += _unit_price(price, tokens.input_tokens) * count
+            unit = _unit_price(price, input_tokens) if self.tiered else price
+            total += unit * count  # type: ignore[operator]
         return total / _MILLION
 
 
@@ -143,6 +153,27 @@ class PriceBook:
         self._snapshot = data_snapshot.get_snapshot()
 
     def cost(self, provider: str, model: str, ts: datetime, tokens: TokenCounts) -> Decimal | None:
+        return self.cost_of(
+            provider,
+            model,
+            ts,
+            tokens.input_tokens,
+            tokens.output_tokens,
+            tokens.cache_read_tokens,
+            tokens.cache_write_tokens,
+        )
+
+    def cost_of(
+        self,
+        provider: str,
+        model: str,
+        ts: datetime,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read: int,
+        cache_write: int,
+    ) -> Decimal | None:
+        """The hot path of ingestion: a dict probe and a few Decimal multiplications."""
         key = (provider, model, ts.date())
         try:
             resolved = self._cache[key]
@@ -150,13 +181,14 @@ class PriceBook:
             resolved = self._cache[key] = self._resolve(provider, model, ts)
         if resolved is None:
             return None
-        if isinstance(resolved, _Linear):
-            return resolved.cost(tokens)
+        if type(resolved) is _Linear:
+            return resolved.cost_of(input_tokens, output_tokens, cache_read, cache_write)
+        assert isinstance(resolved, _PerCall)
         usage = Usage(
-            input_tokens=tokens.input_tokens,
-            output_tokens=tokens.output_tokens,
-            cache_read_tokens=tokens.cache_read_tokens,
-            cache_write_tokens=tokens.cache_write_tokens,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
         )
         return resolved.model.calc_price(usage, resolved.provider, genai_request_timestamp=ts).total_price
 

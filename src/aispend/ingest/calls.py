@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from aispend.core.pricing import PriceBook, TokenCounts
+from aispend.core.pricing import PriceBook
 from aispend.ingest.call_schema import NormalizedCall, RowError, normalize_call
 from aispend.ingest.readers import SourceRow
 from aispend.ledger.calls import StoredCall, insert_calls, purge_watermark
@@ -54,13 +54,20 @@ class ImportSummary:
 def price_call(call: NormalizedCall, prices: PriceBook) -> StoredCall:
     """Decide the call's cost: as given, priced at its own timestamp, or unpriced (never 0)."""
     provider = call.provider or prices.provider_for(call.model) or "unknown"
-    tokens = TokenCounts(call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cache_write_tokens)
     has_tokens = call.input_tokens + call.output_tokens > 0
     if call.cost is not None:
         cost: Decimal | None = call.cost
         source = COST_GIVEN
     else:
-        cost = prices.cost(provider, call.model, call.ts, tokens)
+        cost = prices.cost_of(
+            provider,
+            call.model,
+            call.ts,
+            call.input_tokens,
+            call.output_tokens,
+            call.cache_read_tokens,
+            call.cache_write_tokens,
+        )
         source = COST_PRICED if cost is not None else COST_UNPRICED
     return StoredCall(
         call_key=call.call_key,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
+
+import msgspec
 
 from aispend.ingest.call_schema import RowError
 
@@ -51,8 +52,8 @@ def iter_rows(name: str, binary: IO[bytes], fmt: str) -> Iterator[SourceRow]:
         yield from _iter_csv(name, binary)
 
 
-# parse_float=Decimal: a cost never passes through a binary float. One decoder for every line.
-_DECODER = json.JSONDecoder(parse_float=Decimal)
+# float_hook=Decimal: a cost never passes through a binary float (msgspec hands over the literal text).
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
@@ -60,9 +61,9 @@ def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
         if not raw.strip():
             continue
         try:
-            value = _DECODER.decode(raw.decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield SourceRow(name, line_no, None, f"not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}")
+            value = _DECODER.decode(raw)
+        except msgspec.DecodeError as exc:
+            yield SourceRow(name, line_no, None, f"not valid JSON: {exc}")
             continue
         if not isinstance(value, dict):
             yield SourceRow(name, line_no, None, "a line must be a JSON object")

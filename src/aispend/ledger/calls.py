@@ -87,9 +87,19 @@ def insert_calls(conn: Connection, calls: Sequence[StoredCall], now: datetime) -
     if new_calls:
         before = conn.execute(select(func.coalesce(func.max(CALLS.c.id), 0))).scalar_one()
         _bulk_insert(conn, new_calls, now)
-        _roll_up_inserted(conn, before, now)
-        apply_run_deltas(conn, run_deltas(new_calls))
+        roll_up_inserted(conn, before, now)
     return new_calls
+
+
+def _run_sql(dialect_name: str) -> tuple[str, str]:
+    """SQL for a run's UTC start day and its last non-empty outcome (by call time)."""
+    if dialect_name == "sqlite":
+        # ts is 'YYYY-MM-DD HH:MM:SS.ffffff' (26 characters): the max of ts || outcome is the latest outcome.
+        return "substr(MIN(ts), 1, 10)", "COALESCE(substr(MAX(CASE WHEN outcome <> '' THEN ts || outcome END), 27), '')"
+    return (
+        "CAST(MIN(ts) AT TIME ZONE 'UTC' AS DATE)",
+        "COALESCE((array_agg(outcome ORDER BY ts DESC) FILTER (WHERE outcome <> ''))[1], '')",
+    )
 
 
 def _hour_and_day_sql(dialect_name: str) -> tuple[str, str]:
@@ -99,8 +109,9 @@ def _hour_and_day_sql(dialect_name: str) -> tuple[str, str]:
     return "date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "CAST(ts AT TIME ZONE 'UTC' AS DATE)"
 
 
-def _roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
-    """Add the rows this batch inserted to the hourly and daily rollups, aggregated inside the database."""
+def roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
+    """Add the rows this batch inserted (ids above `after_id`, stamped `now`) to the hourly and daily
+    rollups and to the run totals, aggregated inside the database."""
     hour, day = _hour_and_day_sql(conn.dialect.name)
     dims = "provider, model, workflow, feature, team, customer, currency"
     measures = ", ".join(_ROLLUP_MEASURES)
@@ -124,6 +135,29 @@ def _roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
             f"ON CONFLICT ({key}, {dims}) DO UPDATE SET {updates}"
         ).bindparams(bindparam("now", type_=CALLS.c.ingested_at.type))
         conn.execute(sql, {"after_id": after_id, "now": now})
+    run_day, last_outcome = _run_sql(conn.dialect.name)
+    later = "excluded.ended_at >= agent_run.ended_at"
+    earlier = "excluded.started_at < agent_run.started_at"
+    sql = text(
+        "INSERT INTO agent_run (run_id, workflow, team, started_at, ended_at, day, calls, input_tokens, "
+        "output_tokens, cost, currency, unpriced_calls, outcome) "
+        f"SELECT run_id, MAX(workflow), MAX(team), MIN(ts), MAX(ts), {run_day}, COUNT(*), SUM(input_tokens), "
+        "SUM(output_tokens), COALESCE(SUM(cost), 0), MAX(currency), SUM(CASE WHEN cost IS NULL THEN 1 ELSE 0 END), "
+        f"{last_outcome} {batch} AND run_id <> '' GROUP BY run_id "
+        "ON CONFLICT (run_id) DO UPDATE SET "
+        "calls = agent_run.calls + excluded.calls, "
+        "input_tokens = agent_run.input_tokens + excluded.input_tokens, "
+        "output_tokens = agent_run.output_tokens + excluded.output_tokens, "
+        "cost = agent_run.cost + excluded.cost, "
+        "unpriced_calls = agent_run.unpriced_calls + excluded.unpriced_calls, "
+        f"started_at = CASE WHEN {earlier} THEN excluded.started_at ELSE agent_run.started_at END, "
+        f"day = CASE WHEN {earlier} THEN excluded.day ELSE agent_run.day END, "
+        f"ended_at = CASE WHEN {later} THEN excluded.ended_at ELSE agent_run.ended_at END, "
+        f"outcome = CASE WHEN {later} AND excluded.outcome <> '' THEN excluded.outcome ELSE agent_run.outcome END, "
+        "workflow = CASE WHEN agent_run.workflow = '' THEN excluded.workflow ELSE agent_run.workflow END, "
+        "team = CASE WHEN agent_run.team = '' THEN excluded.team ELSE agent_run.team END"
+    ).bindparams(bindparam("now", type_=CALLS.c.ingested_at.type))
+    conn.execute(sql, {"after_id": after_id, "now": now})
 
 
 _PROBE_CHUNK = 900  # below SQLite's default limit on bound parameters
