@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 from aispend.core.pricing import PriceBook
 from aispend.ingest.call_schema import normalize_call
 from aispend.ingest.calls import price_call
+from aispend.ingest.parallel import default_workers
 from aispend.ingest.readers import iter_rows, open_binary
 
 MODELS = [
@@ -166,22 +167,44 @@ def bare_insert(url: str, path: Path) -> float:
 CHILD = """
 import sys, time, resource
 from datetime import UTC, datetime
+from aispend.core.pricing import PriceBook
 from aispend.ledger.db import make_engine, upgrade
 from aispend.ingest.calls import import_calls
+from aispend.ingest.parallel import default_workers, import_jsonl_parallel
 from aispend.ingest.readers import iter_rows, open_binary
-url, path = sys.argv[1], sys.argv[2]
+url, path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 engine = make_engine(url); upgrade(engine)
 started = time.perf_counter()
-summary = import_calls(engine, iter_rows(path, open_binary(path), "jsonl"), now=datetime.now(UTC))
+if workers:
+    with open_binary(path) as handle:
+        summary = import_jsonl_parallel(engine, [(path, handle)], now=datetime.now(UTC), prices=PriceBook(),
+                                        default_currency="USD", workers=workers)
+else:
+    summary = import_calls(engine, iter_rows(path, open_binary(path), "jsonl"), now=datetime.now(UTC))
 elapsed = time.perf_counter() - started
-print(summary.inserted, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(summary.inserted, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children)
 """
 
 
-def ingest(url: str, path: Path) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, url, str(path)], check=True, capture_output=True, text=True)
-    inserted, elapsed, maxrss_kb = out.stdout.split()
-    return int(inserted) / float(elapsed), int(maxrss_kb) / 1024
+def ingest(url: str, path: Path, workers: int) -> tuple[float, float, float]:
+    """rows/s, peak RSS of the writing process and of the largest worker (MB)."""
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, url, str(path), str(workers)], check=True, capture_output=True, text=True
+    )
+    inserted, elapsed, main_kb, worker_kb = out.stdout.split()
+    return int(inserted) / float(elapsed), int(main_kb) / 1024, int(worker_kb) / 1024
+
+
+def fresh(url: str) -> str:
+    """An empty ledger for each timed run (a new SQLite file; PostgreSQL tables emptied)."""
+    if url.startswith("sqlite"):
+        return url.replace("bench.db", f"bench-{uuid.uuid4().hex[:6]}.db")
+    with create_engine(url).begin() as conn:
+        for table in ("call_record", "call_rollup", "call_rollup_daily", "agent_run"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    return url
 
 
 def fresh_postgres(base: str) -> tuple[str, str]:
@@ -196,6 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--postgres", help="PostgreSQL URL (a private schema is created and dropped)")
+    parser.add_argument("--serial", action="store_true", help="also time the single-process path")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "calls.jsonl"
@@ -208,11 +232,16 @@ def main() -> None:
             targets.append(("PostgreSQL", url, schema))
         for name, url, schema in targets:
             bare = bare_insert(url, path)
-            rate, rss = ingest(url, path)
+            workers = default_workers()
+            rate, rss, worker_rss = ingest(fresh(url), path, workers)
             print(
-                f"{name}: bare insert {bare:,.0f} rows/s · aispend ingest {rate:,.0f} rows/s "
-                f"(ratio {rate / bare:.2f}) · peak RSS {rss:.0f} MB"
+                f"{name}: bare insert {bare:,.0f} rows/s · aispend ingest ({workers} parser process(es)) "
+                f"{rate:,.0f} rows/s (ratio {rate / bare:.2f}) · peak RSS {rss:.0f} MB writer, "
+                f"{worker_rss:.0f} MB largest parser"
             )
+            if args.serial:
+                rate, rss, _ = ingest(fresh(url), path, 0)
+                print(f"{name}: serial ingest {rate:,.0f} rows/s (ratio {rate / bare:.2f}) · peak RSS {rss:.0f} MB")
             if schema:
                 with create_engine(args.postgres).begin() as conn:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -15,6 +15,7 @@ from aispend.core.money import format_money
 from aispend.core.pricing import PriceError, price_book
 from aispend.ingest.call_schema import RowError
 from aispend.ingest.calls import ImportSummary, Rejection, import_calls
+from aispend.ingest.parallel import PARALLEL_MIN_BYTES, default_workers, import_jsonl_parallel
 from aispend.ingest.readers import SourceRow, detect_format, iter_rows, open_binary
 
 
@@ -84,14 +85,37 @@ def ingest_calls(
                     done_bytes += Path(name).stat().st_size
                     binary.close()
 
+    workers = rt.settings.ingest_workers if rt.settings.ingest_workers is not None else default_workers()
+    parallel = (
+        workers > 0
+        and all(name != "-" and fmt == "jsonl" for name, fmt in formats)
+        and total_bytes >= PARALLEL_MIN_BYTES
+    )
     with progress:
-        summary = import_calls(
-            rt.engine(),
-            rows(),
-            now=rt.clock(),
-            prices=prices,
-            default_currency=rt.settings.currency,
-        )
+        if parallel:
+            handles = [(name, open_binary(name)) for name, _ in formats]
+
+            def advance() -> None:
+                position = sum(getattr(h, "fileobj", h).tell() for _, h in handles)
+                progress.update(task, completed=position)
+
+            try:
+                summary = import_jsonl_parallel(
+                    rt.engine(),
+                    handles,
+                    now=rt.clock(),
+                    prices=prices,
+                    default_currency=rt.settings.currency,
+                    workers=workers,
+                    on_progress=advance,
+                )
+            finally:
+                for _, handle in handles:
+                    handle.close()
+        else:
+            summary = import_calls(
+                rt.engine(), rows(), now=rt.clock(), prices=prices, default_currency=rt.settings.currency
+            )
     summary_rejections = summary.rejections
     _print_summary(summary, len(files))
     if summary_rejections:

@@ -148,6 +148,7 @@ class PriceBook:
 
     def __init__(self, custom: list[CustomPrice] | None = None) -> None:
         self._custom = sorted(custom or [], key=lambda p: p.since)
+        self.custom_prices = list(self._custom)
         self._cache: dict[tuple[str, str, date], _Resolved] = {}
         self._providers: dict[str, str | None] = {}
         self._snapshot = data_snapshot.get_snapshot()

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     ai_service_names: CommaList = Field(default_factory=lambda: list(DEFAULT_AI_SERVICE_NAMES))
     attribution_file: Path | None = None
     prices_file: Path | None = None
+    ingest_workers: int | None = Field(default=None, ge=0)
 
     # --- Slack (Bolt's conventional names, no prefix) ---------------------------------------
     slack_bot_token: SecretStr | None = Field(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from aispend.core.pricing import PriceBook
 from aispend.ingest.call_schema import NormalizedCall, RowError, normalize_call
 from aispend.ingest.readers import SourceRow
-from aispend.ledger.calls import StoredCall, insert_calls, purge_watermark
+from aispend.ledger.calls import (
+    CallEncoder,
+    StoredCall,
+    cost_inserted,
+    insert_encoded,
+    last_call_id,
+    purge_watermark,
+)
 from aispend.ledger.models import COST_GIVEN, COST_PRICED, COST_UNPRICED
 
 MAX_LISTED_REJECTIONS = 1000
@@ -105,29 +113,40 @@ def import_calls(
     batch_size: int = 5000,
     on_batch: Callable[[ImportSummary], None] | None = None,
 ) -> ImportSummary:
+    """Import rows in this process (see ingest.parallel for large JSONL files)."""
     prices = prices or PriceBook()
     summary = ImportSummary()
     with engine.connect() as conn:
         watermark = purge_watermark(conn)
-    for batch in _batches(_stored(rows, prices, default_currency, watermark, summary), batch_size):
-        try:
-            with engine.begin() as conn:
-                new_calls = insert_calls(conn, batch, now)
-        except IntegrityError:
-            # Another importer wrote some of these rows meanwhile (PostgreSQL); the retry skips them.
-            with engine.begin() as conn:
-                new_calls = insert_calls(conn, batch, now)
-        summary.inserted += len(new_calls)
-        summary.duplicates += len(batch) - len(new_calls)
-        for call in new_calls:
-            if call.cost is not None:
-                summary.cost_inserted[call.currency] = summary.cost_inserted.get(call.currency, Decimal(0)) + call.cost
+        first_id = last_call_id(conn)
+    encoder = CallEncoder(type(engine.dialect))
+    for batch in _batches(stored_calls(rows, prices, default_currency, watermark, summary), batch_size):
+        write_batch(engine, encoder.encode(batch, now), now, summary)
         if on_batch:
             on_batch(summary)
+    finish_summary(engine, summary, first_id, now)
     return summary
 
 
-def _stored(
+def write_batch(engine: Engine, encoded: list[tuple[Any, ...]], now: datetime, summary: ImportSummary) -> None:
+    """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there."""
+    try:
+        with engine.begin() as conn:
+            inserted = insert_encoded(conn, encoded, now)
+    except IntegrityError:
+        # Another importer wrote some of these rows meanwhile (PostgreSQL); the retry skips them.
+        with engine.begin() as conn:
+            inserted = insert_encoded(conn, encoded, now)
+    summary.inserted += inserted
+    summary.duplicates += len(encoded) - inserted
+
+
+def finish_summary(engine: Engine, summary: ImportSummary, first_id: int, now: datetime) -> None:
+    with engine.connect() as conn:
+        summary.cost_inserted = cost_inserted(conn, first_id, now)
+
+
+def stored_calls(
     rows: Iterable[SourceRow],
     prices: PriceBook,
     default_currency: str,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, text
+from sqlalchemy import Connection, Dialect, bindparam, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from aispend.core.money import to_ledger
@@ -69,26 +69,79 @@ def _insert(conn: Connection, table: Any) -> Any:
     return dialect.insert(table)
 
 
-def insert_calls(conn: Connection, calls: Sequence[StoredCall], now: datetime) -> list[StoredCall]:
-    """Insert the calls not already in the ledger, add them to rollups and runs; return the new ones.
+class CallEncoder:
+    """Turns StoredCalls into bind-ready tuples (column order of _CALL_COLUMNS, then ingested_at) for one
+    database driver, using the columns' own bind processors. Built from the dialect class, so a worker
+    process can encode while the main process writes."""
+
+    def __init__(self, dialect_class: type[Dialect]) -> None:
+        self.dialect_class = dialect_class
+        dialect = dialect_class()
+        columns = [*_CALL_COLUMNS, "ingested_at"]
+        processors = [CALLS.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+        self._processed = [(index, proc) for index, proc in enumerate(processors[:-1]) if proc is not None]
+        self._stamp = processors[-1]
+        self._values = attrgetter(*_CALL_COLUMNS)
+
+    def encode(self, calls: Sequence[StoredCall], now: datetime) -> list[tuple[Any, ...]]:
+        stamp = self._stamp(now) if self._stamp else now
+        rows = []
+        for call in calls:
+            values = list(self._values(call))
+            for index, processor in self._processed:
+                values[index] = processor(values[index])
+            values.append(stamp)
+            rows.append(tuple(values))
+        return rows
+
+
+def insert_calls(conn: Connection, calls: Sequence[StoredCall], now: datetime) -> int:
+    """Insert the calls not already in the ledger, add them to rollups and runs; return how many were new."""
+    return insert_encoded(conn, CallEncoder(type(conn.dialect)).encode(calls, now), now)
+
+
+def insert_encoded(conn: Connection, rows: Sequence[tuple[Any, ...]], now: datetime) -> int:
+    """Insert encoded calls (see CallEncoder) that are not in the ledger yet; return how many were new.
 
     Keys already present are looked up first (an index probe), and only new rows go through a plain
-    DBAPI executemany: much faster than INSERT .. ON CONFLICT .. RETURNING row by row. On SQLite the
-    write transaction excludes other writers; on PostgreSQL a concurrent importer of the same rows
-    makes this batch fail on the unique key, and the caller retries it (then the probe sees them).
+    DBAPI executemany: much faster than INSERT .. ON CONFLICT .. RETURNING. Rollups and run totals are
+    then aggregated in SQL from exactly the rows inserted. On SQLite the write transaction excludes
+    other writers; on PostgreSQL a concurrent importer of the same rows makes this batch fail on the
+    unique key, and the caller retries it (then the probe sees them).
     """
-    if not calls:
-        return []
-    unique: dict[str, StoredCall] = {}
-    for call in calls:
-        unique.setdefault(call.call_key, call)
+    if not rows:
+        return 0
+    unique: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        unique.setdefault(row[0], row)  # call_key is the first column
     existing = _existing_keys(conn, list(unique))
-    new_calls = [call for key, call in unique.items() if key not in existing]
-    if new_calls:
-        before = conn.execute(select(func.coalesce(func.max(CALLS.c.id), 0))).scalar_one()
-        _bulk_insert(conn, new_calls, now)
+    new_rows = [row for key, row in unique.items() if key not in existing]
+    if new_rows:
+        before = last_call_id(conn)
+        quote = conn.dialect.identifier_preparer.quote
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        columns = [*_CALL_COLUMNS, "ingested_at"]
+        conn.exec_driver_sql(
+            f"INSERT INTO {quote(CALLS.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))})",
+            new_rows,
+        )
         roll_up_inserted(conn, before, now)
-    return new_calls
+    return len(new_rows)
+
+
+def last_call_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(CALLS.c.id), 0))).scalar_one())
+
+
+def cost_inserted(conn: Connection, after_id: int, now: datetime) -> dict[str, Decimal]:
+    """Cost of the calls an import inserted (ids above `after_id`, stamped `now`), per currency."""
+    stmt = (
+        select(CALLS.c.currency, func.sum(CALLS.c.cost))
+        .where(CALLS.c.id > after_id, CALLS.c.ingested_at == now, CALLS.c.cost.is_not(None))
+        .group_by(CALLS.c.currency)
+    )
+    return {currency: total for currency, total in conn.execute(stmt)}
 
 
 def _run_sql(dialect_name: str) -> tuple[str, str]:
@@ -169,14 +222,6 @@ def _existing_keys(conn: Connection, keys: list[str]) -> set[str]:
         chunk = keys[start : start + _PROBE_CHUNK]
         found.update(conn.execute(select(CALLS.c.call_key).where(CALLS.c.call_key.in_(chunk))).scalars())
     return found
-
-
-_CALL_VALUES = attrgetter(*_CALL_COLUMNS)
-
-
-def _bulk_insert(conn: Connection, calls: Sequence[StoredCall], now: datetime) -> None:
-    rows = [(*_CALL_VALUES(call), now) for call in calls]
-    execute_many(conn, CALLS.insert(), [*_CALL_COLUMNS, "ingested_at"], rows)
 
 
 def rollup_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:
