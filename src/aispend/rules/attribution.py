@@ -9,10 +9,18 @@ One format for every source (FOCUS files, cloud bills, provider admin APIs). A T
 
     # Explicit rules, first match wins per dimension; `match` compares record fields exactly
     # (source, provider, service_name, sub_account, project_id, workspace_id, api_key_id, resource_id,
-    # model, tag:<key>); `set` assigns dimensions.
+    # model, line_item, tag:<key>); a list of values matches any of them; `set` assigns dimensions.
     [[rules]]
     match = { source = "openai", project_id = "proj_support" }
     set = { workflow = "support-triage", team = "support" }
+
+    [[rules]]
+    match = { source = "anthropic", api_key_id = ["apikey_01", "apikey_02"] }
+    set = { workflow = "sales-assistant", customer = "acme" }
+
+Which field each source fills: OpenAI costs and usage give `project_id` (also `sub_account`),
+`model`, `line_item` (costs) and `api_key_id` (usage); Anthropic gives `workspace_id` (also
+`sub_account`; the default workspace is "default"), `model` and `api_key_id` (usage).
 
 Explicit rules win over tags: they are how Finance corrects what the tags say.
 """
@@ -42,16 +50,16 @@ class AttributionError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    match: Mapping[str, str]
+    match: Mapping[str, str | tuple[str, ...]]  # a tuple matches any of its values
     assign: Mapping[str, str]
 
     def matches(self, fields: Mapping[str, str], tags: Mapping[str, str]) -> bool:
         for key, expected in self.match.items():
-            if key.startswith("tag:"):
-                actual = _tag_lookup(tags, key[4:])
-            else:
-                actual = fields.get(key)
-            if actual != expected:
+            actual = _tag_lookup(tags, key[4:]) if key.startswith("tag:") else fields.get(key)
+            if isinstance(expected, tuple):
+                if actual not in expected:
+                    return False
+            elif actual != expected:
                 return False
         return True
 
@@ -74,9 +82,9 @@ class AttributionRules:
             if result[dim]:
                 continue
             for key in self.tag_keys.get(dim, ()):
-                value = _tag_lookup(str_tags, key)
-                if value:
-                    result[dim] = value
+                found = _tag_lookup(str_tags, key)
+                if found:
+                    result[dim] = found
                     break
         return result
 
@@ -110,10 +118,15 @@ def parse_rules(data: Mapping[str, Any], origin: str = "attribution rules") -> A
         unknown = set(assign) - set(DIMENSIONS)
         if unknown:
             raise AttributionError(f"{origin}: rule {index} sets unknown dimension(s) {sorted(unknown)}")
-        rules.append(
-            Rule(match={k: str(v) for k, v in match.items()}, assign={k: str(v) for k, v in assign.items()})
-        )
+        rules.append(Rule(match={k: _match_value(v) for k, v in match.items()},
+                          assign={k: str(v) for k, v in assign.items()}))
     return AttributionRules(tag_keys=tag_keys, rules=tuple(rules))
+
+
+def _match_value(value: Any) -> str | tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return str(value)
 
 
 def load_rules(path: Path | None) -> AttributionRules:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import aispend.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import aispend.usage.models  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata
