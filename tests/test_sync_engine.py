@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
-from sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
 
 from aispend.connectors.base import FatalError, FetchResult, RetryableError, Window
 from aispend.core.timeutil import start_of_day
@@ -18,6 +17,7 @@ from aispend.jobs.retry import RetryPolicy, backoff_delay
 from aispend.jobs.sync import SyncEngine, SyncPolicy, plan_window, split_window
 from aispend.ledger.costlines import CostLineIn
 from aispend.usage.store import UsageLineIn
+from sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
 
 TODAY = NOW.date()
 
@@ -61,7 +61,11 @@ class MemoryConnector:
                 )
                 usage.append(
                     UsageLineIn(
-                        source=self.name, natural_key=f"{day}:{key}", day=day, provider="openai", input_tokens=10
+                        source=self.name,
+                        natural_key=f"{day}:{key}",
+                        day=day,
+                        provider="openai",
+                        input_tokens=10,
                     )
                 )
             day += timedelta(days=1)
@@ -128,7 +132,9 @@ def test_backoff_grows_with_jitter_caps_and_honours_retry_after() -> None:
 
 
 def test_first_sync_writes_lines_usage_and_state(engine: Engine) -> None:
-    conn = MemoryConnector("mem", {TODAY - timedelta(days=2): {"a": Decimal("1.50")}, TODAY: {"b": Decimal("2")}})
+    conn = MemoryConnector(
+        "mem", {TODAY - timedelta(days=2): {"a": Decimal("1.50")}, TODAY: {"b": Decimal("2")}}
+    )
     [report] = make_engine(engine, FakeTime()).sync({"mem": conn})
     assert report.ok and report.lines.inserted == 2 and report.usage.inserted == 2
     assert conn.windows == [Window(TODAY - timedelta(days=9), TODAY + timedelta(days=1))]
@@ -174,7 +180,9 @@ def test_second_sync_starts_at_cursor_minus_look_back(engine: Engine) -> None:
 
 def test_retryable_error_is_retried_after_the_servers_wait(engine: Engine) -> None:
     time = FakeTime()
-    conn = MemoryConnector("mem", {TODAY: {"a": Decimal(1)}}, failures=[RetryableError("mem", "HTTP 429", 7.5)])
+    conn = MemoryConnector(
+        "mem", {TODAY: {"a": Decimal(1)}}, failures=[RetryableError("mem", "HTTP 429", 7.5)]
+    )
     [report] = make_engine(engine, time).sync({"mem": conn})
     assert report.ok and report.attempts == 2 and report.requests == 2
     assert len(time.sleeps) == 1 and time.sleeps[0] >= 7.5
