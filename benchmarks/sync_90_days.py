@@ -19,15 +19,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests package holds the fakes
+
+from tests.fakes.anthropic_admin import FakeAnthropicAdmin
+from tests.fakes.openai_admin import FakeOpenAIAdmin
 
 from aispend.connectors.anthropic_admin import AnthropicAdminConnector
 from aispend.connectors.base import Connector
 from aispend.connectors.openai_admin import OpenAIAdminConnector
 from aispend.jobs.sync import SyncEngine, SyncPolicy
 from aispend.ledger.db import make_engine, upgrade
-from fakes.anthropic_admin import FakeAnthropicAdmin
-from fakes.openai_admin import FakeOpenAIAdmin
 
 DAYS = 90
 TODAY = datetime.now(UTC).date()

@@ -16,9 +16,9 @@ from aispend.connectors.openai_admin import OpenAIAdminConnector
 from aispend.jobs.retry import RetryPolicy
 from aispend.jobs.sync import SyncEngine, SyncPolicy
 from aispend.rules.attribution import parse_rules
-from fakes.anthropic_admin import FakeAnthropicAdmin
-from fakes.openai_admin import FakeOpenAIAdmin
-from sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
+from tests.fakes.anthropic_admin import FakeAnthropicAdmin
+from tests.fakes.openai_admin import FakeOpenAIAdmin
+from tests.sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
 
 TODAY = NOW.date()
 D1, D2, D3 = (TODAY - timedelta(days=n) for n in (5, 4, 2))

@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from aispend.cli.main import app
-from fakes.anthropic_admin import FakeAnthropicAdmin
-from fakes.openai_admin import FakeOpenAIAdmin
-from sync_helpers import cost_rows
+from tests.fakes.anthropic_admin import FakeAnthropicAdmin
+from tests.fakes.openai_admin import FakeOpenAIAdmin
+from tests.sync_helpers import cost_rows
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
 

@@ -17,7 +17,7 @@ from aispend.jobs.retry import RetryPolicy, backoff_delay
 from aispend.jobs.sync import SyncEngine, SyncPolicy, plan_window, split_window
 from aispend.ledger.costlines import CostLineIn
 from aispend.usage.store import UsageLineIn
-from sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
+from tests.sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
 
 TODAY = NOW.date()
 

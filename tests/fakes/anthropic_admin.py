@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from fakes.server import FakeServer, Request, Response, decode_cursor, encode_cursor
+from tests.fakes.server import FakeServer, Request, Response, decode_cursor, encode_cursor
 
 COST_DESCRIPTION_FIELDS = (
     "description",

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from fakes.server import FakeServer, Request, Response, decode_cursor, encode_cursor
+from tests.fakes.server import FakeServer, Request, Response, decode_cursor, encode_cursor
 
 DAY = 86400
 COST_FIELDS = ("project_id", "line_item", "api_key_id", "user_id", "api_source")
