@@ -103,6 +103,15 @@ def test_synced_today_with_no_look_back_still_re_pulls_today() -> None:
     assert window == Window(TODAY, TODAY + timedelta(days=1))
 
 
+def test_month_close_re_pulls_the_previous_month() -> None:
+    policy = SyncPolicy(lookback_days=3, month_close_days=5)
+    assert plan_window(date(2026, 12, 4), date(2026, 12, 3), policy).start == date(2026, 11, 1)
+    assert plan_window(date(2026, 12, 7), date(2026, 12, 6), policy).start == date(2026, 12, 4)
+    assert plan_window(date(2026, 12, 4), date(2026, 12, 3), SyncPolicy(month_close_days=0)).start == date(
+        2026, 12, 1
+    )
+
+
 def test_since_forces_the_start() -> None:
     window = plan_window(TODAY, TODAY, SyncPolicy(), since=date(2026, 1, 1))
     assert window.start == date(2026, 1, 1)

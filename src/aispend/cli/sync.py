@@ -107,6 +107,7 @@ def _status_json(status: SourceStatus) -> dict[str, Any]:
         "last_error_at": _iso(status.last_error_at),
         "freshest_data_at": _iso(status.freshest_data_at),
         "staleness_hours": round(status.staleness.total_seconds() / 3600, 2) if status.staleness else None,
+        "data_age_hours": round(status.data_age.total_seconds() / 3600, 2) if status.data_age else None,
         "stale": status.stale,
         "requests_last_sync": status.requests_last_sync,
     }
@@ -143,6 +144,15 @@ def status_cmd(
     Console().print(table)
 
 
+def _probe(connector: Connector, window: Window) -> datetime | None:
+    """A connector may offer a cheaper `check()` (e.g. when every read is billed); else read `window`."""
+    check = getattr(connector, "check", None)
+    if callable(check):
+        result = check()
+        return result if isinstance(result, datetime) else None
+    return connector.fetch(window).freshest_data_at
+
+
 @connectors_app.command("check")
 def check_cmd(
     ctx: typer.Context,
@@ -171,10 +181,10 @@ def check_cmd(
         }
         if connector.is_configured():
             try:
-                fetched = connector.fetch(probe)
+                freshest = _probe(connector, probe)
                 entry["authenticated"] = True
-                if fetched.freshest_data_at and not entry["freshest_data_at"]:
-                    entry["freshest_data_at"] = _iso(fetched.freshest_data_at)
+                if freshest and not entry["freshest_data_at"]:
+                    entry["freshest_data_at"] = _iso(freshest)
             except RetryableError as exc:  # throttled or down: says nothing about the key
                 entry["check_error"] = f"could not tell (retryable): {exc}"
             except ConnectorError as exc:

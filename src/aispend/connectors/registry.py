@@ -50,6 +50,9 @@ CONNECTORS: dict[str, ConnectorFactory] = {
     #   "azure": azure.from_settings,
     #   "gcp": gcp.from_settings,
     # A factory is `(settings, clock) -> Connector`; wrap a `(settings) -> Connector` one in a lambda.
+    # `aispend connectors check` calls a connector's optional `check() -> datetime | None` (raising
+    # ConnectorError when the credentials fail) instead of a one-day fetch, e.g. to avoid a billed
+    # Cost Explorer request.
     # --- provider admin APIs ------------------------------------------------------------------------
     "openai": openai_from_settings,
     "anthropic": anthropic_from_settings,

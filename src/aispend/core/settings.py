@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     # --- sync engine and provider admin APIs ---------------------------------------------------
     sync_lookback_days: int = Field(default=3, ge=0)
     sync_backfill_days: int = Field(default=90, ge=1)
+    sync_month_close_days: int = Field(default=5, ge=0, le=28)
     sync_time_limit_seconds: float = Field(default=900.0, gt=0)
     sync_max_attempts: int = Field(default=5, ge=1)
     sync_retry_base_seconds: float = Field(default=2.0, ge=0)

@@ -25,6 +25,7 @@ class SourceStatus:
     freshest_data_at: datetime | None
     requests_last_sync: int
     staleness: timedelta | None  # now - last success; None when never synced
+    data_age: timedelta | None  # now - freshest data point
     stale: bool
     failing: bool  # the last attempt failed (an error newer than the last success)
 
@@ -47,15 +48,17 @@ def source_status(
     success = _utc(state.get("last_success_at"))
     error_at = _utc(state.get("last_error_at"))
     staleness = now - success if success else None
+    freshest = _utc(state.get("freshest_data_at"))
     return SourceStatus(
         source=source,
         configured=configured,
         last_success_at=success,
         last_error=state.get("last_error"),
         last_error_at=error_at,
-        freshest_data_at=_utc(state.get("freshest_data_at")),
+        freshest_data_at=freshest,
         requests_last_sync=int(state.get("requests_last_sync") or 0),
         staleness=staleness,
+        data_age=now - freshest if freshest else None,
         stale=staleness is None or staleness > stale_after,
         failing=error_at is not None and (success is None or error_at > success),
     )

@@ -42,6 +42,7 @@ class SyncPolicy:
     lookback_days: int = 3
     backfill_days: int = 90
     chunk_days: int = 31  # the admin APIs page up to 31 daily buckets; Azure advises <= 1 month per query
+    month_close_days: int = 5  # in the first days of a month, re-pull all of the previous month
     time_limit_seconds: float = 900.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -49,6 +50,7 @@ class SyncPolicy:
     def from_settings(cls, settings: Settings) -> SyncPolicy:
         return cls(
             lookback_days=settings.sync_lookback_days,
+            month_close_days=settings.sync_month_close_days,
             backfill_days=settings.sync_backfill_days,
             time_limit_seconds=settings.sync_time_limit_seconds,
             retry=RetryPolicy(
@@ -65,7 +67,9 @@ def plan_window(
     """The days to pull: [start, tomorrow). Pure.
 
     `synced_until` is the exclusive end of the last window written; the look-back re-pulls the
-    days before it because providers restate them. `since` forces the start (a manual re-pull).
+    days before it because providers restate them. Until the previous month's invoice is final
+    (the first `month_close_days` days of a month) the whole previous month is re-pulled too.
+    `since` forces the start (a manual re-pull).
     """
     end = today + timedelta(days=1)
     if since is not None:
@@ -74,6 +78,8 @@ def plan_window(
         start = end - timedelta(days=policy.backfill_days)
     else:
         start = min(synced_until, end) - timedelta(days=policy.lookback_days)
+        if today.day <= policy.month_close_days:
+            start = min(start, (today.replace(day=1) - timedelta(days=1)).replace(day=1))
     return Window(min(start, today), end)
 
 
@@ -140,10 +146,10 @@ class SyncEngine:
             state = _load_state(conn, name)
             _save_state(conn, name, exists=state is not None, last_attempt_at=started_at)
         synced_until = _cursor_day(state)
-        report.window = plan_window(synced_until, started_at.date(), self.policy, since)
+        window = report.window = plan_window(synced_until, started_at.date(), self.policy, since)
         stats = RetryStats()
         try:
-            for chunk in split_window(report.window, self.policy.chunk_days):
+            for chunk in split_window(window, self.policy.chunk_days):
                 result = call_with_retries(
                     lambda chunk=chunk: connector.fetch(chunk),  # type: ignore[misc]
                     policy=self.policy.retry,
@@ -166,6 +172,19 @@ class SyncEngine:
         # Failed attempts made a request each that the connector could not report.
         report.requests += stats.attempts - report.fetches
         self._finish(name, report)
+        log.info(
+            "sync %s: %s window=%s..%s lines +%d ~%d -%d requests=%d attempts=%d%s",
+            name,
+            report.status,
+            window.start,
+            window.end,
+            report.lines.inserted,
+            report.lines.updated,
+            report.lines.removed,
+            report.requests,
+            report.attempts,
+            f" error={report.error}" if report.error else "",
+        )
         return report
 
     def _write_chunk(self, name: str, chunk: Window, result: FetchResult, report: SourceReport) -> None:
