@@ -205,3 +205,10 @@ def test_rerun_against_unchanged_upstream_changes_nothing(engine: Engine, fake: 
     [report] = syncer(engine, time).sync({"openai": connector(fake)}, since=D1)
     assert report.ok and (report.lines.inserted, report.lines.updated, report.lines.removed) == (0, 0, 0)
     assert (cost_rows(engine), usage_rows(engine)) == before
+
+
+def test_malformed_response_is_fatal_and_says_where(fake: FakeOpenAIAdmin) -> None:
+    fake.fail_next(200, body={"object": "page", "data": [{"start_time": 1}], "has_more": False})
+    with pytest.raises(FatalError) as info:
+        connector(fake).fetch(Window(D1, D2))
+    assert "unexpected response in /v1/organization/costs page 1: KeyError" in str(info.value)

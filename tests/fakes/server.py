@@ -47,6 +47,7 @@ class ScriptedFailure:
     headers: dict[str, str]
     path: str | None  # only requests to this path fail; None = any
     remaining: int
+    body: Any = None  # None: the fake's own error body for the status
 
 
 def encode_cursor(offset: int) -> str:
@@ -72,11 +73,17 @@ class FakeServer:
 
     # --- scripting -----------------------------------------------------------------------------
     def fail_next(
-        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, path: str | None = None
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        path: str | None = None,
+        body: Any = None,
     ) -> None:
-        """The next `times` requests (to `path`, if given) answer `status` with `headers`."""
+        """The next `times` requests (to `path`, if given) answer `status` with `headers` (and `body`)."""
         with self._lock:
-            self._failures.append(ScriptedFailure(status, headers or {}, path, times))
+            self._failures.append(ScriptedFailure(status, headers or {}, path, times, body))
 
     def error_body(self, status: int) -> Any:
         return {"error": {"message": f"scripted HTTP {status}"}}
@@ -94,7 +101,8 @@ class FakeServer:
             for failure in self._failures:
                 if failure.remaining > 0 and (failure.path is None or failure.path == request.path):
                     failure.remaining -= 1
-                    return Response(failure.status, self.error_body(failure.status), dict(failure.headers))
+                    body = self.error_body(failure.status) if failure.body is None else failure.body
+                    return Response(failure.status, body, dict(failure.headers))
         return self.route(request)
 
     def start(self) -> str:

@@ -20,6 +20,7 @@ from aispend.connectors.normalize import (
     amount,
     loads_exact,
     natural_key,
+    parsing,
     tokens,
     utc_from_iso,
 )
@@ -81,14 +82,17 @@ class AnthropicAdminConnector:
             transport=self.transport,
         ) as client:
             cost_params: Params = [*bounds, ("group_by[]", "workspace_id"), ("group_by[]", "description")]
-            for page in self._pages(client, "/v1/organizations/cost_report", cost_params):
+            for index, page in enumerate(
+                self._pages(client, "/v1/organizations/cost_report", cost_params), 1
+            ):
                 requests += 1
-                for bucket in page.get("data", []):
-                    bucket_lines = [self._cost_line(bucket, result) for result in bucket.get("results", [])]
-                    lines.extend(bucket_lines)
-                    bucket_end = utc_from_iso(bucket["ending_at"])
-                    if bucket_lines and (freshest is None or bucket_end > freshest):
-                        freshest = bucket_end
+                with parsing(self.name, f"/v1/organizations/cost_report page {index}", REQUEST_FIX):
+                    for bucket in page["data"]:
+                        bucket_lines = [self._cost_line(bucket, result) for result in bucket["results"]]
+                        lines.extend(bucket_lines)
+                        bucket_end = utc_from_iso(bucket["ending_at"])
+                        if bucket_lines and (freshest is None or bucket_end > freshest):
+                            freshest = bucket_end
             usage_params: Params = [
                 *bounds,
                 ("group_by[]", "model"),
@@ -96,10 +100,12 @@ class AnthropicAdminConnector:
                 ("group_by[]", "api_key_id"),
                 ("group_by[]", "service_tier"),
             ]
-            for page in self._pages(client, "/v1/organizations/usage_report/messages", usage_params):
+            usage_path = "/v1/organizations/usage_report/messages"
+            for index, page in enumerate(self._pages(client, usage_path, usage_params), 1):
                 requests += 1
-                for bucket in page.get("data", []):
-                    usage.extend(self._usage_line(bucket, result) for result in bucket.get("results", []))
+                with parsing(self.name, f"{usage_path} page {index}", REQUEST_FIX):
+                    for bucket in page["data"]:
+                        usage.extend(self._usage_line(bucket, result) for result in bucket["results"])
         now = self.clock()
         return FetchResult(
             lines=lines,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from aispend.connectors.base import FatalError
 from aispend.core.money import MoneyError, parse_decimal
 
 AI_SERVICE_CATEGORY = "AI and Machine Learning"
@@ -51,3 +54,18 @@ def tokens(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"token count is not a number: {value!r}")
     return int(value)  # type: ignore[call-overload]
+
+
+@contextmanager
+def parsing(source: str, where: str, fix: str) -> Iterator[None]:
+    """Turn a malformed response into a FatalError that says where.
+
+    A bill with a row we cannot read fails the whole chunk rather than dropping the row: the
+    chunk's replace window would otherwise delete that row's stored version.
+    """
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise FatalError(
+            source, f"unexpected response in {where}: {type(exc).__name__}: {exc}", fix
+        ) from None

@@ -21,6 +21,7 @@ from aispend.connectors.normalize import (
     amount,
     loads_exact,
     natural_key,
+    parsing,
     tokens,
     utc_from_unix,
 )
@@ -61,12 +62,15 @@ class OpenAIAdminConnector:
     def fetch(self, window: Window) -> FetchResult:
         if not self.admin_key:
             raise FatalError(self.name, "not configured", AUTH_FIX)
-        client = OpenAI(
+        with OpenAI(
             admin_api_key=self.admin_key,
             base_url=api_root(self.base_url) + "/v1",
             max_retries=0,  # the sync engine retries, with its own backoff and time limit
             timeout=self.timeout,
-        )
+        ) as client:
+            return self._fetch(client, window)
+
+    def _fetch(self, client: OpenAI, window: Window) -> FetchResult:
         usage_api = client.admin.organization.usage.with_raw_response
         start = int(start_of_day(window.start).timestamp())
         end = int(start_of_day(window.end).timestamp())
@@ -83,11 +87,12 @@ class OpenAIAdminConnector:
         )
         for page in cost_pages:
             requests += 1
-            for bucket in page.get("data", []):
-                bucket_lines = [self._cost_line(bucket, result) for result in bucket.get("results", [])]
-                lines.extend(bucket_lines)
-                if bucket_lines:
-                    freshest = _later(freshest, utc_from_unix(bucket["end_time"]))
+            with parsing(self.name, f"/v1/organization/costs page {requests}", REQUEST_FIX):
+                for bucket in page["data"]:
+                    bucket_lines = [self._cost_line(bucket, result) for result in bucket["results"]]
+                    lines.extend(bucket_lines)
+                    if bucket_lines:
+                        freshest = _later(freshest, utc_from_unix(bucket["end_time"]))
         usage: list[UsageLineIn] = []
         usage_pages = self._pages(
             usage_api.completions,
@@ -97,10 +102,11 @@ class OpenAIAdminConnector:
             group_by=["project_id", "api_key_id", "model"],
             limit=self.page_limit,
         )
-        for page in usage_pages:
+        for index, page in enumerate(usage_pages, start=1):
             requests += 1
-            for bucket in page.get("data", []):
-                usage.extend(self._usage_line(bucket, result) for result in bucket.get("results", []))
+            with parsing(self.name, f"/v1/organization/usage/completions page {index}", REQUEST_FIX):
+                for bucket in page["data"]:
+                    usage.extend(self._usage_line(bucket, result) for result in bucket["results"])
         now = self.clock()
         return FetchResult(
             lines=lines,
