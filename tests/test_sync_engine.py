@@ -269,3 +269,10 @@ def test_success_after_failure_keeps_the_old_error_but_clears_failing(engine: En
 def test_window_boundaries_are_utc_days(when: datetime) -> None:
     window = plan_window(None, when.date(), SyncPolicy(backfill_days=1))
     assert window == Window(date(2026, 3, 1), date(2026, 3, 2))
+
+
+def test_connector_may_ask_for_longer_windows(engine: Engine) -> None:
+    conn = MemoryConnector("mem")
+    conn.max_window_days = 400  # type: ignore[attr-defined]
+    make_engine(engine, FakeTime(), backfill_days=90).sync({"mem": conn})
+    assert conn.windows == [Window(TODAY - timedelta(days=89), TODAY + timedelta(days=1))]

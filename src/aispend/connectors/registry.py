@@ -52,7 +52,8 @@ CONNECTORS: dict[str, ConnectorFactory] = {
     # A factory is `(settings, clock) -> Connector`; wrap a `(settings) -> Connector` one in a lambda.
     # `aispend connectors check` calls a connector's optional `check() -> datetime | None` (raising
     # ConnectorError when the credentials fail) instead of a one-day fetch, e.g. to avoid a billed
-    # Cost Explorer request.
+    # Cost Explorer request. A connector may also set `max_window_days` (default 31) to be asked
+    # for longer windows in one fetch.
     # --- provider admin APIs ------------------------------------------------------------------------
     "openai": openai_from_settings,
     "anthropic": anthropic_from_settings,

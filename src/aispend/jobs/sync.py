@@ -149,7 +149,7 @@ class SyncEngine:
         window = report.window = plan_window(synced_until, started_at.date(), self.policy, since)
         stats = RetryStats()
         try:
-            for chunk in split_window(window, self.policy.chunk_days):
+            for chunk in split_window(window, _chunk_days(connector, self.policy)):
                 result = call_with_retries(
                     lambda chunk=chunk: connector.fetch(chunk),  # type: ignore[misc]
                     policy=self.policy.retry,
@@ -233,6 +233,13 @@ class SyncEngine:
 
 def sync_engine_from_settings(engine: Engine, settings: Settings, clock: Clock = system_clock) -> SyncEngine:
     return SyncEngine(engine=engine, policy=SyncPolicy.from_settings(settings), clock=clock)
+
+
+def _chunk_days(connector: Connector, policy: SyncPolicy) -> int:
+    """A connector may declare `max_window_days` (e.g. Cost Explorer, where every request is billed
+    and one request covers months); otherwise the policy's chunk size."""
+    declared = getattr(connector, "max_window_days", None)
+    return declared if isinstance(declared, int) and declared > 0 else policy.chunk_days
 
 
 def _describe(name: str, exc: Exception, report: SourceReport, policy: SyncPolicy) -> str:
