@@ -5,6 +5,7 @@ Shared by every HTTP-based connector so that a 429 is handled the same way every
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -64,12 +65,25 @@ def error_for_status(
     request_fix: str,
 ) -> ConnectorError:
     """429/5xx/408 are retryable (with the server's wait); 401/403 and other 4xx are fatal with a fix."""
-    detail = detail.strip().replace("\n", " ")[:300]
+    detail = _error_message(detail).strip().replace("\n", " ")[:300]
     if status in RETRYABLE_STATUS or status >= 500:
         return RetryableError(source, f"HTTP {status}: {detail}", retry_after_seconds(headers, now))
     if status in (401, 403):
         return FatalError(source, f"HTTP {status} (not authorized): {detail}", auth_fix)
     return FatalError(source, f"HTTP {status}: {detail}", request_fix)
+
+
+def _error_message(body: str) -> str:
+    """The `error.message` of a JSON error body (OpenAI, Anthropic, Azure shapes), else the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        kind = error.get("type") or error.get("code")
+        return f"{kind}: {error['message']}" if isinstance(kind, str) and kind else error["message"]
+    return body
 
 
 def _number(value: str) -> float | None:

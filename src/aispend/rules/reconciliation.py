@@ -233,6 +233,14 @@ def period_totals(rows: Iterable[ReconRow]) -> list[ReconRow]:
     return totals
 
 
+_DAY_CAUSE_LABELS = {
+    "no_logs": "billed days with no per-call logs",
+    "no_bill": "logged days with no bill line (bill not synced yet, or no bill source)",
+    "logs_exceed_bill": "days where the per-call logs exceed the bill (discounts, credits or double logging)",
+    "calls_missing_from_logs": "days where the provider reports more tokens than the logs (calls missing)",
+}
+
+
 def _combine_causes(causes: list[Cause]) -> list[Cause]:
     by_model: dict[tuple[str, str], int] = defaultdict(int)
     day_counts: dict[str, int] = defaultdict(int)
@@ -256,7 +264,8 @@ def _combine_causes(causes: list[Cause]) -> list[Cause]:
             message = f"{calls} calls of {name} carried tokens but a cost of 0"
         combined.append(Cause(kind, message, model=model, calls=calls))
     for kind, days in sorted(day_counts.items()):
-        combined.append(Cause(kind, f"{messages[kind]} ({days} day{'s' if days != 1 else ''})", days=days))
+        label = _DAY_CAUSE_LABELS.get(kind, messages[kind])
+        combined.append(Cause(kind, f"{label}: {days} day{'s' if days != 1 else ''}", days=days))
     return combined
 
 
