@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -151,7 +152,7 @@ class SyncEngine:
         try:
             for chunk in split_window(window, _chunk_days(connector, self.policy)):
                 result = call_with_retries(
-                    lambda chunk=chunk: connector.fetch(chunk),  # type: ignore[misc]
+                    partial(connector.fetch, chunk),
                     policy=self.policy.retry,
                     sleep=self.sleep,
                     timer=self.timer,
