@@ -87,6 +87,9 @@ def test_attribution_rule_without_set_is_rejected() -> None:
 def test_error_detail_is_the_apis_own_message() -> None:
     body = '{"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}'
     error = error_for_status("anthropic", 401, {}, body, now=NOW, auth_fix="set KEY", request_fix="r")
-    assert str(error) == "anthropic: HTTP 401 (not authorized): authentication_error: invalid x-api-key — set KEY"
+    assert (
+        str(error)
+        == "anthropic: HTTP 401 (not authorized): authentication_error: invalid x-api-key — set KEY"
+    )
     plain = error_for_status("x", 502, {}, "<html>bad gateway</html>", now=NOW, auth_fix="a", request_fix="r")
     assert str(plain) == "x: HTTP 502: <html>bad gateway</html>"
