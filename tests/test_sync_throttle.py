@@ -93,3 +93,8 @@ def test_error_detail_is_the_apis_own_message() -> None:
     )
     plain = error_for_status("x", 502, {}, "<html>bad gateway</html>", now=NOW, auth_fix="a", request_fix="r")
     assert str(plain) == "x: HTTP 502: <html>bad gateway</html>"
+
+
+def test_attribution_rule_with_an_empty_list_is_rejected() -> None:
+    with pytest.raises(AttributionError, match="empty list"):
+        parse_rules({"rules": [{"match": {"api_key_id": []}, "set": {"team": "x"}}]})

@@ -50,16 +50,13 @@ class AttributionError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    match: Mapping[str, str | tuple[str, ...]]  # a tuple matches any of its values
+    match: Mapping[str, str]
     assign: Mapping[str, str]
 
     def matches(self, fields: Mapping[str, str], tags: Mapping[str, str]) -> bool:
         for key, expected in self.match.items():
             actual = _tag_lookup(tags, key[4:]) if key.startswith("tag:") else fields.get(key)
-            if isinstance(expected, tuple):
-                if actual not in expected:
-                    return False
-            elif actual != expected:
+            if actual != expected:
                 return False
         return True
 
@@ -82,9 +79,9 @@ class AttributionRules:
             if result[dim]:
                 continue
             for key in self.tag_keys.get(dim, ()):
-                found = _tag_lookup(str_tags, key)
-                if found:
-                    result[dim] = found
+                tagged = _tag_lookup(str_tags, key)
+                if tagged:
+                    result[dim] = tagged
                     break
         return result
 
@@ -118,15 +115,21 @@ def parse_rules(data: Mapping[str, Any], origin: str = "attribution rules") -> A
         unknown = set(assign) - set(DIMENSIONS)
         if unknown:
             raise AttributionError(f"{origin}: rule {index} sets unknown dimension(s) {sorted(unknown)}")
-        rules.append(Rule(match={k: _match_value(v) for k, v in match.items()},
-                          assign={k: str(v) for k, v in assign.items()}))
+        empty = [k for k, v in match.items() if v == []]
+        if empty:
+            raise AttributionError(f"{origin}: rule {index} matches an empty list for {empty}")
+        assign_text = {k: str(v) for k, v in assign.items()}
+        rules.extend(Rule(match=one, assign=assign_text) for one in _expand_lists(match))
     return AttributionRules(tag_keys=tag_keys, rules=tuple(rules))
 
 
-def _match_value(value: Any) -> str | tuple[str, ...]:
-    if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    return str(value)
+def _expand_lists(match: Mapping[str, Any]) -> list[dict[str, str]]:
+    """`{k: [a, b]}` matches a or b: one plain rule per combination, in order (first match still wins)."""
+    combos: list[dict[str, str]] = [{}]
+    for key, value in match.items():
+        values = value if isinstance(value, list) else [value]
+        combos = [{**combo, key: str(v)} for combo in combos for v in values]
+    return combos
 
 
 def load_rules(path: Path | None) -> AttributionRules:
