@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aispend.cli import db, demo, ingest, ingest_calls, report, report_spend, reprice
+from aispend.cli import db, demo, ingest, ingest_calls, reconcile, report, report_spend, reprice, sync
 
 app = typer.Typer(
     name="aispend",
@@ -15,10 +15,13 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(report.app, name="report")
+app.add_typer(sync.connectors_app, name="connectors")
 app.command("demo")(demo.demo)
 app.command("reprice")(reprice.reprice)
 ingest_calls.register(ingest.app)
 report_spend.register(report.app)
+reconcile.register(report.app)
+sync.register(app)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from aispend.ledger.costlines import CostLineIn
+from aispend.usage.store import UsageLineIn
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class FetchResult:
     requests: int = 0
     freshest_data_at: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    # Token usage the source reports beside its bill (admin APIs); quantities only, never spend.
+    usage: Sequence[UsageLineIn] = ()
 
 
 class ConnectorError(Exception):

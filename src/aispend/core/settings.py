@@ -72,6 +72,21 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "AISPEND_SLACK_APP_TOKEN")
     )
 
+    # --- sync engine and provider admin APIs ---------------------------------------------------
+    sync_lookback_days: int = Field(default=3, ge=0)
+    sync_backfill_days: int = Field(default=90, ge=1)
+    sync_month_close_days: int = Field(default=5, ge=0, le=28)
+    sync_time_limit_seconds: float = Field(default=900.0, gt=0)
+    sync_max_attempts: int = Field(default=5, ge=1)
+    sync_retry_base_seconds: float = Field(default=2.0, ge=0)
+    sync_retry_max_seconds: float = Field(default=120.0, ge=0)
+    sync_http_timeout_seconds: float = Field(default=60.0, gt=0)
+    sync_stale_hours: float = Field(default=36.0, gt=0)
+    openai_admin_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_admin_key: SecretStr | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+
     @field_validator("ai_service_names", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

@@ -9,10 +9,18 @@ One format for every source (FOCUS files, cloud bills, provider admin APIs). A T
 
     # Explicit rules, first match wins per dimension; `match` compares record fields exactly
     # (source, provider, service_name, sub_account, project_id, workspace_id, api_key_id, resource_id,
-    # model, tag:<key>); `set` assigns dimensions.
+    # model, line_item, tag:<key>); a list of values matches any of them; `set` assigns dimensions.
     [[rules]]
     match = { source = "openai", project_id = "proj_support" }
     set = { workflow = "support-triage", team = "support" }
+
+    [[rules]]
+    match = { source = "anthropic", api_key_id = ["apikey_01", "apikey_02"] }
+    set = { workflow = "sales-assistant", customer = "acme" }
+
+Which field each source fills: OpenAI costs and usage give `project_id` (also `sub_account`),
+`model`, `line_item` (costs) and `api_key_id` (usage); Anthropic gives `workspace_id` (also
+`sub_account`; the default workspace is "default"), `model` and `api_key_id` (usage).
 
 Explicit rules win over tags: they are how Finance corrects what the tags say.
 """
@@ -107,10 +115,21 @@ def parse_rules(data: Mapping[str, Any], origin: str = "attribution rules") -> A
         unknown = set(assign) - set(DIMENSIONS)
         if unknown:
             raise AttributionError(f"{origin}: rule {index} sets unknown dimension(s) {sorted(unknown)}")
-        rules.append(
-            Rule(match={k: str(v) for k, v in match.items()}, assign={k: str(v) for k, v in assign.items()})
-        )
+        empty = [k for k, v in match.items() if v == []]
+        if empty:
+            raise AttributionError(f"{origin}: rule {index} matches an empty list for {empty}")
+        assign_text = {k: str(v) for k, v in assign.items()}
+        rules.extend(Rule(match=one, assign=assign_text) for one in _expand_lists(match))
     return AttributionRules(tag_keys=tag_keys, rules=tuple(rules))
+
+
+def _expand_lists(match: Mapping[str, Any]) -> list[dict[str, str]]:
+    """`{k: [a, b]}` matches a or b: one plain rule per combination, in order (first match still wins)."""
+    combos: list[dict[str, str]] = [{}]
+    for key, value in match.items():
+        values = value if isinstance(value, list) else [value]
+        combos = [{**combo, key: str(v)} for combo in combos for v in values]
+    return combos
 
 
 def load_rules(path: Path | None) -> AttributionRules:

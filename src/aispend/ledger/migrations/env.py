@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import aispend.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from aispend.usage import models as _usage_models  # noqa: F401  (registers provider_usage)
 
 config = context.config
 target_metadata = SQLModel.metadata

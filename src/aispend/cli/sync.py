@@ -1,0 +1,208 @@
+"""`aispend sync`, `aispend status` and `aispend connectors check`."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aispend.cli.runtime import err_console, runtime
+from aispend.connectors.base import Connector, ConnectorError, RetryableError, Window
+from aispend.connectors.registry import UnknownSourceError, build_connectors
+from aispend.core.timeutil import parse_date
+from aispend.jobs.status import SourceStatus, describe_age, load_states, statuses
+from aispend.jobs.sync import SourceReport, sync_engine_from_settings
+
+connectors_app = typer.Typer(help="Inspect the bill and usage sources.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds `sync` and `status` to the root command."""
+    app.command("sync")(sync_cmd)
+    app.command("status")(status_cmd)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _connectors(ctx: typer.Context, names: list[str] | None) -> dict[str, Connector]:
+    rt = runtime(ctx)
+    try:
+        return build_connectors(rt.settings, names or None, clock=rt.clock)
+    except UnknownSourceError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def sync_cmd(
+    ctx: typer.Context,
+    sources: list[str] | None = typer.Argument(None, help="Sources to sync (default: every configured one)."),
+    since: str | None = typer.Option(None, "--from", help="Re-pull from this day (YYYY-MM-DD) instead."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Pull bills and usage from each source into the ledger (idempotent; failures do not stop others)."""
+    rt = runtime(ctx)
+    connectors = _connectors(ctx, sources)
+    start: date | None = None
+    if since:
+        try:
+            start = parse_date(since)
+        except ValueError as exc:
+            err_console.print(f"[red]--from: {exc}[/red]")
+            raise typer.Exit(2) from None
+    reports = sync_engine_from_settings(rt.engine(), rt.settings, rt.clock).sync(connectors, since=start)
+    explicit_unconfigured = [r.source for r in reports if sources and r.status == "not configured"]
+    if as_json:
+        typer.echo(json.dumps([_report_json(r) for r in reports], indent=2))
+    else:
+        _print_reports(reports)
+    for name in explicit_unconfigured:
+        err_console.print(f"[red]{name}: not configured[/red] — set its settings (see .env.example)")
+    if any(r.status == "failed" for r in reports) or explicit_unconfigured:
+        raise typer.Exit(1)
+
+
+def _report_json(report: SourceReport) -> dict[str, Any]:
+    return {
+        "source": report.source,
+        "status": report.status,
+        "window": (
+            {"start": report.window.start.isoformat(), "end": report.window.end.isoformat()}
+            if report.window
+            else None
+        ),
+        "synced_until": report.synced_until.isoformat() if report.synced_until else None,
+        "lines": vars(report.lines),
+        "usage": vars(report.usage),
+        "requests": report.requests,
+        "attempts": report.attempts,
+        "freshest_data_at": _iso(report.freshest_data_at),
+        "error": report.error,
+    }
+
+
+def _print_reports(reports: list[SourceReport]) -> None:
+    table = Table(title="aispend sync")
+    for column in ("source", "status", "window", "lines +new ~changed -removed", "requests", "error"):
+        table.add_column(column)
+    for r in reports:
+        window = f"{r.window.start} .. {r.window.end}" if r.window else "-"
+        lines = f"+{r.lines.inserted} ~{r.lines.updated} -{r.lines.removed} ={r.lines.unchanged}"
+        table.add_row(r.source, r.status, window, lines, str(r.requests), r.error or "")
+    Console().print(table)
+
+
+def _status_json(status: SourceStatus) -> dict[str, Any]:
+    return {
+        "source": status.source,
+        "state": status.state,
+        "configured": status.configured,
+        "last_success_at": _iso(status.last_success_at),
+        "last_error": status.last_error,
+        "last_error_at": _iso(status.last_error_at),
+        "freshest_data_at": _iso(status.freshest_data_at),
+        "staleness_hours": round(status.staleness.total_seconds() / 3600, 2) if status.staleness else None,
+        "data_age_hours": round(status.data_age.total_seconds() / 3600, 2) if status.data_age else None,
+        "stale": status.stale,
+        "requests_last_sync": status.requests_last_sync,
+    }
+
+
+def status_cmd(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")
+) -> None:
+    """Per source: last success, last error, freshest data point and staleness."""
+    rt = runtime(ctx)
+    connectors = _connectors(ctx, None)
+    found = statuses(
+        rt.engine(),
+        [(name, c.is_configured()) for name, c in connectors.items()],
+        rt.clock(),
+        timedelta(hours=rt.settings.sync_stale_hours),
+    )
+    if as_json:
+        typer.echo(json.dumps([_status_json(s) for s in found], indent=2))
+        return
+    table = Table(title="aispend status")
+    for column in ("source", "state", "last success", "freshest data", "age", "last error"):
+        table.add_column(column)
+    for s in found:
+        error = f"{s.last_error} ({_iso(s.last_error_at)})" if s.last_error else ""
+        table.add_row(
+            s.source,
+            s.state,
+            _iso(s.last_success_at) or "never",
+            _iso(s.freshest_data_at) or "-",
+            describe_age(s.staleness),
+            error,
+        )
+    Console().print(table)
+
+
+def _probe(connector: Connector, window: Window) -> datetime | None:
+    """A connector may offer a cheaper `check()` (e.g. when every read is billed); else read `window`."""
+    check = getattr(connector, "check", None)
+    if callable(check):
+        result = check()
+        return result if isinstance(result, datetime) else None
+    return connector.fetch(window).freshest_data_at
+
+
+@connectors_app.command("check")
+def check_cmd(
+    ctx: typer.Context,
+    sources: list[str] | None = typer.Argument(None, help="Sources to check (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Per source: configured or not, can authenticate, freshest data point, last error.
+
+    Authentication is proven by one small read (yesterday and today); nothing is written.
+    """
+    rt = runtime(ctx)
+    connectors = _connectors(ctx, sources)
+    states = load_states(rt.engine())
+    today = rt.clock().date()
+    probe = Window(today - timedelta(days=1), today + timedelta(days=1))
+    results = []
+    for name, connector in connectors.items():
+        state = states.get(name, {})
+        entry: dict[str, Any] = {
+            "source": name,
+            "configured": connector.is_configured(),
+            "authenticated": None,
+            "freshest_data_at": _iso(state.get("freshest_data_at")),
+            "last_error": state.get("last_error"),
+            "check_error": None,
+        }
+        if connector.is_configured():
+            try:
+                freshest = _probe(connector, probe)
+                entry["authenticated"] = True
+                if freshest and not entry["freshest_data_at"]:
+                    entry["freshest_data_at"] = _iso(freshest)
+            except RetryableError as exc:  # throttled or down: says nothing about the key
+                entry["check_error"] = f"could not tell (retryable): {exc}"
+            except ConnectorError as exc:
+                entry["authenticated"] = False
+                entry["check_error"] = str(exc)
+        results.append(entry)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    else:
+        table = Table(title="aispend connectors check")
+        for column in ("source", "configured", "authenticates", "freshest data", "last error"):
+            table.add_column(column)
+        for e in results:
+            auth = {True: "yes", False: "NO", None: "-"}[e["authenticated"]]
+            error = e["check_error"] or e["last_error"] or ""
+            table.add_row(
+                e["source"], "yes" if e["configured"] else "no", auth, e["freshest_data_at"] or "-", error
+            )
+        Console().print(table)
+    if any(e["authenticated"] is False for e in results):
+        raise typer.Exit(1)

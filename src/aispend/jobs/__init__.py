@@ -1,0 +1,1 @@
+"""Jobs wire connectors and rules to the ledger: open a transaction, run, commit, record state."""

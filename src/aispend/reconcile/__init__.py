@@ -1,0 +1,1 @@
+"""Reconciliation of per-call logs against bills: ledger queries and rendering (rules are in rules/)."""

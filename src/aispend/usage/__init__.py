@@ -1,0 +1,1 @@
+"""Provider-reported token usage (admin APIs): quantities only, never money."""
