@@ -170,3 +170,48 @@ def test_bad_report_arguments_are_refused_clearly(engine: Engine, database_url: 
     assert result.exit_code == 2 and "not a date" in result.output
     result = run_cli(["report", "spend", "--since", "2026-11-10", "--until", "2026-11-01"], database_url)
     assert result.exit_code == 2 and "must be after" in result.output
+
+
+def test_bills_are_the_total_and_call_logs_the_shares(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from aispend.ledger.costlines import CostLineIn, upsert_cost_lines
+
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "call_id": f"k{i}",
+                    "timestamp": "2026-11-17T10:00:00Z",
+                    "provider": "openai",
+                    "model": "gpt-4o",
+                    "input_tokens": 10,
+                    "output_tokens": 1,
+                    "cost": "5",
+                    "workflow": wf,
+                }
+            )
+            for i, wf in enumerate(["support", "search"])
+        )
+    )
+    run_cli(["ingest", "calls", str(calls)], database_url)
+    start = datetime(2026, 11, 17, tzinfo=UTC)
+    bill = CostLineIn(
+        source="openai",
+        natural_key="2026-11-17/proj",
+        charge_period_start=start,
+        charge_period_end=datetime(2026, 11, 18, tzinfo=UTC),
+        billed_cost=Decimal("14.50"),
+        billing_currency="USD",
+        provider="openai",
+        service_name="OpenAI API",
+        is_ai=True,
+    )
+    with engine.begin() as conn:
+        upsert_cost_lines(conn, [bill], now=start)
+    report = json.loads(run_cli(["report", "top", "--at", "2026-11-17", "--json"], database_url).output)
+    assert report["totals"] == [{"amount": "14.5", "currency": "USD"}]
+    assert {r["key"]: r["cost"]["amount"] for r in report["rows"]} == {"support": "5", "search": "5", "": "4.5"}
+    unattributed = next(r for r in report["rows"] if r["key"] == "")
+    assert unattributed["label"] == "(unattributed)"

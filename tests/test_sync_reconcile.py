@@ -6,13 +6,13 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from typer.testing import CliRunner
 
 from aispend.cli.main import app
 from aispend.core.timeutil import start_of_day
+from aispend.ledger.calls import apply_rollup_deltas
 from aispend.ledger.costlines import CostLineIn, upsert_cost_lines
-from aispend.ledger.models import CallRollup
 from aispend.reconcile.queries import reconcile_period, spend_by_dimension
 from aispend.rules.reconciliation import (
     AttributedSpend,
@@ -67,6 +67,11 @@ def rollup(
     }
 
 
+def insert_rollups(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Hourly rollups and, summed, the daily ones — as ingestion keeps them."""
+    apply_rollup_deltas(conn, rows)
+
+
 def seed(engine: Engine) -> None:
     with engine.begin() as conn:
         upsert_cost_lines(
@@ -78,8 +83,8 @@ def seed(engine: Engine) -> None:
             ],
             now=NOW,
         )
-        conn.execute(
-            CallRollup.__table__.insert(),  # type: ignore[attr-defined]
+        insert_rollups(
+            conn,
             [
                 rollup("openai", D1, "gpt-4o", "70.00", 900, team="support", zero_cost_calls=3),
                 rollup("openai", D1, "gpt-4o-mini", "23.00", 400, team="sales"),

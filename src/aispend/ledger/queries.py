@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -38,7 +39,78 @@ def check_dimension(by: str) -> str:
 
 
 def spend_by(conn: Connection, by: str, start: date, end: date) -> list[SpendRow]:
-    """Per-call spend grouped by one dimension and currency, days [start, end)."""
+    """AI spend grouped by one dimension and currency, days [start, end).
+
+    Cost follows the system of record (docs/reconciliation.md): where a provider's bill covers a day,
+    the bill is the total and per-call logs give the shares, the rest being "" (unattributed); where
+    there is no bill, the per-call cost counts. Call, token and unpriced counts come from the logs.
+    """
+    from aispend.reconcile.queries import spend_by_dimension
+    from aispend.rules.reconciliation import provider_key
+
+    counts = _call_counts_by(conn, by, start, end)
+    merged = spend_by_dimension(conn, start, end, "workflow" if by == "provider" else check_dimension(by))
+    costs: dict[tuple[str, str], Decimal] = {}
+    for item in merged:
+        key = (item.provider if by == "provider" else item.value, item.currency)
+        costs[key] = costs.get(key, Decimal(0)) + item.amount
+    rows = []
+    for key in sorted(set(costs) | set(counts)):
+        counted = counts.get(key)
+        cost = costs.get(key, Decimal(0))
+        if counted is None:
+            rows.append(SpendRow(key[0], key[1], cost, 0, 0, 0, 0, 0))
+        else:
+            rows.append(
+                SpendRow(
+                    key[0],
+                    key[1],
+                    cost,
+                    counted.calls,
+                    counted.unpriced_calls,
+                    counted.zero_cost_calls,
+                    counted.input_tokens,
+                    counted.output_tokens,
+                )
+            )
+    if by == "provider":
+        # Logs name providers as they log them; the merge uses canonical names (openai, aws, google...).
+        return _merge_provider_aliases(rows, provider_key)
+    return rows
+
+
+def _merge_provider_aliases(rows: list[SpendRow], canonical: Callable[[str], str]) -> list[SpendRow]:
+    merged: dict[tuple[str, str], SpendRow] = {}
+    for row in rows:
+        key = (canonical(row.key), row.currency)
+        before = merged.get(key)
+        if before is None:
+            merged[key] = SpendRow(
+                key[0],
+                row.currency,
+                row.cost,
+                row.calls,
+                row.unpriced_calls,
+                row.zero_cost_calls,
+                row.input_tokens,
+                row.output_tokens,
+            )
+        else:
+            merged[key] = SpendRow(
+                key[0],
+                row.currency,
+                before.cost + row.cost,
+                before.calls + row.calls,
+                before.unpriced_calls + row.unpriced_calls,
+                before.zero_cost_calls + row.zero_cost_calls,
+                before.input_tokens + row.input_tokens,
+                before.output_tokens + row.output_tokens,
+            )
+    return list(merged.values())
+
+
+def _call_counts_by(conn: Connection, by: str, start: date, end: date) -> dict[tuple[str, str], SpendRow]:
+    """Per-call figures from the daily rollups, grouped by one dimension and currency."""
     column = ROLLUPS.c[check_dimension(by)]
     stmt = (
         select(
@@ -54,10 +126,12 @@ def spend_by(conn: Connection, by: str, start: date, end: date) -> list[SpendRow
         .where(ROLLUPS.c.day >= start, ROLLUPS.c.day < end)
         .group_by(column, ROLLUPS.c.currency)
     )
-    return [
-        SpendRow(key, currency, cost or Decimal(0), int(calls), int(unpriced), int(zero), int(inp), int(out))
+    return {
+        (key, currency): SpendRow(
+            key, currency, cost or Decimal(0), int(calls), int(unpriced), int(zero), int(inp), int(out)
+        )
         for key, currency, cost, calls, unpriced, zero, inp, out in conn.execute(stmt)
-    ]
+    }
 
 
 def daily_spend_by(conn: Connection, by: str, start: date, end: date) -> list[tuple[date, str, str, Decimal]]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, func, select
 
-from aispend.ledger.models import CallRollup, CostLine
+from aispend.ledger.models import CallRollupDaily, CostLine, table_of
 from aispend.rules.reconciliation import (
     AttributedSpend,
     BillSlice,
@@ -22,9 +22,9 @@ from aispend.rules.reconciliation import (
 )
 from aispend.usage.models import ProviderUsage
 
-_COST = CostLine.__table__  # type: ignore[attr-defined]
-_ROLLUP = CallRollup.__table__  # type: ignore[attr-defined]
-_USAGE = ProviderUsage.__table__  # type: ignore[attr-defined]
+_COST = table_of(CostLine)
+_ROLLUP = table_of(CallRollupDaily)  # day-grained reads: the daily rollups (same figures, fewer rows)
+_USAGE = table_of(ProviderUsage)
 
 MERGE_DIMENSIONS = ("workflow", "feature", "team", "customer", "model")
 
