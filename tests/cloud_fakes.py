@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -279,4 +280,175 @@ def azure_throttle(retry_after: dict[str, str]) -> Reply:
     headers = {f"x-ms-ratelimit-microsoft.costmanagement-{k}-retry-after": v for k, v in retry_after.items()}
     return Reply(
         429, {"error": {"code": "429", "message": "Too many requests. Please retry."}}, headers=headers
+    )
+
+
+# --- GCP: BigQuery REST (jobs.query, getQueryResults paging, tables) and Cloud Billing REST ---------
+
+BQ_RESULT_SCHEMA = [
+    ("usage_day", "DATE"),
+    ("service_id", "STRING"),
+    ("service_name", "STRING"),
+    ("sku_id", "STRING"),
+    ("sku_description", "STRING"),
+    ("project_id", "STRING"),
+    ("region", "STRING"),
+    ("cost_type", "STRING"),
+    ("currency", "STRING"),
+    ("labels_json", "STRING"),
+    ("resource_name", "STRING"),
+    ("cost", "NUMERIC"),
+    ("credits", "NUMERIC"),
+    ("usage_amount", "NUMERIC"),
+    ("usage_unit", "STRING"),
+    ("last_export", "TIMESTAMP"),
+]
+
+
+class FakeGoogleCloud(FakeServer):
+    """BigQuery v2 REST and Cloud Billing v1 REST on one local endpoint.
+
+    The fake does not run SQL: `result_rows` (dicts keyed like the connector's SELECT) are the query's
+    result, kept when `usage_day` falls in [@start, @end). Cells are encoded as BigQuery does (every
+    scalar a string, TIMESTAMP as integer microseconds because the client asks useInt64Timestamp);
+    pages of `maxResults` rows continue through GET .../queries/{job}?pageToken=.
+    """
+
+    def __init__(self, project: str = "billing-proj") -> None:
+        super().__init__()
+        self.project = project
+        self.result_rows: list[dict[str, Any]] = []
+        self.tables: set[str] = set()  # "dataset.table"
+        self.billing_accounts: dict[str, dict[str, Any]] = {}
+        self.billing_projects: dict[str, list[dict[str, Any]]] = {}
+        self._jobs: dict[str, tuple[list[list[Any]], int, str]] = {}
+
+    def query_posts(self) -> list[Request]:
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/queries")]
+
+    def serve(self, request: Request) -> Reply:
+        parts = [p for p in request.path.split("/") if p]
+        if parts[:2] == ["bigquery", "v2"]:
+            return self._bigquery(request, parts[2:])
+        if parts[:2] == ["v1", "billingAccounts"]:
+            return self._billing(parts[2:])
+        return Reply(
+            404, {"error": {"code": 404, "message": f"no route {request.path}", "status": "NOT_FOUND"}}
+        )
+
+    # BigQuery
+    def _bigquery(self, request: Request, parts: list[str]) -> Reply:
+        if len(parts) == 3 and parts[2] == "queries" and request.method == "POST":
+            return self._query(request, parts[1])
+        if len(parts) == 4 and parts[2] == "jobs":
+            sql = self._jobs[parts[3]][2]
+            return Reply(
+                200,
+                {
+                    "kind": "bigquery#job",
+                    "id": f"{parts[1]}:US.{parts[3]}",
+                    "jobReference": {"projectId": parts[1], "jobId": parts[3], "location": "US"},
+                    "status": {"state": "DONE"},
+                    "configuration": {"query": {"query": sql, "useLegacySql": False}},
+                    "statistics": {"query": {"totalBytesProcessed": "1024"}},
+                },
+            )
+        if len(parts) == 4 and parts[2] == "queries":
+            token = request.query.get("pageToken", ["0"])[0]
+            return Reply(
+                200, self._page(parts[1], parts[3], int(token), kind="bigquery#getQueryResultsResponse")
+            )
+        if len(parts) == 6 and parts[2] == "datasets" and parts[4] == "tables":
+            table = f"{parts[3]}.{parts[5]}"
+            if table not in self.tables:
+                return google_error(404, "notFound", f"Not found: Table {parts[1]}:{table}")
+            return Reply(
+                200,
+                {
+                    "kind": "bigquery#table",
+                    "id": f"{parts[1]}:{table}",
+                    "tableReference": {"projectId": parts[1], "datasetId": parts[3], "tableId": parts[5]},
+                    "type": "TABLE",
+                },
+            )
+        if len(parts) == 5 and parts[2] == "datasets" and parts[4] == "tables":
+            names = [t.split(".", 1)[1] for t in sorted(self.tables) if t.split(".", 1)[0] == parts[3]]
+            return Reply(
+                200,
+                {
+                    "kind": "bigquery#tableList",
+                    "tables": [
+                        {
+                            "kind": "bigquery#table",
+                            "id": f"{parts[1]}:{parts[3]}.{name}",
+                            "tableReference": {"projectId": parts[1], "datasetId": parts[3], "tableId": name},
+                            "type": "TABLE",
+                        }
+                        for name in names
+                    ],
+                    "totalItems": len(names),
+                },
+            )
+        return google_error(404, "notFound", f"no route {request.path}")
+
+    def _query(self, request: Request, project: str) -> Reply:
+        body = request.json()
+        params = {p["name"]: p for p in body.get("queryParameters", [])}
+        start = params["start"]["parameterValue"]["value"][:10]
+        end = params["end"]["parameterValue"]["value"][:10]
+        rows = [row for row in self.result_rows if start <= row["usage_day"] < end]
+        job_id = f"job_{len(self._jobs) + 1}"
+        page_size = int(body.get("maxResults") or 1000)
+        self._jobs[job_id] = (
+            [[row.get(name) for name, _ in BQ_RESULT_SCHEMA] for row in rows],
+            page_size,
+            body["query"],
+        )
+        return Reply(200, self._page(project, job_id, 0, kind="bigquery#queryResponse"))
+
+    def _page(self, project: str, job_id: str, offset: int, kind: str) -> dict[str, Any]:
+        rows, page_size, _sql = self._jobs[job_id]
+        chunk = rows[offset : offset + page_size]
+        page: dict[str, Any] = {
+            "kind": kind,
+            "jobComplete": True,
+            "jobReference": {"projectId": project, "jobId": job_id, "location": "US"},
+            "schema": {"fields": [{"name": n, "type": t, "mode": "NULLABLE"} for n, t in BQ_RESULT_SCHEMA]},
+            "totalRows": str(len(rows)),
+            "rows": [{"f": [{"v": _bq_cell(value)} for value in row]} for row in chunk],
+        }
+        if offset + page_size < len(rows):
+            page["pageToken"] = str(offset + page_size)
+        return page
+
+    # Cloud Billing
+    def _billing(self, parts: list[str]) -> Reply:
+        account = parts[0] if parts else ""
+        if account not in self.billing_accounts:
+            return google_error(
+                403, "forbidden", f"The caller does not have permission on billingAccounts/{account}"
+            )
+        if len(parts) == 1:
+            return Reply(200, self.billing_accounts[account])
+        if parts[1:] == ["projects"]:
+            return Reply(
+                200, {"projectBillingInfo": self.billing_projects.get(account, []), "nextPageToken": ""}
+            )
+        return google_error(404, "notFound", "no route")
+
+
+def _bq_cell(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return str(int(value.timestamp() * 1_000_000))
+    return str(value)
+
+
+def google_error(status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+    """The JSON error shape of Google REST APIs (BigQuery's `errors[].reason` included)."""
+    return Reply(
+        status,
+        {"error": {"code": status, "message": message, "errors": [{"reason": reason, "message": message}]}},
+        headers=headers or {},
     )
