@@ -19,7 +19,7 @@ from aispend.core.settings import load_settings
 from aispend.ledger.costlines import upsert_cost_lines
 from aispend.ledger.models import CostLine
 from aispend.rules.attribution import parse_rules
-from cloud_fakes import CostExplorerFront, ce_error
+from tests.cloud_fakes import CostExplorerFront, ce_error
 
 WINDOW = Window(date(2026, 11, 1), date(2026, 11, 3))
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)

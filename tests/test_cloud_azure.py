@@ -18,7 +18,7 @@ from aispend.connectors.cloudcommon import Throttled
 from aispend.core.settings import load_settings
 from aispend.ledger.costlines import upsert_cost_lines
 from aispend.ledger.models import CostLine
-from cloud_fakes import AzureCostRecord, FakeCostManagement, Reply, azure_throttle
+from tests.cloud_fakes import AzureCostRecord, FakeCostManagement, Reply, azure_throttle
 
 SUB = "00000000-0000-0000-0000-000000000001"
 SCOPE = f"subscriptions/{SUB}"

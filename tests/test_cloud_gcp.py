@@ -18,7 +18,7 @@ from aispend.connectors.gcp import GcpBillingExportConnector, make_bigquery_clie
 from aispend.core.settings import load_settings
 from aispend.ledger.costlines import upsert_cost_lines
 from aispend.ledger.models import CostLine
-from cloud_fakes import FakeGoogleCloud, google_error
+from tests.cloud_fakes import FakeGoogleCloud, google_error
 
 ACCOUNT = "01ABCD-234567-89EFGH"
 TABLE = "billing.gcp_billing_export_v1_01ABCD_234567_89EFGH"
@@ -152,6 +152,7 @@ def test_rate_limit_then_success(google: FakeGoogleCloud) -> None:
     sleeps: list[float] = []
     result = connector(google, sleeps).fetch(WINDOW)
     assert sleeps == [6.0] and len(result.lines) == 3
+    assert result.requests == 2  # the throttled query and its retry
 
 
 def test_persistent_rate_limit_is_retryable(google: FakeGoogleCloud) -> None:

@@ -186,18 +186,23 @@ class GcpBillingExportConnector:
             ],
             maximum_bytes_billed=self.max_bytes_billed,
         )
-        pages = 0
+        requests = 0
+
+        def count() -> None:
+            nonlocal requests
+            requests += 1
 
         def run() -> list[Any]:
-            nonlocal pages
+            nonlocal requests
             rows: list[Any] = []
             # Client retries off (retry/job_retry None): throttles are retried here with our sleep,
             # the rest by the sync engine.
             iterator = self.bigquery.query_and_wait(
                 sql, job_config=config, page_size=self.page_size, retry=None, job_retry=None, api_timeout=120
             )
-            for page in iterator.pages:
-                pages += 1
+            for index, page in enumerate(iterator.pages):
+                if index:
+                    requests += 1  # each further page is one more getQueryResults call
                 rows.extend(page)
             return rows
 
@@ -206,12 +211,13 @@ class GcpBillingExportConnector:
             classify=lambda exc: classify_gcp_error(exc, self.table_id),
             sleep=self._sleep,
             max_retries=self._max_throttle_retries,
+            on_attempt=count,
         )
         lines = [self._line(row) for row in rows]
         exports = [row["last_export"] for row in rows if row["last_export"] is not None]
         return FetchResult(
             lines=lines,
-            requests=max(pages, 1),
+            requests=requests,
             freshest_data_at=max(exports).astimezone(UTC) if exports else None,
             notes=[f"query of {self.table_id}, at most {self.max_bytes_billed} bytes billed"],
         )
