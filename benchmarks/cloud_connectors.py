@@ -142,6 +142,7 @@ def gcp_connector(stack: list[Any]) -> Connector:
 
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # never ask an instance metadata service
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "benchmark")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "benchmark")
     stack: list[Any] = []

@@ -41,6 +41,7 @@ def front(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CostExplor
     requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_COST_EXPLORER"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask an instance metadata service
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
@@ -245,6 +246,32 @@ def test_standard_endpoint_env_var_is_honoured(
     client = make_ce_client()
     client.get_dimension_values(TimePeriod={"Start": "2026-11-01", "End": "2026-11-02"}, Dimension="SERVICE")
     assert len(front.targets("GetDimensionValues")) == 1
+
+
+def test_generic_endpoint_env_var_is_honoured(
+    front: CostExplorerFront, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", front.url)
+    settings = load_settings(aws_enabled=True, aws_services=[])
+    result = AwsCostExplorerConnector.from_settings(settings, sleep=lambda _s: None).fetch(WINDOW)
+    assert result.requests == 3 and len(front.targets("GetDimensionValues")) == 1
+
+
+def test_missing_credentials_are_fatal(front: CostExplorerFront, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    for name in (
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(FatalError) as raised:
+        connector(front).fetch(WINDOW)
+    assert "no usable AWS credentials" in str(raised.value) and "AWS_PROFILE" in raised.value.fix
+    assert front.requests == []
 
 
 def test_aispend_endpoint_setting_wins_over_env(

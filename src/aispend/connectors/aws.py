@@ -92,7 +92,9 @@ def make_ce_client(region: str = "us-east-1", endpoint_url: str | None = None) -
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60
     )
-    return boto3.client("ce", region_name=region, endpoint_url=endpoint_url or None, config=config)
+    # A session of its own: boto3's default session caches credentials process-wide.
+    session = boto3.session.Session()
+    return session.client("ce", region_name=region, endpoint_url=endpoint_url or None, config=config)
 
 
 class AwsCostExplorerConnector:
