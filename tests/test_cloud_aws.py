@@ -292,3 +292,17 @@ def test_attribution_rules_apply(front: CostExplorerFront, moto_url: str) -> Non
 def test_not_configured_unless_enabled() -> None:
     assert not AwsCostExplorerConnector.from_settings(load_settings(aws_enabled=False)).is_configured()
     assert AwsCostExplorerConnector.from_settings(load_settings(aws_enabled=True)).is_configured()
+
+
+def test_check_discovers_services_for_one_billed_request(front: CostExplorerFront) -> None:
+    report = connector(front).check(today=date(2026, 11, 26))
+    assert report.source == "aws" and "1 billed request" in report.details[0]
+    assert CLAUDE in report.details[1]
+    (request,) = front.targets("GetDimensionValues")
+    assert request.json()["TimePeriod"] == {"Start": "2026-11-25", "End": "2026-11-26"}
+
+
+def test_check_surfaces_auth_failure(front: CostExplorerFront) -> None:
+    front.fail_next(ce_error(400, "UnrecognizedClientException", "The security token included is invalid."))
+    with pytest.raises(FatalError):
+        connector(front).check(today=date(2026, 11, 26))

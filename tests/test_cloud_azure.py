@@ -194,3 +194,16 @@ def test_plain_http_to_a_remote_host_is_refused() -> None:
 def test_configured_only_with_a_scope() -> None:
     assert not AzureCostConnector.from_settings(load_settings(azure_scope=None)).is_configured()
     assert AzureCostConnector.from_settings(load_settings(azure_scope=SCOPE)).is_configured()
+
+
+def test_check_queries_yesterday(arm: FakeCostManagement) -> None:
+    report = connector(arm).check(today=date(2026, 11, 2))
+    assert report.source == "azure" and SCOPE in report.details[0]
+    assert "Azure Machine Learning, Azure OpenAI" in report.details[1]
+    (query,) = arm.queries()
+    assert query.json()["timePeriod"]["from"].startswith("2026-11-01")
+
+
+def test_check_surfaces_auth_failure(arm: FakeCostManagement) -> None:
+    with pytest.raises(FatalError, match="authentication"):
+        connector(arm, token="expired").check(today=date(2026, 11, 2))

@@ -202,6 +202,7 @@ def test_check_lists_projects_and_finds_the_export(google: FakeGoogleCloud) -> N
     check = connector(google).check()
     assert check.projects == ["support-bot"] and check.display_name == "Acme"
     assert check.table_id == f"billing-proj.{TABLE}"
+    assert check.source == "gcp" and "(Acme) is open" in check.details[0] and "exists" in check.details[2]
 
 
 def test_check_explains_a_missing_export(google: FakeGoogleCloud) -> None:

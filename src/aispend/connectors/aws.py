@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,7 @@ from aispend.connectors.base import ConnectorError, FatalError, FetchResult, Ret
 from aispend.connectors.cloudcommon import (
     AI_SERVICE_CATEGORY,
     DEFAULT_THROTTLE_RETRIES,
+    CheckReport,
     Throttled,
     attribute,
     day_period,
@@ -178,6 +179,22 @@ class AwsCostExplorerConnector:
             requests=counter.count,
             freshest_data_at=max(days_with_cost) if days_with_cost else None,
             notes=notes,
+        )
+
+    def check(self, today: date) -> CheckReport:
+        """Credentials and Cost Explorer access, through the discovery call over yesterday.
+
+        Costs one billed request per search string ($0.01 each).
+        """
+        counter = _Counter()
+        services = self.discover_services(Window(today - timedelta(days=1), today), counter)
+        return CheckReport(
+            SOURCE,
+            [
+                f"Cost Explorer answered ({counter.count} billed request(s))",
+                f"AI services queried: {', '.join(services) if services else 'none with cost yesterday'}",
+                f"metric {self.metric}; tag keys: {', '.join(self.tag_keys) or 'none'}",
+            ],
         )
 
     def discover_services(self, window: Window, counter: _Counter | None = None) -> list[str]:

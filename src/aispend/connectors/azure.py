@@ -46,6 +46,7 @@ from aispend.connectors.base import ConnectorError, FatalError, FetchResult, Ret
 from aispend.connectors.cloudcommon import (
     AI_SERVICE_CATEGORY,
     DEFAULT_THROTTLE_RETRIES,
+    CheckReport,
     Throttled,
     attribute,
     day_period,
@@ -172,6 +173,24 @@ class AzureCostConnector:
         with_cost = [line.charge_period_start for line in lines if line.billed_cost != 0]
         return FetchResult(
             lines=lines, requests=requests, freshest_data_at=max(with_cost) if with_cost else None
+        )
+
+    def check(self, today: date) -> CheckReport:
+        """Credentials and access to the scope: one small query over yesterday (one QPU)."""
+        if not self.scope:
+            raise FatalError(
+                SOURCE, "no scope configured", "set AISPEND_AZURE_SCOPE (e.g. subscriptions/<id>)"
+            )
+        self._check_transport()
+        rows, sent = self._query_rows(today - timedelta(days=1), today, [("Dimension", "ServiceName")])
+        services = sorted({str(row.get("ServiceName") or "") for row in rows} - {""})
+        return CheckReport(
+            SOURCE,
+            [
+                f"Cost Management answered for {self.scope} ({sent} request(s))",
+                f"AI services with cost yesterday: {', '.join(services) if services else 'none'}",
+                f"cost type {self.cost_type}; tag keys: {', '.join(self.tag_keys) or 'none'}",
+            ],
         )
 
     def _check_transport(self) -> None:

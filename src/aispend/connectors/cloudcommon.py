@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from ipaddress import ip_address
 from typing import Any, TypedDict, TypeVar
@@ -25,6 +26,17 @@ AI_SERVICE_CATEGORY = "AI and Machine Learning"
 DEFAULT_THROTTLE_RETRIES = 3
 # A throttle asking for a longer wait than this is handed to the engine instead of slept on here.
 MAX_INLINE_WAIT_SECONDS = 120.0
+
+
+@dataclass
+class CheckReport:
+    """What a connector's `check()` found, one fact per line (for `aispend connectors check`).
+
+    A check that fails raises the same FatalError / RetryableError a fetch would.
+    """
+
+    source: str
+    details: list[str]
 
 
 class Dimensions(TypedDict):

@@ -36,6 +36,7 @@ from aispend.connectors.base import ConnectorError, FatalError, FetchResult, Ret
 from aispend.connectors.cloudcommon import (
     AI_SERVICE_CATEGORY,
     DEFAULT_THROTTLE_RETRIES,
+    CheckReport,
     Throttled,
     attribute,
     day_period,
@@ -86,12 +87,11 @@ def make_billing_client(endpoint: str | None = None, credentials: Any = None) ->
 
 
 @dataclass
-class GcpCheck:
-    billing_account: str
-    display_name: str
-    projects: list[str]
-    table_id: str
-    notes: list[str] = field(default_factory=list)
+class GcpCheck(CheckReport):
+    billing_account: str = ""
+    display_name: str = ""
+    projects: list[str] = field(default_factory=list)
+    table_id: str = ""
 
 
 class GcpBillingExportConnector:
@@ -330,13 +330,18 @@ ORDER BY usage_day, service_id, sku_id, project_id, region, cost_type, currency,
             ) from None
         except Exception as exc:
             raise _check_error(exc, "BigQuery", table_id) from exc
-        notes = [] if account.open_ else [f"{name} is closed: no new costs will be exported"]
+        details = [
+            f"billing account {name} ({account.display_name}) is {'open' if account.open_ else 'CLOSED'}",
+            f"projects billed to it: {', '.join(projects) if projects else 'none'}",
+            f"billing export table {table_id} exists",
+        ]
         return GcpCheck(
+            source=SOURCE,
+            details=details,
             billing_account=self.billing_account,
             display_name=account.display_name,
             projects=projects,
             table_id=table_id,
-            notes=notes,
         )
 
     def _missing_export_message(self, table_id: str) -> str:
