@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from azure.core.exceptions import (
@@ -149,11 +150,7 @@ class AzureCostConnector:
     # --- fetch ------------------------------------------------------------------------------------
 
     def fetch(self, window: Window) -> FetchResult:
-        if not self.scope:
-            raise FatalError(
-                SOURCE, "no scope configured", "set AISPEND_AZURE_SCOPE (e.g. subscriptions/<id>)"
-            )
-        self._check_transport()
+        self._check_ready()
         requests = 0
         lines: list[CostLineIn] = []
         for start, end in split_days(window.start, window.end, MAX_DAYS_PER_QUERY):
@@ -177,11 +174,7 @@ class AzureCostConnector:
 
     def check(self, today: date) -> CheckReport:
         """Credentials and access to the scope: one small query over yesterday (one QPU)."""
-        if not self.scope:
-            raise FatalError(
-                SOURCE, "no scope configured", "set AISPEND_AZURE_SCOPE (e.g. subscriptions/<id>)"
-            )
-        self._check_transport()
+        self._check_ready()
         rows, sent = self._query_rows(today - timedelta(days=1), today, [("Dimension", "ServiceName")])
         services = sorted({str(row.get("ServiceName") or "") for row in rows} - {""})
         return CheckReport(
@@ -193,7 +186,11 @@ class AzureCostConnector:
             ],
         )
 
-    def _check_transport(self) -> None:
+    def _check_ready(self) -> None:
+        if not self.scope:
+            raise FatalError(
+                SOURCE, "no scope configured", "set AISPEND_AZURE_SCOPE (e.g. subscriptions/<id>)"
+            )
         # Bearer tokens only travel over TLS, except to a local endpoint (tests, a local proxy).
         if self.base_url.lower().startswith("http://") and not is_loopback_url(self.base_url):
             raise FatalError(
@@ -221,9 +218,11 @@ class AzureCostConnector:
                     )
                 )
             )
-        query_filter = (
-            filters[0] if len(filters) == 1 else QueryFilter(or_property=filters) if filters else None
-        )
+        query_filter: QueryFilter | None = None
+        if len(filters) == 1:
+            query_filter = filters[0]
+        elif filters:
+            query_filter = QueryFilter(or_property=filters)
         return QueryDefinition(
             type=self.cost_type,
             timeframe="Custom",
@@ -254,8 +253,7 @@ class AzureCostConnector:
         page = self._retrying(lambda: self._first_page(definition), count)
         rows = _rows_by_name(page)
         while page.next_link:
-            link = page.next_link
-            page = self._retrying(lambda link=link: self._next_page(link, definition), count)  # type: ignore[misc]
+            page = self._retrying(partial(self._next_page, page.next_link, definition), count)
             rows.extend(_rows_by_name(page))
         return rows, sent
 
