@@ -18,6 +18,7 @@ from aispend.connectors.cloudcommon import Throttled
 from aispend.core.settings import load_settings
 from aispend.ledger.costlines import upsert_cost_lines
 from aispend.ledger.models import CostLine
+from aispend.rules.attribution import parse_rules
 from tests.cloud_fakes import AzureCostRecord, FakeCostManagement, Reply, azure_throttle
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -105,6 +106,18 @@ def test_pages_groupings_and_tag_join(arm: FakeCostManagement) -> None:
     assert all(line.billing_currency == "USD" and line.is_ai for line in lines)
     assert aoai_1.natural_key != aoai_2.natural_key
     assert result.freshest_data_at == datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def test_rules_can_match_subscription_and_resource_group(arm: FakeCostManagement) -> None:
+    rules = parse_rules(
+        {"rules": [{"match": {"resource_group": "ml", "sub_account": SUB}, "set": {"team": "research"}}]}
+    )
+    lines = connector(arm, rules=rules, tag_keys=[]).fetch(WINDOW).lines
+    assert sorted((line.service_name, line.team) for line in lines) == [
+        ("Azure Machine Learning", "research"),
+        ("Azure OpenAI", ""),
+        ("Azure OpenAI", ""),
+    ]
 
 
 def test_empty_window(arm: FakeCostManagement) -> None:

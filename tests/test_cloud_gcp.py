@@ -18,6 +18,7 @@ from aispend.connectors.gcp import GcpBillingExportConnector, make_bigquery_clie
 from aispend.core.settings import load_settings
 from aispend.ledger.costlines import upsert_cost_lines
 from aispend.ledger.models import CostLine
+from aispend.rules.attribution import parse_rules
 from tests.cloud_fakes import FakeGoogleCloud, google_error
 
 ACCOUNT = "01ABCD-234567-89EFGH"
@@ -130,6 +131,25 @@ def test_query_pages_and_lines(google: FakeGoogleCloud) -> None:
     assert lines[2].charge_category == "Tax"
     assert len({line.natural_key for line in lines}) == 3
     assert result.freshest_data_at == EXPORTED
+
+
+def test_attribution_rules_can_match_project_and_sku(google: FakeGoogleCloud) -> None:
+    rules = parse_rules(
+        {
+            "rules": [
+                {"match": {"project_id": "support-bot"}, "set": {"customer": "acme"}},
+                {"match": {"sku_description": "Gemini 2.5 Flash SKU-OUT"}, "set": {"feature": "answers"}},
+            ]
+        }
+    )
+    gcp = GcpBillingExportConnector.from_settings(
+        load_settings(gcp_billing_account=ACCOUNT, gcp_billing_dataset="billing-proj.billing"),
+        bigquery_factory=lambda project: make_bigquery_client(project, google.url, AnonymousCredentials()),
+        rules=rules,
+    )
+    lines = gcp.fetch(WINDOW).lines
+    assert {line.customer for line in lines} == {"acme"}
+    assert sorted(line.feature for line in lines) == ["", "", "answers"]
 
 
 def test_detailed_export_table_and_override(google: FakeGoogleCloud) -> None:

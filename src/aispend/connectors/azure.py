@@ -303,7 +303,14 @@ class AzureCostConnector:
         resource_id = str(row.get("ResourceId") or "")
         currency = normalize_currency(row.get("Currency"))
         tags = dict(tags_by_resource.get((day, resource_id.lower()), {}))
-        fields = {"source": SOURCE, "provider": PROVIDER, "service_name": service, "resource_id": resource_id}
+        fields = {
+            "source": SOURCE,
+            "provider": PROVIDER,
+            "service_name": service,
+            "resource_id": resource_id,
+            "sub_account": _segment_after(resource_id, "subscriptions"),
+            "resource_group": _segment_after(resource_id, "resourcegroups"),
+        }
         start, end = day_period(day)
         amount = self._amount(row)
         return CostLineIn(
@@ -323,6 +330,15 @@ class AzureCostConnector:
             is_ai=True,
             **attribute(self._rules, fields, tags),
         )
+
+
+def _segment_after(resource_id: str, name: str) -> str:
+    """The id segment after `name` in an ARM resource id ("" when absent), e.g. the subscription."""
+    parts = resource_id.strip("/").split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part.lower() == name:
+            return parts[index + 1]
+    return ""
 
 
 def _parse_page(raw: str | None) -> _Page:

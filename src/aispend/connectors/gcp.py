@@ -269,6 +269,7 @@ ORDER BY usage_day, service_id, sku_id, project_id, region, cost_type, currency,
             "sub_account": project_id,
             "project_id": project_id,
             "sku_id": sku_id,
+            "sku_description": str(row["sku_description"] or ""),
             "resource_id": resource,
         }
         start, end = day_period(day)
