@@ -230,9 +230,14 @@ def test_restated_day_updates_the_ledger_row(front: CostExplorerFront, moto_url:
     pull_two = aws.fetch(WINDOW)
     assert [line.natural_key for line in pull_one.lines] == [line.natural_key for line in pull_two.lines]
 
+    outcomes = []
     for pull in (pull_one, pull_two, pull_two):
         with engine.begin() as conn:
-            upsert_cost_lines(conn, pull.lines, now=NOW, replace_window=("aws", WINDOW.start, WINDOW.end))
+            outcomes.append(
+                upsert_cost_lines(conn, pull.lines, now=NOW, replace_window=("aws", WINDOW.start, WINDOW.end))
+            )
+    assert (outcomes[1].updated, outcomes[1].inserted) == (1, 0)  # restated: the same row changes
+    assert (outcomes[2].unchanged, outcomes[2].updated, outcomes[2].inserted) == (1, 0, 0)  # re-run: nothing
     with engine.connect() as conn:
         rows = conn.execute(select(CostLine.__table__)).all()  # type: ignore[attr-defined]
     assert len(rows) == 1

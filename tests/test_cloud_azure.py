@@ -187,9 +187,16 @@ def test_restated_day_updates_the_ledger_row(arm: FakeCostManagement, engine: En
     arm.records[3] = AzureCostRecord("2026-11-02", "Azure OpenAI", AOAI.upper(), "2.60")  # casing drifts too
     pull_two = azure.fetch(window)
     assert [line.natural_key for line in pull_one.lines] == [line.natural_key for line in pull_two.lines]
+    outcomes = []
     for pull in (pull_one, pull_two, pull_two):
         with engine.begin() as conn:
-            upsert_cost_lines(conn, pull.lines, now=NOW, replace_window=("azure", window.start, window.end))
+            outcomes.append(
+                upsert_cost_lines(
+                    conn, pull.lines, now=NOW, replace_window=("azure", window.start, window.end)
+                )
+            )
+    assert (outcomes[1].updated, outcomes[1].inserted) == (1, 0)  # restated: the same row changes
+    assert (outcomes[2].unchanged, outcomes[2].updated, outcomes[2].inserted) == (1, 0, 0)  # re-run: nothing
     with engine.connect() as conn:
         rows = conn.execute(select(CostLine.__table__)).all()  # type: ignore[attr-defined]
     assert [row.billed_cost for row in rows] == [Decimal("2.6")]

@@ -210,9 +210,14 @@ def test_restated_day_updates_the_ledger_row(google: FakeGoogleCloud, engine: En
     google.result_rows[2] = row("2026-11-02", "SKU-IN", "1.10", "-0.40", cost_type="tax")  # a late credit
     pull_two = gcp.fetch(window)
     assert [line.natural_key for line in pull_one.lines] == [line.natural_key for line in pull_two.lines]
+    outcomes = []
     for pull in (pull_one, pull_two, pull_two):
         with engine.begin() as conn:
-            upsert_cost_lines(conn, pull.lines, now=NOW, replace_window=("gcp", window.start, window.end))
+            outcomes.append(
+                upsert_cost_lines(conn, pull.lines, now=NOW, replace_window=("gcp", window.start, window.end))
+            )
+    assert (outcomes[1].updated, outcomes[1].inserted) == (1, 0)  # restated: the same row changes
+    assert (outcomes[2].unchanged, outcomes[2].updated, outcomes[2].inserted) == (1, 0, 0)  # re-run: nothing
     with engine.connect() as conn:
         rows = conn.execute(select(CostLine.__table__)).all()  # type: ignore[attr-defined]
     assert [row.billed_cost for row in rows] == [Decimal("0.7")]
