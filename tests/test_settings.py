@@ -38,3 +38,20 @@ def test_defaults_and_validation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AISPEND_TIMEZONE", "Mars/Olympus")
     with pytest.raises(ValidationError, match="IANA"):
         Settings()
+
+
+def test_empty_values_from_env_example_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO_ROOT / "tests")
+    for name in ("AISPEND_ATTRIBUTION_FILE", "AISPEND_PRICES_FILE", "AISPEND_INGEST_WORKERS"):
+        monkeypatch.setenv(name, "")
+    settings = Settings()
+    assert (settings.attribution_file, settings.prices_file, settings.ingest_workers) == (None, None, None)
+
+
+def test_every_registered_source_builds_from_default_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aispend.connectors.registry import build_connectors
+
+    monkeypatch.chdir(REPO_ROOT / "tests")
+    connectors = build_connectors(Settings())
+    assert list(connectors) == ["aws", "azure", "gcp", "openai", "anthropic"]
+    assert not any(c.is_configured() for c in connectors.values())

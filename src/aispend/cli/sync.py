@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -145,10 +146,14 @@ def status_cmd(
 
 
 def _probe(connector: Connector, window: Window) -> datetime | None:
-    """A connector may offer a cheaper `check()` (e.g. when every read is billed); else read `window`."""
+    """A connector may offer a cheaper `check()` (e.g. when every read is billed); else read `window`.
+
+    Cloud connectors take the day to check (`check(today)`) and return a report, not a date.
+    """
     check = getattr(connector, "check", None)
     if callable(check):
-        result = check()
+        wants_day = "today" in inspect.signature(check).parameters
+        result = check(window.end - timedelta(days=1)) if wants_day else check()
         return result if isinstance(result, datetime) else None
     return connector.fetch(window).freshest_data_at
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from aispend.connectors.anthropic_admin import AnthropicAdminConnector
+from aispend.connectors.aws import AwsCostExplorerConnector
+from aispend.connectors.azure import AzureCostConnector
 from aispend.connectors.base import Connector
+from aispend.connectors.gcp import GcpBillingExportConnector
 from aispend.connectors.openai_admin import OpenAIAdminConnector
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
@@ -44,16 +47,13 @@ def anthropic_from_settings(settings: Settings, clock: Clock = system_clock) -> 
 
 # Order is the order `aispend sync` runs them and `aispend status` lists them.
 CONNECTORS: dict[str, ConnectorFactory] = {
-    # --- cloud bills: branch cloud-connectors (connectors/aws.py, azure.py, gcp.py) -------------------
-    # The lead wires them here at merge, e.g.:
-    #   "aws": aws.from_settings,
-    #   "azure": azure.from_settings,
-    #   "gcp": gcp.from_settings,
-    # A factory is `(settings, clock) -> Connector`; wrap a `(settings) -> Connector` one in a lambda.
-    # `aispend connectors check` calls a connector's optional `check() -> datetime | None` (raising
-    # ConnectorError when the credentials fail) instead of a one-day fetch, e.g. to avoid a billed
-    # Cost Explorer request. A connector may also set `max_window_days` (default 31) to be asked
-    # for longer windows in one fetch.
+    # --- cloud bills ----------------------------------------------------------------------------------
+    # `aispend connectors check` calls a connector's optional `check()` (raising ConnectorError when
+    # the credentials fail) instead of a one-day fetch, e.g. to avoid a billed Cost Explorer request.
+    # A connector may also set `max_window_days` (default 31) to be asked for longer windows.
+    "aws": lambda settings, clock: AwsCostExplorerConnector.from_settings(settings),
+    "azure": lambda settings, clock: AzureCostConnector.from_settings(settings),
+    "gcp": lambda settings, clock: GcpBillingExportConnector.from_settings(settings),
     # --- provider admin APIs ------------------------------------------------------------------------
     "openai": openai_from_settings,
     "anthropic": anthropic_from_settings,

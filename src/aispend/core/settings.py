@@ -6,7 +6,7 @@ Every setting is listed, with a one-line comment, in `.env.example`; a test keep
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -86,6 +86,82 @@ class Settings(BaseSettings):
     openai_base_url: str = "https://api.openai.com/v1"
     anthropic_admin_key: SecretStr | None = None
     anthropic_base_url: str = "https://api.anthropic.com"
+
+    # --- cloud billing connectors (AWS Cost Explorer, Azure Cost Management, GCP billing export) ---
+    # AWS: opt-in, because every Cost Explorer request is billed ($0.01). Credentials: boto3's chain.
+    aws_enabled: bool = False
+    aws_cost_metric: Literal["UnblendedCost", "AmortizedCost", "NetUnblendedCost", "NetAmortizedCost"] = (
+        "UnblendedCost"
+    )
+    aws_tag_keys: CommaList = Field(default_factory=lambda: ["workflow", "team"])
+    aws_service_search: CommaList = Field(default_factory=lambda: ["Bedrock"])
+    aws_services: CommaList = Field(default_factory=lambda: ["Amazon SageMaker", "Amazon Q"])
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    # Azure: scope such as subscriptions/<id>; credentials: azure-identity's DefaultAzureCredential.
+    azure_scope: str | None = None
+    azure_cost_type: Literal["ActualCost", "AmortizedCost"] = "ActualCost"
+    azure_cost_column: str = "PreTaxCost"
+    azure_tag_keys: CommaList = Field(default_factory=lambda: ["workflow", "team"])
+    azure_service_names: CommaList = Field(
+        default_factory=lambda: [
+            "Azure OpenAI",
+            "Azure OpenAI Service",
+            "Cognitive Services",
+            "Azure AI Services",
+            "Foundry Models",
+            "Foundry Tools",
+            "Azure Machine Learning",
+            "Machine Learning",
+        ]
+    )
+    azure_resource_types: CommaList = Field(
+        default_factory=lambda: [
+            "microsoft.cognitiveservices/accounts",
+            "microsoft.machinelearningservices/workspaces",
+        ]
+    )
+    azure_base_url: str | None = None
+    # GCP: the Cloud Billing export to BigQuery; credentials: Application Default Credentials.
+    gcp_billing_account: str | None = None
+    gcp_billing_dataset: str | None = None
+    gcp_export_table: Literal["standard", "detailed"] = "standard"
+    gcp_billing_table: str | None = None
+    gcp_project: str | None = None
+    gcp_services: CommaList = Field(default_factory=lambda: ["Vertex AI", "Gemini API"])
+    gcp_max_bytes_billed: int = Field(default=10 * 2**30, ge=1)
+    gcp_bigquery_url: str | None = None
+    gcp_billing_url: str | None = None
+
+    @field_validator(
+        "aws_tag_keys",
+        "aws_service_search",
+        "aws_services",
+        "azure_tag_keys",
+        "azure_service_names",
+        "azure_resource_types",
+        "gcp_services",
+        mode="before",
+    )
+    @classmethod
+    def _split_cloud_lists(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("aws_tag_keys")
+    @classmethod
+    def _at_most_two_aws_tags(cls, value: list[str]) -> list[str]:
+        if len(value) > 2:
+            raise ValueError(
+                "AISPEND_AWS_TAG_KEYS takes at most 2 tag keys (Cost Explorer groups by at most 2), "
+                f"got {value}"
+            )
+        return value
+
+    @field_validator("attribution_file", "prices_file", "ingest_workers", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `AISPEND_PRICES_FILE=` as written in .env.example means "not set", not the current folder.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("ai_service_names", mode="before")
     @classmethod
