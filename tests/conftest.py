@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlmodel import SQLModel
 
 from aispend.ledger.db import make_engine, upgrade
+from aispend.shadow import models as _shadow_models  # noqa: F401  (table emptying sees them)
 
 PG_URL_ENV = "AISPEND_TEST_DATABASE_URL"
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import aispend.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from aispend.shadow import models as _shadow_models  # noqa: F401  (shadow AI tables)
 
 config = context.config
 target_metadata = SQLModel.metadata
