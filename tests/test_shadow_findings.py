@@ -222,3 +222,12 @@ def test_refund_in_next_month_still_links(matcher: Matcher) -> None:
     refund = replace(row("JASPER.AI", "-49.00", date(2026, 11, 2)))
     out = classify([charge, refund], matcher)
     assert out[1].refund_of is charge
+
+
+def test_finance_audience_only_for_configured_admins_or_channel() -> None:
+    from aispend.shadow.render import audience_for
+
+    assert audience_for("U1", "C9", ["U1"], None) == FINANCE
+    assert audience_for("U2", "CFIN", ["U1"], "CFIN") == FINANCE
+    assert audience_for("U2", "C9", ["U1"], "CFIN") == GENERAL
+    assert audience_for(None, None, [], None) == GENERAL

@@ -165,3 +165,22 @@ def test_cli_ingest_reports_bad_map_clearly(cli_env: dict[str, str]) -> None:
     )
     assert result.exit_code == 1
     assert "generic.csv: --map names column 'Nope', which is not in the header" in result.output
+
+
+def test_employee_directory_fills_missing_departments(engine: Engine, tmp_path: Path) -> None:
+    directory = tmp_path / "people.csv"
+    directory.write_text(
+        "\ufeffEmail,Full Name,Team\r\nana@acme.example,Ana Diaz,Platform\r\n,Ben Ode,Growth\r\n"
+    )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Transaction ID,Date,Email,Employee,Department,Merchant,Amount\n"
+        "1,2026-10-02,ANA@acme.example,,,OPENAI,20.00\n"
+        "2,2026-10-02,,Ben Ode,,ANTHROPIC,20.00\n"
+        "3,2026-10-02,ana@acme.example,,Sales,PERPLEXITY.AI,20.00\n"
+    )
+    settings = _settings(shadow_employee_directory=directory)
+    ingest_files(engine, [export], "generic", {}, settings, NOW)
+    with engine.connect() as conn:
+        teams = dict(conn.execute(select(ShadowExpense.transaction_id, ShadowExpense.department)).all())  # type: ignore[call-overload]
+    assert teams == {"1": "Platform", "2": "Growth", "3": "Sales"}  # the export's own department wins

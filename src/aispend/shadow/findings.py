@@ -285,10 +285,10 @@ def _consolidation(ai: list[Classified], matcher: Matcher, rules: Rules, currenc
         vendor = matcher.catalog.vendors.get(vendor_id)
         if vendor is None:
             continue
-        team_lines = [c for c in lines if _TEAM_WORDS.search(c.row.memo)]
+        team_lines = {id(c) for c in lines if _TEAM_WORDS.search(c.row.memo)}
         individual: dict[str, Decimal] = defaultdict(lambda: Decimal(0))
         for c in lines:
-            if c not in team_lines and _person(c):
+            if id(c) not in team_lines and _person(c):
                 individual[_person(c)] += _run_rate(c, matcher)
         payers = {p: amount for p, amount in individual.items() if amount > 0}
         has_team_plan = bool(team_lines) or vendor.sanctioned
@@ -314,7 +314,7 @@ def _consolidation(ai: list[Classified], matcher: Matcher, rules: Rules, currenc
                 f"({total.quantize(_CENT)} {currency}/month run rate); "
                 f"estimated saving {saving.quantize(_CENT)} {currency}/month {basis}",
                 evidence=[
-                    _evidence(c, matcher) for c in lines if _person(c) in payers and c not in team_lines
+                    _evidence(c, matcher) for c in lines if _person(c) in payers and id(c) not in team_lines
                 ],
             )
         )

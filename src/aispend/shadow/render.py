@@ -24,6 +24,17 @@ def _s(amount: Decimal) -> str:
     return format(amount.quantize(_CENT, rounding=ROUND_HALF_EVEN), "f")
 
 
+def audience_for(
+    user_id: str | None, channel_id: str | None, finance_admins: list[str], finance_channel: str | None
+) -> str:
+    """Finance only for a configured admin, or in the configured finance channel; everyone else: general."""
+    if user_id and user_id in finance_admins:
+        return FINANCE
+    if channel_id and finance_channel and channel_id == finance_channel:
+        return FINANCE
+    return GENERAL
+
+
 def visible(finding: Finding, audience: str, min_group_size: int) -> bool:
     """Finance sees everything; others never see a person, or a team smaller than the minimum group."""
     if audience == FINANCE:
@@ -131,8 +142,8 @@ def report_text(report: ShadowReport, audience: str, min_group_size: int) -> str
         for person, spend in sorted(report.by_person.items(), key=lambda kv: -kv[1].net):
             lines.append(f"  {person or '(unknown)':<28} {format_money(spend.net, cur):>12}")
     lines.append("")
-    lines.append(f"Findings ({len(report.findings)}):")
     shown = [f for f in report.findings if visible(f, audience, min_group_size)]
+    lines.append(f"Findings ({len(shown)}):")
     for finding in shown:
         lines.append(f"- [{finding.kind}] {finding.title}")
         if audience == FINANCE:
