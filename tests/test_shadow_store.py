@@ -134,6 +134,19 @@ def test_cli_scan_json_one_object_per_row(cli_env: dict[str, str]) -> None:
     assert objects[6]["is_ai"] is False and objects[6]["merchant"] == "OpenTable"
 
 
+def test_cli_scan_json_keeps_unreadable_rows_in_place(cli_env: dict[str, str], tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Date,Merchant,Amount\n2026-10-01,OPENAI,20.00\n2026-10-02,CURSOR USAGE,n/a\n"
+        "2026-10-03,OPENTABLE,5.00\n"
+    )
+    result = CliRunner().invoke(app, ["shadow", "scan", str(export), "--json"], env=cli_env)
+    assert result.exit_code == 1
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(o["row"], o["is_ai"]) for o in objects] == [(1, True), (2, None), (3, False)]
+    assert objects[1]["error"] == "column 'Amount': 'n/a' is not an amount"
+
+
 def test_cli_ingest_and_report(cli_env: dict[str, str]) -> None:
     runner = CliRunner()
     for platform in ("ramp", "navan"):

@@ -50,6 +50,8 @@ def scan_cmd(
         if as_json:
             typer.echo(json.dumps(row, ensure_ascii=False))
             continue
+        if row.get("error"):
+            continue  # listed on stderr below
         mark = "AI " if row["is_ai"] else ("?  " if row["needs_review"] else "   ")
         dup = " DUPLICATE" if row["duplicate_of"] else ""
         typer.echo(

@@ -80,6 +80,7 @@ class ExpenseRow:
 class ParseResult:
     rows: list[ExpenseRow] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    bad_rows: list[tuple[str, int, str]] = field(default_factory=list)  # (file, row, what is wrong)
     columns: dict[str, str] = field(default_factory=dict)  # field -> header used, per the last file
 
 
@@ -129,6 +130,7 @@ def parse_text(
             row = _row(values, columns, header, name, number, source, default_currency, occurrences)
         except RowError as exc:
             result.errors.append(f"{name}: row {number}: {exc}")
+            result.bad_rows.append((name, number, str(exc)))
             continue
         result.rows.append(row)
     return result

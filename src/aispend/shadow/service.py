@@ -64,7 +64,8 @@ def scan_files(
     duplicate_window_days: int = 3,
     refund_window_days: int = 120,
 ) -> tuple[list[dict[str, object]], list[str]]:
-    """One JSON-ready object per data row, in file order; nothing is stored."""
+    """One JSON-ready object per data row, in file order (a row that cannot be read says why); nothing
+    is stored. The errors returned are the file-level and row-level problems, as text."""
     parsed = parse_files(paths, fmt, mapping, default_currency=default_currency)
     rows = parsed.rows
     out: list[dict[str, object]] = []
@@ -91,6 +92,30 @@ def scan_files(
                 "reason": "; ".join(filter(None, [verdict.reason, c.duplicate_reason])),
             }
         )
+    for file, number, problem in parsed.bad_rows:
+        out.append(
+            {
+                "file": file,
+                "row": number,
+                "transaction_id": None,
+                "merchant": None,
+                "descriptor": None,
+                "amount": None,
+                "currency": None,
+                "kind": None,
+                "is_ai": None,
+                "vendor": None,
+                "vendor_id": None,
+                "category": None,
+                "needs_review": False,
+                "duplicate_of": None,
+                "refund_of": None,
+                "reason": None,
+                "error": problem,
+            }
+        )
+    order = {path.name: i for i, path in enumerate(paths)}
+    out.sort(key=lambda o: (order.get(str(o["file"]), len(order)), int(str(o["row"]))))
     return out, parsed.errors
 
 
