@@ -197,3 +197,28 @@ def test_employee_directory_fills_missing_departments(engine: Engine, tmp_path: 
     with engine.connect() as conn:
         teams = dict(conn.execute(select(ShadowExpense.transaction_id, ShadowExpense.department)).all())  # type: ignore[call-overload]
     assert teams == {"1": "Platform", "2": "Growth", "3": "Sales"}  # the export's own department wins
+
+
+def test_directory_makes_one_person_of_a_name_and_an_email_across_platforms(
+    engine: Engine, tmp_path: Path
+) -> None:
+    directory = tmp_path / "people.csv"
+    directory.write_text("email,name,department\ngus@acme.example,Gus Ito,Research\n")
+    card = tmp_path / "concur.csv"
+    card.write_text(
+        "Entry Key,Employee,Transaction Date,Vendor Description,Transaction Amount,Payment Type\n"
+        '1,"Ito, Gus",10/06/2026,OTTER.AI MOUNTAIN VIEW CA,16.99,Company Paid\n'
+    )
+    claim = tmp_path / "expensify.csv"
+    claim.write_text(
+        "Transaction ID,Timestamp,Email,Merchant,Amount,Reimbursable\n"
+        "9,10/07/26,gus@acme.example,Otter.ai,16.99,Yes\n"
+    )
+    settings = _settings(shadow_employee_directory=directory)
+    ingest_files(engine, [card], "concur", {}, settings, NOW)
+    ingest_files(engine, [claim], "expensify", {}, settings, NOW)
+    report = monthly_report(engine, date(2026, 10, 1), NOW, settings)
+    assert report.by_vendor["otter-ai"].net == Decimal(
+        "16.99"
+    )  # the cash claim of the card charge counts once
+    assert set(report.by_person) == {"gus@acme.example"}

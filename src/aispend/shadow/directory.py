@@ -1,4 +1,6 @@
-"""Optional employee directory (CSV): fills the department of rows whose export had none.
+"""Optional employee directory (CSV): fills the department of rows whose export had none, and the
+email of rows that carry only a name (so one person is one person across platforms: duplicates and
+per-person findings key on the email).
 
 Header: email and/or name (or employee), and department (or team, cost center).
 """
@@ -21,12 +23,15 @@ class DirectoryError(ValueError):
 class Directory:
     by_email: dict[str, str] = field(default_factory=dict)
     by_name: dict[str, str] = field(default_factory=dict)
+    email_by_name: dict[str, str] = field(default_factory=dict)
 
     def fill(self, row: ExpenseRow) -> ExpenseRow:
-        if row.department:
+        name = _name_key(row.employee)
+        email = row.email or self.email_by_name.get(name, "")
+        department = row.department or self.by_email.get(email) or self.by_name.get(name, "")
+        if email == row.email and department == row.department:
             return row
-        department = self.by_email.get(row.email.lower()) or self.by_name.get(row.employee.strip().lower())
-        return replace(row, department=department) if department else row
+        return replace(row, email=email, department=department)
 
 
 def load_directory(path: Path | None) -> Directory:
@@ -46,10 +51,23 @@ def load_directory(path: Path | None) -> Directory:
         raise DirectoryError(f"{path}: needs a department (or team) column and an email or name column")
     for raw in reader:
         department = (raw.get(dept) or "").strip()
+        address = (raw.get(email) or "").strip().lower() if email else ""
+        person = _name_key(raw.get(name) or "") if name else ""
+        if address and person:
+            directory.email_by_name[person] = address
         if not department:
             continue
-        if email and (raw.get(email) or "").strip():
-            directory.by_email[raw[email].strip().lower()] = department
-        if name and (raw.get(name) or "").strip():
-            directory.by_name[raw[name].strip().lower()] = department
+        if address:
+            directory.by_email[address] = department
+        if person:
+            directory.by_name[person] = department
     return directory
+
+
+def _name_key(name: str) -> str:
+    """ "Ito, Gus" and "gus ito" are one name (exports write it both ways)."""
+    text = name.strip().lower()
+    if "," in text:
+        last, _, first = text.partition(",")
+        text = f"{first.strip()} {last.strip()}"
+    return " ".join(text.split())
