@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 import aispend.usage.models  # noqa: F401  (so table emptying sees provider_usage)
 from aispend.ledger.db import make_engine, upgrade
+from aispend.shadow import models as _shadow_models  # noqa: F401  (table emptying sees them)
 
 PG_URL_ENV = "AISPEND_TEST_DATABASE_URL"
 REPO_ROOT = Path(__file__).resolve().parent.parent

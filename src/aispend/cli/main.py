@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from aispend.cli import db, demo, ingest, ingest_calls, reconcile, report, report_spend, reprice, sync
+from aispend.cli import (
+    db,
+    demo,
+    ingest,
+    ingest_calls,
+    reconcile,
+    report,
+    report_spend,
+    reprice,
+    shadow,
+    shadow_ingest,
+    shadow_report,
+    sync,
+)
 
 app = typer.Typer(
     name="aispend",
@@ -16,12 +29,15 @@ app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(report.app, name="report")
 app.add_typer(sync.connectors_app, name="connectors")
+app.add_typer(shadow.app, name="shadow")
 app.command("demo")(demo.demo)
 app.command("reprice")(reprice.reprice)
 ingest_calls.register(ingest.app)
 report_spend.register(report.app)
 reconcile.register(report.app)
 sync.register(app)
+shadow_ingest.register(ingest.app)
+shadow_report.register(report.app)
 
 
 if __name__ == "__main__":

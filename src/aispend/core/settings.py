@@ -5,6 +5,7 @@ Every setting is listed, with a one-line comment, in `.env.example`; a test keep
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -162,6 +163,29 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # `AISPEND_PRICES_FILE=` as written in .env.example means "not set", not the current folder.
         return None if isinstance(value, str) and not value.strip() else value
+
+
+    # --- shadow AI (expense and card exports) ------------------------------------------------------
+    shadow_rates_file: Path | None = None
+    shadow_vendors_file: Path | None = None
+    shadow_employee_directory: Path | None = None
+    shadow_new_vendor_lookback_days: int = Field(default=180, ge=1)
+    shadow_consolidation_min_people: int = Field(default=3, ge=2)
+    shadow_consolidation_saving_percent: Decimal = Field(default=Decimal(20), ge=0, le=100)
+    shadow_overlap_min_tools: int = Field(default=2, ge=2)
+    shadow_spike_ratio: Decimal = Field(default=Decimal(2), gt=1)
+    shadow_spike_min_increase: Decimal = Field(default=Decimal(100), ge=0)
+    shadow_spike_baseline_months: int = Field(default=3, ge=1)
+    shadow_duplicate_window_days: int = Field(default=3, ge=0)
+    shadow_refund_window_days: int = Field(default=120, ge=1)
+    shadow_min_group_size: int = Field(default=5, ge=1)
+    shadow_finance_admins: CommaList = Field(default_factory=list)
+    shadow_finance_channel: str | None = None
+
+    @field_validator("shadow_finance_admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        return _split_commas(value)
 
     @field_validator("ai_service_names", mode="before")
     @classmethod

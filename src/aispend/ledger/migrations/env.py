@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import aispend.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from aispend.usage import models as _usage_models  # noqa: F401  (registers provider_usage)
+from aispend.shadow import models as _shadow_models  # noqa: F401  (shadow AI tables)
 
 config = context.config
 target_metadata = SQLModel.metadata

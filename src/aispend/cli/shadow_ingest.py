@@ -1,0 +1,44 @@
+"""`aispend ingest expenses FILE... --format F`: store expense/card export lines (idempotent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aispend.cli.runtime import err_console, runtime
+from aispend.shadow.directory import DirectoryError
+from aispend.shadow.formats import FORMATS
+from aispend.shadow.parse import ExportError, parse_mapping
+from aispend.shadow.rates import RateError
+from aispend.shadow.service import ingest_files
+
+
+def register(app: typer.Typer) -> None:
+    app.command("expenses")(expenses_cmd)
+
+
+def expenses_cmd(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Export CSV files."),
+    fmt: str = typer.Option(..., "--format", help=f"Export layout: {'|'.join(FORMATS)}."),
+    map_: list[str] = typer.Option([], "--map", help="COLUMN=FIELD for a renamed column (repeatable)."),
+) -> None:
+    """Import expense and card exports; re-importing changes nothing. Bad rows are listed and skipped."""
+    rt = runtime(ctx)
+    if fmt not in FORMATS:
+        err_console.print(f"[red]unknown --format {fmt!r}[/red]; expected one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    try:
+        result = ingest_files(rt.engine(), files, fmt, parse_mapping(map_), rt.settings, rt.clock())
+    except (ExportError, RateError, DirectoryError) as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"expenses: {result.inserted} new, {result.updated} updated, {result.unchanged} unchanged, "
+        f"{len(result.errors)} skipped"
+    )
+    for error in result.errors:
+        err_console.print(f"[red]skipped[/red] {error}")
+    if result.errors:
+        raise typer.Exit(1)
