@@ -7,8 +7,8 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import aispend.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from aispend.usage import models as _usage_models  # noqa: F401  (registers provider_usage)
 from aispend.shadow import models as _shadow_models  # noqa: F401  (shadow AI tables)
+from aispend.usage import models as _usage_models  # noqa: F401  (registers provider_usage)
 
 config = context.config
 target_metadata = SQLModel.metadata
