@@ -46,3 +46,14 @@ def test_money_refuses_float(engine: Engine) -> None:
         session.add(line)
         with pytest.raises(Exception, match="float"):
             session.commit()
+
+
+def test_migrations_create_exactly_what_the_models_declare(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        diff = compare_metadata(context, SQLModel.metadata)
+    assert diff == []

@@ -111,21 +111,9 @@ class CallRecord(SQLModel, table=True):
 ROLLUP_DIMENSIONS = ("provider", "model", "workflow", "feature", "team", "customer")
 
 
-class CallRollup(SQLModel, table=True):
-    """Hourly totals of per-call records, kept for good. Every report reads these, never raw calls."""
+class RollupFigures(SQLModel):
+    """The dimensions and measures the hourly and daily rollups share."""
 
-    __tablename__ = "call_rollup"
-    __table_args__ = (
-        UniqueConstraint(
-            "hour", "provider", "model", "workflow", "feature", "team", "customer", "currency",
-            name="uq_call_rollup_key",
-        ),
-        Index("ix_call_rollup_day", "day"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    hour: datetime
-    day: date
     provider: str = Field(max_length=64)
     model: str = Field(max_length=128)
     workflow: str = Field(default=UNATTRIBUTED, max_length=128)
@@ -145,7 +133,24 @@ class CallRollup(SQLModel, table=True):
     latency_ms_sum: int = tokens_field()
 
 
-class CallRollupDaily(SQLModel, table=True):
+class CallRollup(RollupFigures, table=True):
+    """Hourly totals of per-call records, kept for good. Every report reads these, never raw calls."""
+
+    __tablename__ = "call_rollup"
+    __table_args__ = (
+        UniqueConstraint(
+            "hour", "provider", "model", "workflow", "feature", "team", "customer", "currency",
+            name="uq_call_rollup_key",
+        ),
+        Index("ix_call_rollup_day", "day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    hour: datetime
+    day: date
+
+
+class CallRollupDaily(RollupFigures, table=True):
     """Daily totals, maintained from the same inserted calls as the hourly rollups.
 
     Reports over weeks and months read these: a year is ~365 rows per key instead of ~8,760.
@@ -161,23 +166,6 @@ class CallRollupDaily(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     day: date = Field(index=True)
-    provider: str = Field(max_length=64)
-    model: str = Field(max_length=128)
-    workflow: str = Field(default=UNATTRIBUTED, max_length=128)
-    feature: str = Field(default=UNATTRIBUTED, max_length=128)
-    team: str = Field(default=UNATTRIBUTED, max_length=128)
-    customer: str = Field(default=UNATTRIBUTED, max_length=128)
-    currency: str = Field(max_length=3)
-    calls: int = tokens_field()
-    input_tokens: int = tokens_field()
-    output_tokens: int = tokens_field()
-    cache_read_tokens: int = tokens_field()
-    cache_write_tokens: int = tokens_field()
-    cost: Decimal = money_field()
-    unpriced_calls: int = tokens_field()
-    unpriced_tokens: int = tokens_field()
-    zero_cost_calls: int = tokens_field()
-    latency_ms_sum: int = tokens_field()
 
 
 class AgentRun(SQLModel, table=True):
