@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aispend.cli import db, ingest, report
+from aispend.cli import db, ingest, ingest_focus, report
 
 app = typer.Typer(
     name="aispend",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(report.app, name="report")
+ingest_focus.register(ingest.app)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""File ingestion: read rows, normalize them, write them to the ledger idempotently."""
