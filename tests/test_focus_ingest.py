@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from aispend.ingest.focus import (
     FocusNormalizer,
     FocusSummary,
+    OccurrenceCounter,
     Rejection,
     identity_key,
     ingest_focus_files,
@@ -43,10 +44,11 @@ def _normalizer(engine: Engine, rules: AttributionRules | None = None,
 
 
 def _ingest(engine: Engine, *paths: Path, normalizer: FocusNormalizer | None = None,
-            now: datetime = NOW) -> tuple[FocusSummary, list[Rejection]]:
+            now: datetime = NOW, chunk_size: int = 2000) -> tuple[FocusSummary, list[Rejection]]:
     rejections: list[Rejection] = []
     summary = ingest_focus_files(
-        engine, paths, normalizer or _normalizer(engine), now=now, on_reject=rejections.append
+        engine, paths, normalizer or _normalizer(engine), now=now, on_reject=rejections.append,
+        chunk_size=chunk_size,
     )
     return summary, rejections
 
@@ -164,6 +166,31 @@ def test_rows_with_the_same_identity_get_distinct_stable_keys(engine: Engine, tm
         keys = conn.execute(select(CostLine.natural_key).order_by(CostLine.natural_key)).scalars().all()
     base = identity_key(rows[0] | {"Provider": rows[0]["ProviderName"], "Region": rows[0]["RegionId"]})
     assert base in keys and f"{base}#2" in keys
+
+
+def test_occurrences_are_counted_across_chunks(engine: Engine, tmp_path: Path) -> None:
+    header, rows = _sample_rows()
+    # Five rows of one identity, interleaved with others, written in chunks of two lines.
+    same = [dict(rows[0], BilledCost=str(n)) for n in range(1, 6)]
+    mixed = [same[0], rows[1], same[1], same[2], rows[2], rows[3], same[3], rows[4], same[4]]
+    path = _write_csv(tmp_path / "five.csv", header, mixed)
+
+    first, _ = _ingest(engine, path, chunk_size=2)
+    again, _ = _ingest(engine, path, chunk_size=3)
+
+    assert (first.written.inserted, again.written.unchanged, again.written.inserted) == (9, 9, 0)
+    with engine.connect() as conn:
+        keys = conn.execute(select(CostLine.natural_key).where(CostLine.natural_key.like("%#%"))).scalars()
+        assert sorted(key.split("#")[1] for key in keys) == ["2", "3", "4", "5"]
+
+
+def test_occurrence_counter_numbers_each_identity_in_file_order() -> None:
+    counter = OccurrenceCounter()
+    try:
+        assert counter.next_occurrences(["a", "b", "a"]) == [1, 1, 2]
+        assert counter.next_occurrences(["a", "c", "b", "a"]) == [3, 1, 2, 4]
+    finally:
+        counter.close()
 
 
 # --- bad rows ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ _FILES = typer.Argument(
     exists=True,
     dir_okay=False,
     readable=True,
+    metavar="FILE",
     help="FOCUS 1.0–1.3 export files: .csv, .csv.gz or .parquet (the format is read from the content).",
 )
 
