@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from aispend.cli.ingest_focus import render_summary
 from aispend.cli.main import app
+from aispend.ingest.focus import FocusSummary
 from aispend.ledger.models import CostLine
 
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "focus" / "focus-1.0-sample.csv"
@@ -97,3 +99,17 @@ def test_cli_missing_file_is_a_usage_error(database_url: str, tmp_path: Path) ->
     )
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_summary_lists_each_currency_with_its_ai_part() -> None:
+    summary = FocusSummary(files=2, rows_read=3, rejected=1)
+    summary.billed = {"USD": Decimal("1.50"), "EUR": Decimal("-0.000000000010")}
+    summary.ai_billed = {"USD": Decimal("0.25")}
+    summary.ai_rows = 1
+
+    lines = render_summary(summary)
+
+    assert lines[0] == "FOCUS import: 2 files"
+    assert "  billed cost  -0.00000000001 EUR" in lines
+    assert lines[lines.index("  billed cost  -0.00000000001 EUR") + 1] == "    of which AI-classified  0 EUR"
+    assert "  billed cost  1.5 USD" in lines and "    of which AI-classified  0.25 USD" in lines

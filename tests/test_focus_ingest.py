@@ -450,3 +450,39 @@ def test_a_bom_and_crlf_line_endings_are_read(engine: Engine, tmp_path: Path) ->
     summary, rejections = _ingest(engine, path)
 
     assert rejections == [] and summary.written.inserted == 1
+
+
+def test_parquet_map_tags_float_amounts_and_aware_timestamps(engine: Engine, tmp_path: Path) -> None:
+    start = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
+    table = pa.table({
+        "BilledCost": pa.array([0.1, -0.00000000001], pa.float64()),
+        "BillingCurrency": ["USD", "USD"],
+        "ChargePeriodStart": pa.array([start, start], pa.timestamp("us", tz="UTC")),
+        "ChargePeriodEnd": pa.array([start, start], pa.timestamp("us", tz="UTC")),
+        "ServiceName": ["Amazon Bedrock", "Amazon Bedrock"],
+        "ResourceId": ["r1", "r2"],
+        "Tags": pa.array([[("team", "search")], []], pa.map_(pa.string(), pa.string())),
+    })
+    path = tmp_path / "typed.parquet"
+    pq.write_table(table, path)
+
+    summary, rejections = _ingest(engine, path)
+
+    assert rejections == []
+    assert summary.billed == {"USD": Decimal("0.09999999999")}
+    with engine.connect() as conn:
+        lines = conn.execute(select(CostLine).order_by(CostLine.resource_id)).all()
+    assert [(line.tags, line.team) for line in lines] == [({"team": "search"}, "search"), ({}, "")]
+    assert lines[0].charge_period_start == start
+
+
+def test_an_empty_file_is_reported(engine: Engine, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+
+    summary, rejections = _ingest(engine, empty)
+
+    assert summary.failed_files == 1
+    assert [str(r) for r in rejections] == [
+        f"{empty}: the file is empty (no header line): nothing from this file was imported"
+    ]
