@@ -9,6 +9,7 @@ from aispend.cli import (
     demo,
     ingest,
     ingest_calls,
+    ingest_focus,
     reconcile,
     report,
     report_spend,
@@ -33,6 +34,7 @@ app.add_typer(shadow.app, name="shadow")
 app.command("demo")(demo.demo)
 app.command("reprice")(reprice.reprice)
 ingest_calls.register(ingest.app)
+ingest_focus.register(ingest.app)
 report_spend.register(report.app)
 reconcile.register(report.app)
 sync.register(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -53,6 +53,8 @@ class CostLineIn:
         return self.charge_period_start.date()
 
 
+_FIELDS = tuple(CostLineIn.__dataclass_fields__)
+
 # Columns compared to decide whether a stored line changed (ingested_at is provenance, not content).
 _CONTENT = [f for f in CostLineIn.__dataclass_fields__ if f not in ("source", "natural_key")]
 
@@ -73,7 +75,8 @@ class UpsertResult:
 
 
 def _row(line: CostLineIn, now: datetime) -> dict[str, Any]:
-    row = asdict(line)
+    # Shallow on purpose: asdict() would deep-copy every line's tags.
+    row = {name: getattr(line, name) for name in _FIELDS}
     row["charge_day"] = line.charge_day
     row["ingested_at"] = now
     return row
