@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import SQLModel
 
+import aispend.governance.models  # noqa: F401  (governance tables are emptied too)
 from aispend.ledger.db import make_engine, upgrade
 
 PG_URL_ENV = "AISPEND_TEST_DATABASE_URL"

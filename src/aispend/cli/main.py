@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aispend.cli import db, ingest, report
+from aispend.cli import db, governance, ingest, report
 
 app = typer.Typer(
     name="aispend",
@@ -15,6 +15,8 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(report.app, name="report")
+governance.register_root(app)
+governance.register(report.app)
 
 
 if __name__ == "__main__":
