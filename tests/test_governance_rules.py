@@ -477,10 +477,11 @@ def test_unpriced_and_zero_cost_calls_are_findings() -> None:
 
 def test_unattributed_share() -> None:
     rows = [row(date(2026, 11, 2), "80"), row(date(2026, 11, 2), "20", workflow="", team="")]
-    found = {f.rule: f for f in unattributed_findings(rows, NOV, at(3), DataQualityPolicy())}
+    both = {"workflow": rows, "team": rows}
+    found = {f.rule: f for f in unattributed_findings(both, NOV, at(3), DataQualityPolicy())}
     assert found["dq_unattributed_workflow"].level is Level.YELLOW
     assert found["dq_unattributed_workflow"].numbers["share_pct"] == "20.0"
-    assert unattributed_findings([], NOV, at(3), DataQualityPolicy()) == []
+    assert unattributed_findings({}, NOV, at(3), DataQualityPolicy()) == []
 
 
 def test_stale_sources() -> None:

@@ -54,14 +54,8 @@ def collect_findings(
     today = now.date()
     period = period_of(config.period_kind, today)
     thresholds = thresholds_as_rules(session)
-    earliest = min([period_of(t.period_kind, today).start for t in thresholds] + [period.start])
-    earliest = min(
-        earliest - timedelta(days=HISTORY_DAYS),
-        period.previous().start,
-        *(change_windows(c.period_kind, now).previous[0] for c in config.changes),
-    )
     end = today + timedelta(days=1)
-    rows = queries.load_spend(session, earliest, end, config.spend_source)
+    source = config.spend_source
     wfs = queries.workflows(session)
 
     findings: list[Finding] = []
@@ -74,16 +68,35 @@ def collect_findings(
             errors.append(str(exc))
             findings.append(Finding("currency", Scope("rule", name), period.key, Level.RED, str(exc)))
 
-    index = SpendIndex(rows, sorted({t.scope.kind for t in thresholds}))
-    run("threshold", lambda: evaluate_thresholds(index, thresholds, now))
-    run("share", lambda: evaluate_share(rows, now, config.share))
+    # Sums happen in SQL, in as few scans of the rollups as possible: daily totals by team, by
+    # workflow and by (provider, model) serve thresholds (the company is the sum over teams), share,
+    # data quality and reconciliation; one per-window query per change comparison.
+    start = min([period.previous().start] + [period_of(t.period_kind, today).start for t in thresholds])
+    start -= timedelta(days=HISTORY_DAYS)
+    by_team = queries.spend_rows(session, source, [(start, end)], ["team"])
+    by_workflow = queries.spend_rows(session, source, [(start, end)], ["workflow"])
+    by_model = queries.spend_rows(session, source, [(start, end)], ["provider", "model"])
+    if thresholds:
+        marginals = {
+            "company": by_team,
+            "team": by_team,
+            "workflow": by_workflow,
+            "provider": by_model,
+            "model": by_model,
+        }
+        index = SpendIndex.from_kinds({t.scope.kind: marginals[t.scope.kind] for t in thresholds})
+        run("threshold", lambda: evaluate_thresholds(index, thresholds, now))
+    run("share", lambda: evaluate_share(by_workflow, now, config.share))
     for policy in config.changes:
         win = change_windows(policy.period_kind, now)
+        dims = ["provider", "model", "workflow", "team"]
+        usage = queries.spend_rows(session, source, [win.previous, win.current], dims, by_day=False)
         before = queries.run_counts(session, *win.previous)
         after = queries.run_counts(session, *win.current)
         counts = {("workflow", k): (before.get(k, 0), after.get(k, 0)) for k in set(before) | set(after)}
         counts[("company", "")] = (sum(before.values()), sum(after.values()))
-        run(f"change_{policy.period_kind}", partial(evaluate_changes, rows, now, policy, SCOPE_KINDS, counts))
+        rule = partial(evaluate_changes, usage, now, policy, SCOPE_KINDS, counts)
+        run(f"change_{policy.period_kind}", rule)
 
     agentic = {k for k, w in wfs.items() if w.run_cost_cap is not None or w.call_token_budget is not None}
     agentic |= {g.workflow for g in config.gates}
@@ -94,12 +107,13 @@ def collect_findings(
     run("escalation_gate", lambda: escalation_gate_findings(call_rows, config.gates, period))
 
     dq = config.data_quality
-    run("dq_unpriced", lambda: unpriced_findings(rows, period, now))
-    run("dq_unattributed", lambda: unattributed_findings(rows, period, now, dq))
+    run("dq_unpriced", lambda: unpriced_findings(by_model, period, now))
+    attribution = {"workflow": by_workflow, "team": by_team}
+    run("dq_unattributed", lambda: unattributed_findings(attribution, period, now, dq))
     run("dq_stale_source", lambda: stale_source_findings(queries.sources(session), now, dq, period.key))
-    if config.spend_source == "calls":
+    if source == "calls":
         bills = queries.bill_totals(session, period.start, end)
-        run("dq_reconciliation", lambda: reconciliation_findings(rows, bills, period, now, dq))
+        run("dq_reconciliation", lambda: reconciliation_findings(by_model, bills, period, now, dq))
     return findings, errors
 
 

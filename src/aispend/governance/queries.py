@@ -6,11 +6,12 @@ Every function takes a Session and returns plain rule inputs (see aispend.rules.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session
 
 from aispend.core.timeutil import start_of_day
@@ -27,94 +28,94 @@ def _columns(model: Any) -> Any:
     return model.__table__.c
 
 
-def spend_from_calls(
-    session: Session, start: date, end: date, *, with_feature: bool = False
-) -> list[SpendRow]:
-    """Daily spend per provider/model/workflow/team (and feature) from hourly call rollups, [start, end)."""
-    r = _columns(CallRollup)
-    dims = [r.day, r.provider, r.model, r.workflow, r.team, r.currency] + (
-        [r.feature] if with_feature else []
-    )
-    stmt = (
-        select(
-            *dims,
-            func.sum(r.cost),
-            func.sum(r.calls),
-            func.sum(r.input_tokens),
-            func.sum(r.output_tokens),
-            func.sum(r.cache_read_tokens),
-            func.sum(r.cache_write_tokens),
-            func.sum(r.unpriced_calls),
-            func.sum(r.zero_cost_calls),
-        )
-        .where(r.day >= start, r.day < end)
-        .group_by(*dims)
-    )
-    rows = []
-    for row in session.execute(stmt):
-        day, provider, model, workflow, team, currency = row[:6]
-        feature = row[6] if with_feature else ""
-        cost, calls, inp, out, cread, cwrite, unpriced, zero = row[-8:]
-        rows.append(
-            SpendRow(
-                day=day,
-                cost=cost if cost is not None else ZERO,
-                currency=currency,
-                provider=provider,
-                model=model,
-                workflow=workflow,
-                team=team,
-                feature=feature,
-                calls=int(calls or 0),
-                input_tokens=int(inp or 0),
-                output_tokens=int(out or 0),
-                cache_read_tokens=int(cread or 0),
-                cache_write_tokens=int(cwrite or 0),
-                unpriced_calls=int(unpriced or 0),
-                zero_cost_calls=int(zero or 0),
-            )
-        )
-    return rows
+CALL_MEASURES = (
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "unpriced_calls",
+    "zero_cost_calls",
+)
+DIMENSIONS = ("provider", "model", "workflow", "team", "feature")
 
 
-def spend_from_bills(
-    session: Session, start: date, end: date, *, with_feature: bool = False
+def _source(source: str) -> tuple[Any, Any, Any, Any, list[Any], bool]:
+    """(columns, day, currency, cost, filters, has call measures) for a spend source."""
+    if source == "calls":
+        r = _columns(CallRollup)
+        return r, r.day, r.currency, r.cost, [], True
+    if source == "bills":
+        c = _columns(CostLine)
+        return c, c.charge_day, c.billing_currency, c.billed_cost, [c.is_ai.is_(True)], False
+    raise ValueError(f"AISPEND_GOVERNANCE_SPEND_SOURCE must be calls or bills, got {source!r}")
+
+
+def spend_rows(
+    session: Session,
+    source: str,
+    windows: Sequence[tuple[date, date]],
+    dims: Sequence[str],
+    *,
+    by_day: bool = True,
+    only_flagged: bool = False,
 ) -> list[SpendRow]:
-    """Daily AI spend from bill lines (is_ai), [start, end): for companies without per-call logs."""
-    c = _columns(CostLine)
-    dims = [c.charge_day, c.provider, c.model, c.workflow, c.team, c.billing_currency] + (
-        [c.feature] if with_feature else []
-    )
-    stmt = (
-        select(*dims, func.sum(c.billed_cost))
-        .where(c.is_ai.is_(True), c.charge_day >= start, c.charge_day < end)
-        .group_by(*dims)
-    )
+    """Spend summed in SQL by (day, *dims, currency) over the [start, end) windows; unnamed
+    dimensions are left "". With by_day=False each window is one row per key, dated its start
+    (what the change rule needs). only_flagged keeps unpriced / zero-cost calls only."""
+    cols, day, currency, cost, filters, has_measures = _source(source)
+    unknown = set(dims) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"unknown dimensions {sorted(unknown)}")
+    in_window = [and_(day >= s, day < e) for s, e in windows]
+    if by_day:
+        day_key: Any = day
+    else:
+        day_key = case(*((cond, i) for i, cond in enumerate(in_window)), else_=-1)
+    keys = [day_key, *(getattr(cols, d) for d in dims), currency]
+    measures = [func.sum(getattr(cols, m)) for m in CALL_MEASURES] if has_measures else []
+    where = [*filters, or_(*in_window)]
+    if only_flagged and has_measures:
+        where.append(or_(cols.unpriced_calls > 0, cols.zero_cost_calls > 0))
+    stmt = select(*keys, func.sum(cost), *measures).where(*where).group_by(*keys)
     out = []
     for row in session.execute(stmt):
-        out.append(
-            SpendRow(
-                day=row[0],
-                provider=row[1],
-                model=row[2],
-                workflow=row[3],
-                team=row[4],
-                currency=row[5],
-                feature=row[6] if with_feature else "",
-                cost=row[-1] if row[-1] is not None else ZERO,
-            )
-        )
+        values = list(row)
+        day_value = values[0] if by_day else windows[int(values[0])][0]
+        named: dict[str, Any] = dict(zip(dims, values[1 : 1 + len(dims)], strict=True))
+        cur, total = values[1 + len(dims)], values[2 + len(dims)]
+        named.update(zip(CALL_MEASURES, (int(v or 0) for v in values[3 + len(dims) :]), strict=False))
+        amount = total if total is not None else ZERO
+        out.append(SpendRow(day=day_value, cost=amount, currency=cur, **named))
     return out
+
+
+def attribution_rows(session: Session, source: str, start: date, end: date) -> list[SpendRow]:
+    """Spend by (day, currency) split into attributed / unattributed workflow and team ("*" = attributed)."""
+    cols, day, currency, cost, filters, _ = _source(source)
+    wf = case((cols.workflow == "", ""), else_="*")
+    team = case((cols.team == "", ""), else_="*")
+    stmt = (
+        select(day, wf, team, currency, func.sum(cost))
+        .where(*filters, day >= start, day < end)
+        .group_by(day, wf, team, currency)
+    )
+    return [
+        SpendRow(day=d, workflow=w, team=t, currency=c, cost=v if v is not None else ZERO)
+        for d, w, t, c, v in session.execute(stmt)
+    ]
 
 
 def load_spend(
     session: Session, start: date, end: date, source: str, *, with_feature: bool = False
 ) -> list[SpendRow]:
-    if source == "bills":
-        return spend_from_bills(session, start, end, with_feature=with_feature)
-    if source == "calls":
-        return spend_from_calls(session, start, end, with_feature=with_feature)
-    raise ValueError(f"AISPEND_GOVERNANCE_SPEND_SOURCE must be calls or bills, got {source!r}")
+    """Daily spend with every dimension, [start, end): for reports over short ranges."""
+    dims = ["provider", "model", "workflow", "team"] + (["feature"] if with_feature else [])
+    return spend_rows(session, source, [(start, end)], dims)
+
+
+def spend_from_calls(session: Session, start: date, end: date) -> list[SpendRow]:
+    return load_spend(session, start, end, "calls")
 
 
 def bill_totals(session: Session, start: date, end: date) -> list[BillTotal]:

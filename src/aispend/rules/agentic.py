@@ -185,7 +185,7 @@ def escalation_gate_findings(
                 f"{period.key}/{gate.step}",
                 Level.YELLOW if skipped else Level.OK,
                 f"workflow {gate.workflow}, step {gate.step}: {len(skipped)} of {len(first)} runs went "
-            f"to another "
+                f"to another "
                 f"model before {gate.cheap_model} in {period.key}",
                 {
                     "step": gate.step,

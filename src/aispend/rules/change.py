@@ -240,7 +240,9 @@ def _contributors(
     top_n: int,
     explain: bool,
 ) -> list[dict[str, object]]:
-    b, a = _usage_by(before_rows, key), _usage_by(after_rows, key)
+    groups_b, groups_a = _group(before_rows, key), _group(after_rows, key)
+    b = {k: _total(rows) for k, rows in groups_b.items()}
+    a = {k: _total(rows) for k, rows in groups_a.items()}
     deltas = {k: a.get(k, Usage()).cost - b.get(k, Usage()).cost for k in set(a) | set(b)}
     out = []
     for k, delta in sorted(deltas.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:top_n]:
@@ -253,11 +255,26 @@ def _contributors(
             "calls_after": a.get(k, Usage()).calls,
         }
         if explain:
-            part_b = _usage_by([r for r in before_rows if scope_key(r, key) == k], "model")
-            part_a = _usage_by([r for r in after_rows if scope_key(r, key) == k], "model")
+            part_b = _usage_by(groups_b.get(k, []), "model")
+            part_a = _usage_by(groups_a.get(k, []), "model")
             entry["explained"] = decompose(part_b, part_a).as_json(currency)
         out.append(entry)
     return out
+
+
+def _group(rows: Iterable[SpendRow], key: str) -> dict[str, list[SpendRow]]:
+    out: dict[str, list[SpendRow]] = {}
+    for row in rows:
+        k = f"{row.provider}/{row.model}" if key == "model" else scope_key(row, key)
+        out.setdefault(k, []).append(row)
+    return out
+
+
+def _total(rows: Iterable[SpendRow]) -> Usage:
+    usage = Usage()
+    for row in rows:
+        usage.add(row)
+    return usage
 
 
 def _finding(

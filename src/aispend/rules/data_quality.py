@@ -4,7 +4,7 @@ sources and drift between per-call logs and the bills."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -80,15 +80,17 @@ def unpriced_findings(rows: Sequence[SpendRow], period: Period, now: datetime) -
 
 
 def unattributed_findings(
-    rows: Sequence[SpendRow], period: Period, now: datetime, policy: DataQualityPolicy
+    rows_by_dim: Mapping[str, Sequence[SpendRow]], period: Period, now: datetime, policy: DataQualityPolicy
 ) -> list[Finding]:
-    mine = _in(rows, period, as_utc(now).date())
-    currency = one_currency((r.currency for r in mine), where=f"unattributed share in {period.key}")
-    if currency is None:
-        return []
-    total = sum((r.cost for r in mine), ZERO)
+    """Share of spend with no workflow / no team; `rows_by_dim` maps "workflow" and "team" to spend rows
+    carrying that dimension (rows with every dimension work too)."""
     out = []
     for dim in ("workflow", "team"):
+        mine = _in(rows_by_dim.get(dim, ()), period, as_utc(now).date())
+        currency = one_currency((r.currency for r in mine), where=f"unattributed share in {period.key}")
+        if currency is None:
+            continue
+        total = sum((r.cost for r in mine), ZERO)
         loose = sum((r.cost for r in mine if not getattr(r, dim)), ZERO)
         pct = percent(loose, total) if total > 0 else None
         level = Level.YELLOW if pct is not None and pct > policy.unattributed_max_pct else Level.OK

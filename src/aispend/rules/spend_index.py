@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -27,6 +27,16 @@ class SpendIndex:
                 currencies[scope].add(row.currency)
         self._daily = dict(daily)
         self._currencies = dict(currencies)
+
+    @classmethod
+    def from_kinds(cls, rows_by_kind: Mapping[str, Iterable[SpendRow]]) -> SpendIndex:
+        """From rows already summed per kind (each iterable feeds only its own kind)."""
+        index = cls([], [])
+        for kind, rows in rows_by_kind.items():
+            part = cls(rows, [kind])
+            index._daily.update(part._daily)
+            index._currencies.update(part._currencies)
+        return index
 
     def daily(self, scope: Scope) -> dict[date, Decimal]:
         return self._daily.get(scope, {})
