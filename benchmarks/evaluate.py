@@ -2,7 +2,8 @@
 
 Data: hourly call rollups for every (workflow, team) pair, 4 active hours a day, 3 models, for the
 30 days of November (--days 30, the default: 120,000 rollup rows); --days 61 adds October, the
-forecast's history and the month-over-month comparison (244,000 rows). Thresholds: the company, 20 teams (month), 20 teams (week),
+forecast's history and the month-over-month comparison (244,000 rows).
+Thresholds: the company, 20 teams (month), 20 teams (week),
 50 workflows, 6 models and 3 providers = 100.
 
 Reported: the whole evaluation (every rule, alert states and notifications persisted) the first
@@ -40,7 +41,7 @@ MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude
 NOW = datetime(2026, 11, 30, 18, tzinfo=UTC)
 
 
-def load(engine: object, days: int) -> int:
+def load(engine: object, days: int, hours: tuple[int, ...]) -> int:
     rng = random.Random(7)
     table = CallRollup.__table__  # type: ignore[attr-defined]
     day = NOW.date() - timedelta(days=days - 1)
@@ -50,7 +51,7 @@ def load(engine: object, days: int) -> int:
             batch = []
             for wi, wf in enumerate(WORKFLOWS):
                 for team in TEAMS:
-                    for hour in (9, 11, 14, 16):
+                    for hour in hours:
                         provider, model = MODELS[(wi + hour) % 3]
                         calls = rng.randint(5, 50)
                         batch.append(
@@ -104,12 +105,19 @@ def main() -> None:
     parser.add_argument("--db", default="", help="database URL (default: a new SQLite file)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--days", type=int, default=30, help="days of data ending on the evaluation day")
+    parser.add_argument(
+        "--hours-per-day",
+        type=int,
+        default=4,
+        choices=[1, 2, 4],
+        help="active hours per (workflow, team) and day; 1 = the size of a daily rollup",
+    )
     args = parser.parse_args()
     url = args.db or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     engine = make_engine(url)
     upgrade(engine)
     t = time.perf_counter()
-    rows = load(engine, args.days)
+    rows = load(engine, args.days, (9, 11, 14, 16)[: args.hours_per_day])
     print(f"loaded {rows:,} rollup rows in {time.perf_counter() - t:.1f} s ({engine.dialect.name})")
     with Session(engine) as session:
         for rule in thresholds():

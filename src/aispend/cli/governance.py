@@ -15,12 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from aispend.cli.runtime import Runtime, runtime
-from aispend.core.money import MoneyError, format_money, normalize_currency, parse_decimal
+from aispend.core.money import MoneyError, format_money, money_json, normalize_currency, parse_decimal
 from aispend.core.timeutil import as_utc
 from aispend.governance import reports, store
 from aispend.governance.config import GovernanceConfig
 from aispend.governance.evaluate import evaluate
+from aispend.governance.pricing import lookup_price
+from aispend.governance.review import model_review
 from aispend.ledger.db import session_scope
+from aispend.rules.estimate import EstimateInput, estimate_monthly
 from aispend.rules.findings import SCOPE_KINDS, Finding, Scope
 from aispend.rules.periods import parse_period_kind
 from aispend.rules.thresholds import Threshold, levels_from_budget
@@ -181,7 +184,7 @@ def changes_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `status`, `changes` and `agents` to the `report` group."""
+    """Add `status`, `changes`, `agents` and `models` to the `report` group."""
     status_cmd = _report("status", _status, "Every scope's level")
     status_cmd.__doc__ = (
         "Every scope's level with the numbers behind it (thresholds, share, changes, quality)."
@@ -191,11 +194,17 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status_cmd)
     app.command("changes")(changes_cmd)
     app.command("agents")(agents_cmd)
+    models_cmd = _report("models", _models, "Model review (last quarter)")
+    models_cmd.__doc__ = (
+        "Quarterly model review: tiers, what-if on a cheaper model, caching/batch/self-hosting."
+    )
+    app.command("models")(models_cmd)
 
 
 def register_root(app: typer.Typer) -> None:
-    """Add `evaluate` and the thresholds / workflows / alerts groups to the root app."""
+    """Add `evaluate`, `estimate` and the thresholds / workflows / alerts groups to the root app."""
     app.command("evaluate")(evaluate_cmd)
+    app.command("estimate")(estimate_cmd)
     app.add_typer(thresholds_app, name="thresholds")
     app.add_typer(workflows_app, name="workflows")
     app.add_typer(alerts_app, name="alerts")
@@ -446,3 +455,89 @@ def alerts_snooze(
     except store.NotFoundError as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(data))
+
+
+# ---- model review and estimate ----------------------------------------------------------------
+
+
+def _models(rt: Runtime, now: datetime) -> list[Finding]:
+    try:
+        with session_scope(rt.engine()) as session:
+            return model_review(session, now, rt.settings)
+    except LookupError as exc:
+        raise _fail(f"{exc} (check AISPEND_REVIEW_SMALL_MODEL)") from None
+
+
+def estimate_cmd(
+    ctx: typer.Context,
+    dau: int = typer.Option(..., "--dau", help="Daily active users."),
+    actions: str = typer.Option(..., "--actions", help="AI actions per user per day."),
+    tokens: int = typer.Option(..., "--tokens", help="Tokens per action (input + output)."),
+    model: str = typer.Option(..., "--model", help="Model to price (provider:model or a model name)."),
+    agentic_multiplier: str = typer.Option("1", "--agentic-multiplier", help="Calls per action for agents."),
+    output_share: str = typer.Option("0.25", "--output-share", help="Share of tokens that are output."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Monthly cost = DAU x actions x tokens x price (x agentic multiplier), small vs frontier."""
+    rt = runtime(ctx)
+    try:
+        spec = EstimateInput(
+            dau,
+            parse_decimal(actions, what="--actions"),
+            tokens,
+            parse_decimal(output_share, what="--output-share"),
+            parse_decimal(agentic_multiplier, what="--agentic-multiplier"),
+        )
+        now = rt.clock()
+        refs = {
+            "requested": model,
+            "small": rt.settings.review_small_model,
+            "frontier": rt.settings.review_frontier_model,
+        }
+        prices = {role: lookup_price(ref, now) for role, ref in refs.items()}
+    except (ValueError, MoneyError, LookupError) as exc:
+        raise _fail(str(exc)) from None
+    rows: list[dict[str, Any]] = []
+    for role, price in prices.items():
+        est = estimate_monthly(spec, price.input_per_mtok, price.output_per_mtok)
+        rows.append(
+            {
+                "role": role,
+                "model": f"{price.provider}:{price.model}",
+                "tier": price.tier,
+                "input_per_mtok": money_json(price.input_per_mtok, price.currency),
+                "output_per_mtok": money_json(price.output_per_mtok, price.currency),
+                "monthly_tokens": str(est.monthly_tokens.normalize()),
+                "monthly_cost": money_json(est.monthly_cost, price.currency),
+            }
+        )
+    if as_json:
+        _print_json(
+            {
+                "dau": dau,
+                "actions_per_user": actions,
+                "tokens_per_action": tokens,
+                "agentic_multiplier": agentic_multiplier,
+                "output_share": output_share,
+                "days": spec.days,
+                "estimates": rows,
+            }
+        )
+        return
+    table = Table(
+        title=f"Monthly estimate: {dau:,} DAU x {actions} actions x {tokens:,} tokens"
+        f" x {agentic_multiplier} (30 days, {output_share} output)"
+    )
+    for col in ("", "model", "tier", "$/M input", "$/M output", "tokens / month", "cost / month"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["role"],
+            r["model"],
+            r["tier"],
+            r["input_per_mtok"]["amount"],
+            r["output_per_mtok"]["amount"],
+            f"{Decimal(r['monthly_tokens']):,.0f}",
+            format_money(Decimal(r["monthly_cost"]["amount"]), r["monthly_cost"]["currency"]),
+        )
+    console.print(table)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import partial
 
 from sqlalchemy import Engine, select
@@ -35,6 +36,7 @@ from aispend.rules.periods import period_of
 from aispend.rules.share import evaluate_share
 from aispend.rules.spend_index import SpendIndex
 from aispend.rules.thresholds import evaluate_thresholds
+from aispend.rules.unit_economics import unit_economics
 
 
 @dataclass
@@ -114,6 +116,13 @@ def collect_findings(
     if source == "calls":
         bills = queries.bill_totals(session, period.start, end)
         run("dq_reconciliation", lambda: reconciliation_findings(by_model, bills, period, now, dq))
+    month = period_of("month", today)
+    revenue = queries.feature_revenue(session, month.start)
+    if revenue:  # unit economics only when Finance entered revenue for the month
+        by_feature = queries.spend_rows(session, source, [(month.start, end)], ["feature"], by_day=False)
+        costs = {r.feature: r.cost for r in by_feature}
+        total = sum(costs.values(), Decimal(0))
+        run("unit_economics", lambda: unit_economics(costs, revenue, total, config.currency, month.key))
     return findings, errors
 
 

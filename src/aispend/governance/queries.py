@@ -5,20 +5,22 @@ Every function takes a Session and returns plain rule inputs (see aispend.rules.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from aispend.core.timeutil import start_of_day
+from aispend.governance.models import FeatureRevenue
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CostLine, Outcome, SyncState, Workflow
 from aispend.rules.agentic import CallRow, RunRow, WorkflowConfig
 from aispend.rules.data_quality import BillTotal, SourceState
+from aispend.rules.model_review import ModelUsage
 from aispend.rules.spend import SpendRow
+from aispend.rules.unit_economics import FeatureRevenue as FeatureRevenueIn
 
 ZERO = Decimal(0)
 
@@ -231,17 +233,39 @@ def prefix_repeats(
     return [(wf, h, int(n), int(t or 0)) for wf, h, n, t in session.execute(stmt)]
 
 
-def step_model_usage(
-    session: Session, start: datetime, end: datetime
-) -> dict[tuple[str, str, str], list[int]]:
-    """(workflow, step, model) -> [calls, input tokens, output tokens] from raw calls (within retention)."""
+def step_usage(session: Session, start: datetime, end: datetime) -> list[ModelUsage]:
+    """Usage per (workflow, step, provider, model) from raw calls in [start, end) (within retention)."""
     c = _columns(CallRecord)
+    keys = [c.workflow, c.step, c.provider, c.model, c.currency]
     stmt = (
-        select(c.workflow, c.step, c.model, func.count(), func.sum(c.input_tokens), func.sum(c.output_tokens))
+        select(
+            *keys,
+            func.count(),
+            func.sum(c.input_tokens),
+            func.sum(c.output_tokens),
+            func.sum(c.cache_read_tokens),
+            func.sum(c.cost),
+        )
         .where(c.ts >= start, c.ts < end)
-        .group_by(c.workflow, c.step, c.model)
+        .group_by(*keys)
     )
-    out: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for wf, step, model, n, inp, outp in session.execute(stmt):
-        out[(wf, step, model)] = [int(n), int(inp or 0), int(outp or 0)]
-    return dict(out)
+    return [
+        ModelUsage(
+            wf,
+            step,
+            provider,
+            model,
+            int(n),
+            int(i or 0),
+            int(o or 0),
+            int(cr or 0),
+            cost if cost is not None else ZERO,
+            cur,
+        )
+        for wf, step, provider, model, cur, n, i, o, cr, cost in session.execute(stmt)
+    ]
+
+
+def feature_revenue(session: Session, month: date) -> dict[str, FeatureRevenueIn]:
+    rows = session.execute(select(FeatureRevenue).where(col(FeatureRevenue.month) == month)).scalars()
+    return {r.feature: FeatureRevenueIn(r.revenue, r.gross_margin, r.currency) for r in rows}

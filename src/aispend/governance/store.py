@@ -3,7 +3,7 @@ notifications (the outbox) and workflow settings."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 
 from aispend.core.money import money_json
 from aispend.core.timeutil import as_utc
-from aispend.governance.models import AlertState, Notification, Threshold, ThresholdAudit
+from aispend.governance.models import AlertState, FeatureRevenue, Notification, Threshold, ThresholdAudit
 from aispend.ledger.models import Workflow
 from aispend.rules.findings import Scope
 from aispend.rules.lifecycle import NotificationDraft
@@ -324,3 +324,29 @@ def workflow_json(wf: Workflow) -> dict[str, Any]:
 
 def list_workflows(session: Session) -> list[Workflow]:
     return list(session.execute(select(Workflow).order_by(Workflow.key)).scalars())
+
+
+# ---- revenue (unit economics) ----------------------------------------------------------------
+
+
+def set_feature_revenue(
+    session: Session,
+    feature: str,
+    month: date,
+    revenue: Decimal,
+    *,
+    currency: str,
+    now: datetime,
+    gross_margin: Decimal | None = None,
+) -> FeatureRevenue:
+    start = month.replace(day=1)
+    row = session.execute(
+        select(FeatureRevenue).where(
+            col(FeatureRevenue.feature) == feature, col(FeatureRevenue.month) == start
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = FeatureRevenue(feature=feature, month=start, currency=currency, updated_at=as_utc(now))
+        session.add(row)
+    row.revenue, row.gross_margin, row.currency, row.updated_at = revenue, gross_margin, currency, as_utc(now)
+    return row

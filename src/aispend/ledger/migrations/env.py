@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import aispend.governance.models  # noqa: F401  (governance tables)
+import aispend.governance.models  # (registers the governance tables)
 import aispend.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
