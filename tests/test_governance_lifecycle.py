@@ -288,3 +288,53 @@ def test_cli_evaluate_json_lists_new_notifications_once(database_url: str, engin
     assert cli("evaluate", "--json", "--at", "2026-11-03T08:30:00Z")["new_notifications"] == []
     status = cli("report", "status", "--json", "--at", "2026-11-03")
     assert status["findings"][0]["level"] == "red"
+
+
+def test_cli_thresholds_workflows_and_alerts(database_url: str, engine: Engine) -> None:
+    env = {**os.environ, "AISPEND_DATABASE_URL": database_url}
+
+    def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "aispend.cli.main", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=ok,
+        )
+
+    cli("thresholds", "set", "--scope", "team:support", "--budget", "1000", "--by", "cfo")
+    cli("thresholds", "set", "--scope", "team:support", "--red", "1200", "--by", "cto")
+    listed = json.loads(cli("thresholds", "list", "--json").stdout)["thresholds"]
+    assert [(t["scope"], t["yellow"], t["red"]["amount"]) for t in listed] == [
+        ({"kind": "team", "key": "support"}, None, "1200")
+    ]
+    history = [json.loads(line) for line in cli("thresholds", "history").stdout.splitlines()]
+    assert [(h["actor"], h["before"] and h["before"]["yellow"]["amount"]) for h in history] == [
+        ("cfo", None),
+        ("cto", "800"),
+    ]
+    bad = cli("thresholds", "set", "--scope", "team", "--red", "5", ok=False)
+    assert bad.returncode == 2 and "scope must be company or one of" in bad.stderr
+    bad = cli("thresholds", "set", "--scope", "company", "--yellow", "9", "--red", "5", ok=False)
+    assert "yellow level 9 is above red level 5" in bad.stderr
+    cli("thresholds", "remove", "--scope", "team:support", "--by", "cfo")
+    assert json.loads(cli("thresholds", "list", "--json").stdout)["thresholds"] == []
+
+    cli("workflows", "set-owner", "triage", "U42")
+    cli("workflows", "set-cap", "triage", "--run-cost-cap", "0.50", "--call-token-budget", "8000")
+    [wf] = json.loads(cli("workflows", "list", "--json").stdout)["workflows"]
+    assert (wf["owner"], wf["run_cost_cap"], wf["call_token_budget"]) == (
+        "U42",
+        {"amount": "0.5", "currency": "USD"},
+        8000,
+    )
+
+    insert(engine, rollup(date(2026, 11, 2), "500", "big"), rollup(date(2026, 11, 2), "100", "small"))
+    cli("evaluate", "--at", "2026-11-03T08:00:00Z")
+    alerts = json.loads(cli("alerts", "list", "--json").stdout)["alerts"]
+    assert "share|workflow:big|2026-11" in {a["ref"] for a in alerts}
+    acked = json.loads(cli("alerts", "ack", "share|workflow:big|2026-11", "--by", "ana").stdout)
+    assert acked["acked_by"] == "ana"
+    # acknowledged: no escalation later
+    later = json.loads(cli("evaluate", "--json", "--at", "2026-11-03T20:00:00Z").stdout)
+    assert [n for n in later["new_notifications"] if n["scope"]["key"] == "big"] == []

@@ -97,6 +97,20 @@ class Settings(BaseSettings):
     def _split(cls, value: object) -> object:
         return _split_commas(value)
 
+    @field_validator("governance_period")
+    @classmethod
+    def _governance_period(cls, value: str) -> str:
+        if value.strip().lower() not in ("month", "week"):
+            raise ValueError(f"AISPEND_GOVERNANCE_PERIOD must be month or week, got {value!r}")
+        return value.strip().lower()
+
+    @field_validator("governance_spend_source")
+    @classmethod
+    def _governance_spend_source(cls, value: str) -> str:
+        if value.strip().lower() not in ("calls", "bills"):
+            raise ValueError(f"AISPEND_GOVERNANCE_SPEND_SOURCE must be calls or bills, got {value!r}")
+        return value.strip().lower()
+
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:

@@ -15,6 +15,7 @@ from functools import partial
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
+from aispend.core.settings import Settings
 from aispend.core.timeutil import as_utc
 from aispend.governance import queries
 from aispend.governance.config import GovernanceConfig
@@ -73,8 +74,9 @@ def collect_findings(
     # Sums happen in SQL, in as few scans of the rollups as possible: daily totals by team, by
     # workflow and by (provider, model) serve thresholds (the company is the sum over teams), share,
     # data quality and reconciliation; one per-window query per change comparison.
-    start = min([period.previous().start] + [period_of(t.period_kind, today).start for t in thresholds])
-    start -= timedelta(days=HISTORY_DAYS)
+    # From the previous period (new entrants) or the forecast's 28-day history, whichever is earlier.
+    starts = [period.previous().start, today - timedelta(days=HISTORY_DAYS)]
+    start = min(starts + [period_of(t.period_kind, today).start for t in thresholds])
     by_team = queries.spend_rows(session, source, [(start, end)], ["team"])
     by_workflow = queries.spend_rows(session, source, [(start, end)], ["workflow"])
     by_model = queries.spend_rows(session, source, [(start, end)], ["provider", "model"])
@@ -193,3 +195,8 @@ def evaluate(engine: Engine, now: datetime, config: GovernanceConfig) -> Evaluat
         owners = {k: w.owner for k, w in queries.workflows(session).items() if w.owner}
         created = apply_findings(session, findings, now, config, owners)
     return EvaluationResult(at=as_utc(now), findings=findings, new_notifications=created, errors=errors)
+
+
+def evaluate_with_settings(engine: Engine, settings: Settings, now: datetime) -> EvaluationResult:
+    """What a sync job calls when it finishes (and the scheduler on its own timer)."""
+    return evaluate(engine, now, GovernanceConfig.from_settings(settings))
