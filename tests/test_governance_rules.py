@@ -504,3 +504,13 @@ def test_reconciliation_drift_skips_unsettled_days() -> None:
     close = [BillTotal("openai", b.day, D("10.2"), "USD") for b in bills]
     [g] = reconciliation_findings(rows, close, NOV, at(26), DataQualityPolicy())
     assert g.level is Level.OK and g.numbers["until"] == "2026-11-24"
+
+
+def test_no_baseline_flags_nothing() -> None:
+    # The ledger's first month: no previous period, so no "new" entrants and no percentage change.
+    rows = [row(date(2026, 11, 2), "500", workflow=f"w{i}") for i in range(3)]
+    entrants = [f for f in evaluate_share(rows, at(3), SharePolicy()) if f.rule == "new_entrant"]
+    assert entrants and all(f.level is Level.OK for f in entrants)
+    [company] = evaluate_changes(rows, at(3), ChangePolicy("month"), ["company"])
+    assert company.level is Level.OK and company.numbers["change_pct"] is None
+    assert company.summary.startswith("company: new MoM")

@@ -289,7 +289,8 @@ def _finding(
     parts = decompose(_usage_by(before_rows, "model"), _usage_by(after_rows, "model"))
     pct = percent(parts.change, parts.before) if parts.before > 0 else None
     big_enough = max(parts.before, parts.after) >= policy.min_spend
-    flagged = big_enough and parts.change > 0 and (pct is None or pct > policy.flag_pct)
+    # No baseline, no percentage: a scope that is new is the share and new-entrant rules' business.
+    flagged = big_enough and pct is not None and pct > policy.flag_pct
     numbers: dict[str, object] = {
         "comparison": windows.label,
         "current_window": [windows.current[0].isoformat(), windows.current[1].isoformat()],

@@ -117,7 +117,8 @@ def _new_entrants(
     top_before = _top(before, policy.top_n)
     findings = []
     for rank, workflow in enumerate(top_now, start=1):
-        entered = not quiet and workflow not in top_before
+        # With no previous period in the ledger (its first month) everyone would be "new": nobody is.
+        entered = not quiet and bool(top_before) and workflow not in top_before
         scope = Scope("workflow", workflow)
         numbers = {
             "rank": rank,
