@@ -7,6 +7,7 @@ import typer
 from aispend.cli import (
     db,
     demo,
+    governance,
     ingest,
     ingest_calls,
     ingest_focus,
@@ -40,6 +41,8 @@ reconcile.register(report.app)
 sync.register(app)
 shadow_ingest.register(ingest.app)
 shadow_report.register(report.app)
+governance.register_root(app)
+governance.register(report.app)
 
 
 if __name__ == "__main__":

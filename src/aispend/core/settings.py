@@ -187,10 +187,45 @@ class Settings(BaseSettings):
     def _split_admins(cls, value: object) -> object:
         return _split_commas(value)
 
-    @field_validator("ai_service_names", mode="before")
+    # --- governance -----------------------------------------------------------------------
+    governance_period: str = "month"  # default budget period for thresholds and share of spend: month | week
+    governance_spend_source: str = "calls"  # calls (per-call rollups) | bills (AI bill lines)
+    share_red_pct: Decimal = Field(default=Decimal(20), gt=0, le=100)
+    share_yellow_pct: Decimal = Field(default=Decimal(15), gt=0, le=100)
+    share_min_spend: Decimal = Field(default=Decimal(100), ge=0)
+    share_window_days: int = Field(default=0, ge=0)  # 0: period so far; N: trailing N days
+    change_flag_pct: Decimal = Field(default=Decimal(20), gt=0)
+    change_min_spend: Decimal = Field(default=Decimal(50), ge=0)
+    escalate_after_hours: float = Field(default=4, ge=0)  # 0 turns escalation off
+    resend_interval_hours: float = Field(default=0, ge=0)  # 0 = off: one notification per level
+    stale_source_hours: int = Field(default=48, ge=1)
+    unattributed_max_pct: Decimal = Field(default=Decimal(10), ge=0, le=100)
+    reconciliation_drift_pct: Decimal = Field(default=Decimal(5), ge=0)
+    escalation_gates: CommaList = Field(default_factory=list)  # workflow/step=cheap-model, ...
+    review_small_model: str = "openai:gpt-4o-mini"  # provider:model the model review re-prices on
+    review_frontier_model: str = "anthropic:claude-sonnet-4-5"  # the frontier model `estimate` compares with
+    batch_workflows: CommaList = Field(default_factory=list)  # latency-insensitive workflows
+    batch_discount_pct: Decimal = Field(default=Decimal(50), ge=0, le=100)
+    self_host_tokens_per_day: int = Field(default=10_000_000, ge=1)
+
+    @field_validator("ai_service_names", "escalation_gates", "batch_workflows", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("governance_period")
+    @classmethod
+    def _governance_period(cls, value: str) -> str:
+        if value.strip().lower() not in ("month", "week"):
+            raise ValueError(f"AISPEND_GOVERNANCE_PERIOD must be month or week, got {value!r}")
+        return value.strip().lower()
+
+    @field_validator("governance_spend_source")
+    @classmethod
+    def _governance_spend_source(cls, value: str) -> str:
+        if value.strip().lower() not in ("calls", "bills"):
+            raise ValueError(f"AISPEND_GOVERNANCE_SPEND_SOURCE must be calls or bills, got {value!r}")
+        return value.strip().lower()
 
     @field_validator("currency")
     @classmethod

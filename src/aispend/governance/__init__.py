@@ -1,0 +1,1 @@
+"""Governance: thresholds, alert state and notifications persisted; evaluation wiring rules to the ledger."""

@@ -1,0 +1,55 @@
+"""Governance settings turned into rule policies, once, at the entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from aispend.core.settings import Settings
+from aispend.rules.agentic import EscalationGate
+from aispend.rules.change import ChangePolicy
+from aispend.rules.data_quality import DataQualityPolicy
+from aispend.rules.lifecycle import LifecyclePolicy
+from aispend.rules.periods import parse_period_kind
+from aispend.rules.share import SharePolicy
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    currency: str = "USD"
+    period_kind: str = "month"
+    spend_source: str = "calls"
+    share: SharePolicy = field(default_factory=SharePolicy)
+    changes: tuple[ChangePolicy, ...] = (ChangePolicy("week"), ChangePolicy("month"))
+    data_quality: DataQualityPolicy = field(default_factory=DataQualityPolicy)
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
+    gates: tuple[EscalationGate, ...] = ()
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> GovernanceConfig:
+        period = parse_period_kind(s.governance_period)
+        return cls(
+            currency=s.currency,
+            period_kind=period,
+            spend_source=s.governance_spend_source,
+            share=SharePolicy(
+                yellow_pct=s.share_yellow_pct,
+                red_pct=s.share_red_pct,
+                min_total=s.share_min_spend,
+                window_days=s.share_window_days,
+                period_kind=period,
+            ),
+            changes=tuple(
+                ChangePolicy(kind, s.change_flag_pct, s.change_min_spend) for kind in ("week", "month")
+            ),
+            data_quality=DataQualityPolicy(
+                unattributed_max_pct=s.unattributed_max_pct,
+                stale_after_hours=s.stale_source_hours,
+                drift_max_pct=s.reconciliation_drift_pct,
+            ),
+            lifecycle=LifecyclePolicy(
+                escalate_after=timedelta(hours=s.escalate_after_hours) if s.escalate_after_hours else None,
+                resend_every=timedelta(hours=s.resend_interval_hours) if s.resend_interval_hours else None,
+            ),
+            gates=tuple(EscalationGate.parse(g) for g in s.escalation_gates),
+        )

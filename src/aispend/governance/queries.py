@@ -1,0 +1,271 @@
+"""Ledger reads for governance, in one module so they can later be unified with the report queries.
+
+Every function takes a Session and returns plain rule inputs (see aispend.rules.*); sums happen in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlmodel import Session, col
+
+from aispend.core.timeutil import start_of_day
+from aispend.governance.models import FeatureRevenue
+from aispend.ledger.models import AgentRun, CallRecord, CallRollupDaily, CostLine, Outcome, SyncState, Workflow
+from aispend.rules.agentic import CallRow, RunRow, WorkflowConfig
+from aispend.rules.data_quality import BillTotal, SourceState
+from aispend.rules.model_review import ModelUsage
+from aispend.rules.spend import SpendRow
+from aispend.rules.unit_economics import FeatureRevenue as FeatureRevenueIn
+
+ZERO = Decimal(0)
+
+
+def _columns(model: Any) -> Any:
+    """The table's columns (typed loosely: SQLModel types attributes as their Python values)."""
+    return model.__table__.c
+
+
+CALL_MEASURES = (
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "unpriced_calls",
+    "zero_cost_calls",
+)
+DIMENSIONS = ("provider", "model", "workflow", "team", "feature")
+
+
+def _source(source: str) -> tuple[Any, Any, Any, Any, list[Any], bool]:
+    """(columns, day, currency, cost, filters, has call measures) for a spend source."""
+    if source == "calls":
+        r = _columns(CallRollupDaily)  # day-grained: the daily rollups (same figures, fewer rows)
+        return r, r.day, r.currency, r.cost, [], True
+    if source == "bills":
+        c = _columns(CostLine)
+        return c, c.charge_day, c.billing_currency, c.billed_cost, [c.is_ai.is_(True)], False
+    raise ValueError(f"AISPEND_GOVERNANCE_SPEND_SOURCE must be calls or bills, got {source!r}")
+
+
+def spend_rows(
+    session: Session,
+    source: str,
+    windows: Sequence[tuple[date, date]],
+    dims: Sequence[str],
+    *,
+    by_day: bool = True,
+    only_flagged: bool = False,
+) -> list[SpendRow]:
+    """Spend summed in SQL by (day, *dims, currency) over the [start, end) windows; unnamed
+    dimensions are left "". With by_day=False each window is one row per key, dated its start
+    (what the change rule needs). only_flagged keeps unpriced / zero-cost calls only."""
+    cols, day, currency, cost, filters, has_measures = _source(source)
+    unknown = set(dims) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"unknown dimensions {sorted(unknown)}")
+    in_window = [and_(day >= s, day < e) for s, e in windows]
+    if by_day:
+        day_key: Any = day
+    else:
+        day_key = case(*((cond, i) for i, cond in enumerate(in_window)), else_=-1)
+    keys = [day_key, *(getattr(cols, d) for d in dims), currency]
+    measures = [func.sum(getattr(cols, m)) for m in CALL_MEASURES] if has_measures else []
+    where = [*filters, or_(*in_window)]
+    if only_flagged and has_measures:
+        where.append(or_(cols.unpriced_calls > 0, cols.zero_cost_calls > 0))
+    stmt = select(*keys, func.sum(cost), *measures).where(*where).group_by(*keys)
+    out = []
+    for row in session.execute(stmt):
+        values = list(row)
+        day_value = values[0] if by_day else windows[int(values[0])][0]
+        named: dict[str, Any] = dict(zip(dims, values[1 : 1 + len(dims)], strict=True))
+        cur, total = values[1 + len(dims)], values[2 + len(dims)]
+        named.update(zip(CALL_MEASURES, (int(v or 0) for v in values[3 + len(dims) :]), strict=False))
+        amount = total if total is not None else ZERO
+        out.append(SpendRow(day=day_value, cost=amount, currency=cur, **named))
+    return out
+
+
+def attribution_rows(session: Session, source: str, start: date, end: date) -> list[SpendRow]:
+    """Spend by (day, currency) split into attributed / unattributed workflow and team ("*" = attributed)."""
+    cols, day, currency, cost, filters, _ = _source(source)
+    wf = case((cols.workflow == "", ""), else_="*")
+    team = case((cols.team == "", ""), else_="*")
+    stmt = (
+        select(day, wf, team, currency, func.sum(cost))
+        .where(*filters, day >= start, day < end)
+        .group_by(day, wf, team, currency)
+    )
+    return [
+        SpendRow(day=d, workflow=w, team=t, currency=c, cost=v if v is not None else ZERO)
+        for d, w, t, c, v in session.execute(stmt)
+    ]
+
+
+def load_spend(
+    session: Session, start: date, end: date, source: str, *, with_feature: bool = False
+) -> list[SpendRow]:
+    """Daily spend with every dimension, [start, end): for reports over short ranges."""
+    dims = ["provider", "model", "workflow", "team"] + (["feature"] if with_feature else [])
+    return spend_rows(session, source, [(start, end)], dims)
+
+
+def spend_from_calls(session: Session, start: date, end: date) -> list[SpendRow]:
+    return load_spend(session, start, end, "calls")
+
+
+def bill_totals(session: Session, start: date, end: date) -> list[BillTotal]:
+    c = _columns(CostLine)
+    stmt = (
+        select(c.provider, c.charge_day, c.billing_currency, func.sum(c.billed_cost))
+        .where(c.is_ai.is_(True), c.charge_day >= start, c.charge_day < end)
+        .group_by(c.provider, c.charge_day, c.billing_currency)
+    )
+    return [
+        BillTotal(provider=p, day=d, currency=cur, cost=total if total is not None else ZERO)
+        for p, d, cur, total in session.execute(stmt)
+    ]
+
+
+def runs(session: Session, start: date, end: date) -> list[RunRow]:
+    a = _columns(AgentRun)
+    stmt = select(a.run_id, a.workflow, a.day, a.calls, a.cost, a.currency, a.outcome).where(
+        a.day >= start, a.day < end
+    )
+    return [
+        RunRow(run_id=r[0], workflow=r[1], day=r[2], calls=int(r[3]), cost=r[4], currency=r[5], outcome=r[6])
+        for r in session.execute(stmt)
+    ]
+
+
+def run_counts(session: Session, start: date, end: date) -> dict[str, int]:
+    """Runs per workflow started in [start, end)."""
+    a = _columns(AgentRun)
+    stmt = select(a.workflow, func.count()).where(a.day >= start, a.day < end).group_by(a.workflow)
+    return {wf: int(n) for wf, n in session.execute(stmt)}
+
+
+def calls(session: Session, start: date, end: date, workflows: set[str]) -> list[CallRow]:
+    """Raw calls of the given workflows in [start, end) (only what retention still holds)."""
+    if not workflows:
+        return []
+    c = _columns(CallRecord)
+    stmt = select(
+        c.ts,
+        c.workflow,
+        c.run_id,
+        c.step,
+        c.model,
+        c.input_tokens,
+        c.output_tokens,
+        c.cost,
+        c.currency,
+        c.prompt_prefix_hash,
+    ).where(c.ts >= start_of_day(start), c.ts < start_of_day(end), c.workflow.in_(sorted(workflows)))
+    return [
+        CallRow(
+            ts=r[0],
+            workflow=r[1],
+            run_id=r[2],
+            step=r[3],
+            model=r[4],
+            input_tokens=int(r[5]),
+            output_tokens=int(r[6]),
+            cost=r[7],
+            currency=r[8],
+            prompt_prefix_hash=r[9],
+        )
+        for r in session.execute(stmt)
+    ]
+
+
+def outcomes(session: Session, start: date, end: date) -> dict[str, int]:
+    o = _columns(Outcome)
+    stmt = select(o.workflow, func.sum(o.count)).where(o.day >= start, o.day < end).group_by(o.workflow)
+    return {wf: int(n or 0) for wf, n in session.execute(stmt)}
+
+
+def workflows(session: Session) -> dict[str, WorkflowConfig]:
+    out = {}
+    for wf in session.execute(select(Workflow)).scalars():
+        out[wf.key] = WorkflowConfig(
+            key=wf.key,
+            run_cost_cap=wf.run_cost_cap,
+            call_token_budget=wf.call_token_budget,
+            currency=wf.currency,
+            outcome_unit=wf.outcome_unit,
+            owner=wf.owner,
+            team=wf.team,
+        )
+    return out
+
+
+def sources(session: Session) -> list[SourceState]:
+    return [
+        SourceState(
+            source=s.source,
+            last_success_at=s.last_success_at,
+            freshest_data_at=s.freshest_data_at,
+            last_error=s.last_error,
+            last_error_at=s.last_error_at,
+        )
+        for s in session.execute(select(SyncState)).scalars()
+    ]
+
+
+def prefix_repeats(
+    session: Session, start: datetime, end: datetime, min_calls: int
+) -> list[tuple[str, str, int, int]]:
+    """(workflow, prompt prefix hash, calls, input tokens) for prefixes seen at least `min_calls` times."""
+    c = _columns(CallRecord)
+    stmt = (
+        select(c.workflow, c.prompt_prefix_hash, func.count(), func.sum(c.input_tokens - c.cache_read_tokens))
+        .where(c.ts >= start, c.ts < end, c.prompt_prefix_hash.is_not(None))
+        .group_by(c.workflow, c.prompt_prefix_hash)
+        .having(func.count() >= min_calls)
+    )
+    return [(wf, h, int(n), int(t or 0)) for wf, h, n, t in session.execute(stmt)]
+
+
+def step_usage(session: Session, start: datetime, end: datetime) -> list[ModelUsage]:
+    """Usage per (workflow, step, provider, model) from raw calls in [start, end) (within retention)."""
+    c = _columns(CallRecord)
+    keys = [c.workflow, c.step, c.provider, c.model, c.currency]
+    stmt = (
+        select(
+            *keys,
+            func.count(),
+            func.sum(c.input_tokens),
+            func.sum(c.output_tokens),
+            func.sum(c.cache_read_tokens),
+            func.sum(c.cost),
+        )
+        .where(c.ts >= start, c.ts < end)
+        .group_by(*keys)
+    )
+    return [
+        ModelUsage(
+            wf,
+            step,
+            provider,
+            model,
+            int(n),
+            int(i or 0),
+            int(o or 0),
+            int(cr or 0),
+            cost if cost is not None else ZERO,
+            cur,
+        )
+        for wf, step, provider, model, cur, n, i, o, cr, cost in session.execute(stmt)
+    ]
+
+
+def feature_revenue(session: Session, month: date) -> dict[str, FeatureRevenueIn]:
+    rows = session.execute(select(FeatureRevenue).where(col(FeatureRevenue.month) == month)).scalars()
+    return {r.feature: FeatureRevenueIn(r.revenue, r.gross_margin, r.currency) for r in rows}

@@ -1,0 +1,101 @@
+"""What every governance rule returns: findings with a level, scope, period and the numbers behind them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from aispend.core.money import money_json
+
+
+class Level(StrEnum):
+    OK = "ok"
+    YELLOW = "yellow"
+    RED = "red"
+    NO_DATA = "no-data"
+    INFO = "info"  # a report-only finding: never part of the alert lifecycle
+
+
+_SEVERITY = {Level.NO_DATA: 0, Level.INFO: 0, Level.OK: 0, Level.YELLOW: 1, Level.RED: 2}
+
+
+def severity(level: Level) -> int:
+    return _SEVERITY[level]
+
+
+def worst(levels: Iterable[Level]) -> Level:
+    result = Level.OK
+    for level in levels:
+        if severity(level) > severity(result):
+            result = level
+    return result
+
+
+SCOPE_KINDS = ("company", "team", "workflow", "provider", "model")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Scope:
+    kind: str  # company | team | workflow | provider | model | feature | source
+    key: str = ""  # "" for the company; "" in other kinds means unattributed
+
+    @property
+    def label(self) -> str:
+        if self.kind == "company":
+            return "company"
+        return f"{self.kind} {self.key or '(unattributed)'}"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+COMPANY = Scope("company")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    scope: Scope
+    period: str  # period key, e.g. "2026-11" or "2026-W48"
+    level: Level
+    summary: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+    basis: str = "actual"  # actual | forecast: what crossed the level
+
+    @property
+    def alert_key(self) -> tuple[str, str, str, str]:
+        return (self.rule, self.scope.kind, self.scope.key, self.period)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "scope": {"kind": self.scope.kind, "key": self.scope.key},
+            "period": self.period,
+            "level": self.level.value,
+            "basis": self.basis,
+            "summary": self.summary,
+            "numbers": self.numbers,
+        }
+
+
+class MixedCurrencyError(ValueError):
+    """Amounts in more than one currency met in one sum: refused rather than added."""
+
+
+def one_currency(currencies: Iterable[str], *, where: str, expected: str | None = None) -> str | None:
+    """The one currency of a set of amounts; a clear error for a mix; None when there is no amount."""
+    found = sorted(set(currencies) | ({expected} if expected else set()))
+    if len(found) > 1:
+        raise MixedCurrencyError(
+            f"{where}: amounts in {', '.join(found)} cannot be added without a conversion rate; "
+            "convert them to one currency (AISPEND_CURRENCY) before evaluating"
+        )
+    return found[0] if found else None
+
+
+def money(amount: Decimal, currency: str) -> dict[str, str]:
+    return money_json(amount, currency)
