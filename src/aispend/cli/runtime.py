@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import typer
@@ -20,6 +22,8 @@ err_console = Console(stderr=True)
 class Runtime:
     settings: Settings
     clock: Clock = system_clock
+    # How commands wait (sync retries and throttle waits); tests pass one that never sleeps.
+    sleep: Callable[[float], None] = time.sleep
     _engine: Engine | None = field(default=None, repr=False)
 
     def engine(self) -> Engine:

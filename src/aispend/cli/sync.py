@@ -34,7 +34,7 @@ def _iso(value: datetime | None) -> str | None:
 def _connectors(ctx: typer.Context, names: list[str] | None) -> dict[str, Connector]:
     rt = runtime(ctx)
     try:
-        return build_connectors(rt.settings, names or None, clock=rt.clock)
+        return build_connectors(rt.settings, names or None, clock=rt.clock, sleep=rt.sleep)
     except UnknownSourceError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -56,7 +56,8 @@ def sync_cmd(
         except ValueError as exc:
             err_console.print(f"[red]--from: {exc}[/red]")
             raise typer.Exit(2) from None
-    reports = sync_engine_from_settings(rt.engine(), rt.settings, rt.clock).sync(connectors, since=start)
+    engine = sync_engine_from_settings(rt.engine(), rt.settings, rt.clock, rt.sleep)
+    reports = engine.sync(connectors, since=start)
     explicit_unconfigured = [r.source for r in reports if sources and r.status == "not configured"]
     if as_json:
         typer.echo(json.dumps([_report_json(r) for r in reports], indent=2))
@@ -145,17 +146,21 @@ def status_cmd(
     Console().print(table)
 
 
-def _probe(connector: Connector, window: Window) -> datetime | None:
+def _probe(connector: Connector, window: Window) -> tuple[datetime | None, list[str]]:
     """A connector may offer a cheaper `check()` (e.g. when every read is billed); else read `window`.
 
-    Cloud connectors take the day to check (`check(today)`) and return a report, not a date.
+    Returns the freshest data point seen and what the check found (one fact per line). Cloud
+    connectors take the day to check (`check(today)`) and return a report (`CheckReport.details`).
     """
     check = getattr(connector, "check", None)
     if callable(check):
         wants_day = "today" in inspect.signature(check).parameters
         result = check(window.end - timedelta(days=1)) if wants_day else check()
-        return result if isinstance(result, datetime) else None
-    return connector.fetch(window).freshest_data_at
+        if isinstance(result, datetime):
+            return result, []
+        details = getattr(result, "details", None)
+        return None, [str(line) for line in details] if isinstance(details, list) else []
+    return connector.fetch(window).freshest_data_at, []
 
 
 @connectors_app.command("check")
@@ -183,10 +188,11 @@ def check_cmd(
             "freshest_data_at": _iso(state.get("freshest_data_at")),
             "last_error": state.get("last_error"),
             "check_error": None,
+            "details": [],
         }
         if connector.is_configured():
             try:
-                freshest = _probe(connector, probe)
+                freshest, entry["details"] = _probe(connector, probe)
                 entry["authenticated"] = True
                 if freshest and not entry["freshest_data_at"]:
                     entry["freshest_data_at"] = _iso(freshest)
@@ -200,13 +206,18 @@ def check_cmd(
         typer.echo(json.dumps(results, indent=2))
     else:
         table = Table(title="aispend connectors check")
-        for column in ("source", "configured", "authenticates", "freshest data", "last error"):
+        for column in ("source", "configured", "authenticates", "freshest data", "found", "last error"):
             table.add_column(column)
         for e in results:
             auth = {True: "yes", False: "NO", None: "-"}[e["authenticated"]]
             error = e["check_error"] or e["last_error"] or ""
             table.add_row(
-                e["source"], "yes" if e["configured"] else "no", auth, e["freshest_data_at"] or "-", error
+                e["source"],
+                "yes" if e["configured"] else "no",
+                auth,
+                e["freshest_data_at"] or "-",
+                "\n".join(e["details"]),
+                error,
             )
         Console().print(table)
     if any(e["authenticated"] is False for e in results):

@@ -100,6 +100,10 @@ def make_ce_client(region: str = "us-east-1", endpoint_url: str | None = None) -
 
 class AwsCostExplorerConnector:
     name = SOURCE
+    # The sync engine cuts windows into chunks of this many days (default 31). Every chunk repeats
+    # the discovery and per-service queries, each billed, while Cost Explorer pages a long answer
+    # itself: one chunk covers the default 90-day backfill and a month-close re-pull.
+    max_window_days = 93
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ Registration is explicit on purpose (no entry points): one line per source below
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 
 from aispend.connectors.anthropic_admin import AnthropicAdminConnector
@@ -17,7 +18,11 @@ from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.rules.attribution import load_rules
 
-ConnectorFactory = Callable[[Settings, Clock], Connector]
+Sleep = Callable[[float], None]
+# (settings, clock, sleep) -> connector. A connector that waits on its own (the cloud connectors retry
+# a throttled request in place, so that earlier billed pages are not re-sent) must wait through
+# `sleep`: the engine's, so that tests never really wait and every wait is visible to them.
+ConnectorFactory = Callable[[Settings, Clock, Sleep], Connector]
 
 
 def _secret(value: object) -> str | None:
@@ -25,7 +30,9 @@ def _secret(value: object) -> str | None:
     return getter() if getter else None
 
 
-def openai_from_settings(settings: Settings, clock: Clock = system_clock) -> Connector:
+def openai_from_settings(
+    settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep
+) -> Connector:
     return OpenAIAdminConnector(
         admin_key=_secret(settings.openai_admin_key),
         base_url=settings.openai_base_url,
@@ -35,7 +42,9 @@ def openai_from_settings(settings: Settings, clock: Clock = system_clock) -> Con
     )
 
 
-def anthropic_from_settings(settings: Settings, clock: Clock = system_clock) -> Connector:
+def anthropic_from_settings(
+    settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep
+) -> Connector:
     return AnthropicAdminConnector(
         admin_key=_secret(settings.anthropic_admin_key),
         base_url=settings.anthropic_base_url,
@@ -51,9 +60,9 @@ CONNECTORS: dict[str, ConnectorFactory] = {
     # `aispend connectors check` calls a connector's optional `check()` (raising ConnectorError when
     # the credentials fail) instead of a one-day fetch, e.g. to avoid a billed Cost Explorer request.
     # A connector may also set `max_window_days` (default 31) to be asked for longer windows.
-    "aws": lambda settings, clock: AwsCostExplorerConnector.from_settings(settings),
-    "azure": lambda settings, clock: AzureCostConnector.from_settings(settings),
-    "gcp": lambda settings, clock: GcpBillingExportConnector.from_settings(settings),
+    "aws": lambda settings, clock, sleep: AwsCostExplorerConnector.from_settings(settings, sleep=sleep),
+    "azure": lambda settings, clock, sleep: AzureCostConnector.from_settings(settings, sleep=sleep),
+    "gcp": lambda settings, clock, sleep: GcpBillingExportConnector.from_settings(settings, sleep=sleep),
     # --- provider admin APIs ------------------------------------------------------------------------
     "openai": openai_from_settings,
     "anthropic": anthropic_from_settings,
@@ -69,9 +78,13 @@ def build_connectors(
     names: list[str] | None = None,
     *,
     clock: Clock = system_clock,
+    sleep: Sleep = time.sleep,
     factories: Mapping[str, ConnectorFactory] | None = None,
 ) -> dict[str, Connector]:
-    """The connectors for `names` (all registered ones when None), in registry order."""
+    """The connectors for `names` (all registered ones when None), in registry order.
+
+    Pass the sync engine's `sleep` so that connector and engine wait through the same function.
+    """
     table = CONNECTORS if factories is None else factories
     wanted = names if names else list(table)
     unknown = [name for name in wanted if name not in table]
@@ -79,4 +92,4 @@ def build_connectors(
         raise UnknownSourceError(
             f"unknown source(s) {', '.join(unknown)}; known sources: {', '.join(table) or '(none)'}"
         )
-    return {name: table[name](settings, clock) for name in wanted}
+    return {name: table[name](settings, clock, sleep) for name in wanted}

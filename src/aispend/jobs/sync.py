@@ -232,8 +232,10 @@ class SyncEngine:
             _save_state(conn, name, exists=True, **values)
 
 
-def sync_engine_from_settings(engine: Engine, settings: Settings, clock: Clock = system_clock) -> SyncEngine:
-    return SyncEngine(engine=engine, policy=SyncPolicy.from_settings(settings), clock=clock)
+def sync_engine_from_settings(
+    engine: Engine, settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep
+) -> SyncEngine:
+    return SyncEngine(engine=engine, policy=SyncPolicy.from_settings(settings), clock=clock, sleep=sleep)
 
 
 def _chunk_days(connector: Connector, policy: SyncPolicy) -> int:
