@@ -17,6 +17,7 @@ from aispend.cli import (
     shadow,
     shadow_ingest,
     shadow_report,
+    slack,
     sync,
 )
 
@@ -40,6 +41,7 @@ reconcile.register(report.app)
 sync.register(app)
 shadow_ingest.register(ingest.app)
 shadow_report.register(report.app)
+slack.register(app)  # run, digest, audit, outbox
 
 
 if __name__ == "__main__":
