@@ -73,9 +73,7 @@ class Harness:
             )
         )
 
-    def click(
-        self, action_id: str, alert_key: str, user: str, action_ts: str = "1.0", **extra: Any
-    ) -> httpx.Response:
+    def click(self, action_id: str, alert_key: str, user: str, action_ts: str = "1.0", **extra: Any) -> httpx.Response:
         action = {
             "action_id": action_id,
             "block_id": f"alert|{alert_key}",
@@ -123,9 +121,7 @@ def harness(engine: Engine) -> Iterator[Harness]:
     serve_in_thread(server)
     seed(engine, date(2026, 10, 1), 56, NOW)
     try:
-        yield Harness(
-            fake, wired, f"http://127.0.0.1:{server.server_port}/slack/events", governance, engine, sleeps
-        )
+        yield Harness(fake, wired, f"http://127.0.0.1:{server.server_port}/slack/events", governance, engine, sleeps)
     finally:
         server.shutdown()
         server.server_close()
@@ -141,9 +137,7 @@ def audit_rows(engine: Engine) -> list[AuditEntry]:
 
 
 def test_forged_and_expired_signatures_are_rejected(harness: Harness) -> None:
-    body = urlencode(
-        {"command": "/aispend", "text": "top", "user_id": "U1", "response_url": "x", "trigger_id": "t"}
-    )
+    body = urlencode({"command": "/aispend", "text": "top", "user_id": "U1", "response_url": "x", "trigger_id": "t"})
     forged = harness.post(body, secret="not-the-secret")
     expired = harness.post(body, timestamp=int(time.time()) - 10 * 60)
     assert forged.status_code == 401 and expired.status_code == 401
@@ -225,9 +219,7 @@ def test_owner_change_by_current_owner_only(harness: Harness) -> None:
 
 def _sent_methods(fake: FakeSlack) -> list[str]:
     """What was sent, without lookups (history checks, Bolt's auth.test on its first request)."""
-    return [
-        m for m in fake.methods() if m not in ("conversations.history", "conversations.replies", "auth.test")
-    ]
+    return [m for m in fake.methods() if m not in ("conversations.history", "conversations.replies", "auth.test")]
 
 
 def test_digest_is_posted_once_with_chart_and_honours_retry_after(harness: Harness) -> None:
@@ -298,9 +290,7 @@ def test_crash_after_send_before_marking_sent_never_posts_twice(harness: Harness
     client = harness.wired.client
     assert client is not None
     assert Outbox(harness.engine, SlackTransport(client), lambda: NOW).deliver_pending() == 0
-    assert (
-        _sent_methods(harness.fake) == sent_before
-    )  # within IN_DOUBT_AFTER: maybe a live sender, left alone
+    assert _sent_methods(harness.fake) == sent_before  # within IN_DOUBT_AFTER: maybe a live sender, left alone
     later = NOW + timedelta(minutes=15)  # the restart, past IN_DOUBT_AFTER: the rows are in doubt
     restarted = Outbox(harness.engine, SlackTransport(client), lambda: later)
     restarted.deliver_pending()
@@ -342,9 +332,7 @@ def test_alert_life_open_ack_red_recovered(harness: Harness) -> None:
     assert "Red alert" in fake.of("chat.update")[1].body["text"]
     final = fake.history["C0FIN"][0]
     assert final["text"].startswith("Recovered") and all(b["type"] != "actions" for b in final["blocks"])
-    assert "to red" in posts[2].body["text"] and posts[3].body["text"].startswith(
-        ":white_check_mark: Recovered"
-    )
+    assert "to red" in posts[2].body["text"] and posts[3].body["text"].startswith(":white_check_mark: Recovered")
     [entry] = audit_rows(harness.engine)
     assert (entry.action, entry.user_id, entry.after["state"]) == (
         "alert.acknowledge",
@@ -415,20 +403,19 @@ def test_estimate_is_priced_with_genai_prices(harness: Harness) -> None:
 def test_slow_work_happens_after_the_ack(harness: Harness) -> None:
     release = threading.Event()
     started = threading.Event()
-    original = harness.governance.sync
 
     def slow_sync(now: datetime) -> str:
         started.set()
         assert release.wait(10), "the test never released the sync"
-        return original(now)
+        return "openai: ok"
 
-    harness.governance.sync = slow_sync  # type: ignore[method-assign]
+    harness.wired.bot.commands.sync = slow_sync  # the sync seam: every source, however long it takes
     response = harness.command("sync", user="U0ADMIN", trigger="s1")
     assert response.status_code == 200  # acknowledged while the sync is still running
     assert started.wait(10) and harness.fake.of("response") == []
     release.set()
     harness.fake.wait_for(lambda f: len(f.of("response")) == 1)
-    assert harness.replies()[0]["text"] == "synced 0 sources"
+    assert harness.replies()[0]["text"] == "openai: ok"
     [entry] = audit_rows(harness.engine)
     assert (entry.action, entry.user_id) == ("sync", "U0ADMIN")
 
@@ -485,3 +472,14 @@ def test_alert_life_with_a_crash_between_write_and_send_at_every_step(harness: H
         "chat.update", "chat.postMessage",
     ]  # fmt: skip
     assert harness.fake.history["C0FIN"][0]["text"].startswith("Recovered")
+
+
+def test_sync_is_for_admins_and_runs_the_sync_engine(harness: Harness) -> None:
+    harness.command("sync", user="U0SOMEONE", trigger="n1")
+    harness.fake.wait_for(lambda f: len(f.of("response")) == 1)
+    assert harness.replies()[0]["text"] == "Only admins can start a sync."
+    harness.command("sync", user="U0ADMIN", trigger="n2")
+    harness.fake.wait_for(lambda f: len(f.of("response")) == 2, timeout=60)
+    lines = harness.replies()[1]["text"].splitlines()
+    assert lines and all(line.endswith(": not configured") for line in lines)  # no source has credentials here
+    assert "openai: not configured" in lines

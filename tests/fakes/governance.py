@@ -60,6 +60,3 @@ class InMemoryGovernance:
 
     def reconciliation_drift(self, now: datetime) -> list[str]:
         return ["openai: per-call total 3.2% below the bill for 2026-11"]
-
-    def sync(self, now: datetime) -> str:
-        return "synced 0 sources"

@@ -50,9 +50,7 @@ class FakeSlack:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header(
-                    "Content-Type", "application/json" if not isinstance(payload, bytes) else "text/plain"
-                )
+                self.send_header("Content-Type", "application/json" if not isinstance(payload, bytes) else "text/plain")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

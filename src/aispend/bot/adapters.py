@@ -29,7 +29,7 @@ from aispend.reports.load import top_report
 from aispend.reports.periods import Period as ReportPeriod
 from aispend.reports.periods import period_containing, previous_period
 
-STALE_AFTER = timedelta(hours=36)
+STALE_AFTER = timedelta(hours=36)  # the default of AISPEND_SYNC_STALE_HOURS
 ALL_ROWS = 100_000  # "every workflow": the digest counts them all, renderers cut the list
 NAME_WINDOW = timedelta(days=62)  # names offered by "did you mean": seen in about two months
 _DIMENSION = {"team": CallRollupDaily.team, "model": CallRollupDaily.model, "workflow": CallRollupDaily.workflow}
@@ -53,9 +53,10 @@ def change_pct(cost: Decimal, previous: Decimal | None) -> Decimal | None:
 
 
 class LedgerData:
-    def __init__(self, engine: Engine, currency: str = "USD") -> None:
+    def __init__(self, engine: Engine, currency: str = "USD", *, stale_after: timedelta = STALE_AFTER) -> None:
         self.engine = engine
         self.currency = currency
+        self.stale_after = stale_after  # AISPEND_SYNC_STALE_HOURS, as `aispend status` uses it
 
     # --- rankings -------------------------------------------------------------------------------------
 
@@ -206,7 +207,7 @@ class LedgerData:
         out = []
         for s in states:
             fresh = as_utc(s.last_success_at) if s.last_success_at else None
-            stale = fresh is None or as_utc(now) - fresh > STALE_AFTER
+            stale = fresh is None or as_utc(now) - fresh > self.stale_after
             failing = bool(s.last_error) and (
                 s.last_error_at is not None and (fresh is None or as_utc(s.last_error_at) > fresh)
             )

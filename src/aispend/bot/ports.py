@@ -1,7 +1,7 @@
 """What the Slack edge needs from the rest of aispend, as protocols the lead wires at merge time.
 
 `LedgerQueries` is implemented here (bot/adapters.py) over the ledger tables. `Governance` belongs to
-the governance module (thresholds, colours, forecast, changes, shadow AI, estimates, sync); until it is
+the governance module (thresholds, colours, forecast, changes, shadow AI); until it is
 wired, commands that need it answer that it is not configured.
 """
 
@@ -52,4 +52,3 @@ class Governance(Protocol):
     def shadow(self, month: str | None, *, per_person: bool, now: datetime) -> list[ShadowFinding]: ...
     def new_shadow_findings(self, since: datetime, now: datetime) -> list[ShadowFinding]: ...
     def reconciliation_drift(self, now: datetime) -> list[str]: ...
-    def sync(self, now: datetime) -> str: ...

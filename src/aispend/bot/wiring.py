@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TextIO
 
 from slack_sdk import WebClient
@@ -20,6 +21,23 @@ from aispend.bot.ports import Governance
 from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make_client
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock
+
+
+def sync_all_sources(engine: Engine, settings: Settings, clock: Clock) -> str:
+    """`/aispend sync`: the same sync as `aispend sync`, summarised one line per source."""
+    from aispend.connectors.registry import build_connectors
+    from aispend.jobs.sync import sync_engine_from_settings
+
+    reports = sync_engine_from_settings(engine, settings, clock).sync(build_connectors(settings, clock=clock))
+    lines = []
+    for r in reports:
+        line = f"{r.source}: {r.status}"
+        if r.status == "ok" and r.synced_until:
+            line += f", data to {r.synced_until.isoformat()}"
+        if r.error:
+            line += f" ({r.error[:200]})"
+        lines.append(line)
+    return "\n".join(lines) or "No source is configured."
 
 
 @dataclass
@@ -52,8 +70,9 @@ def wire(
     outbox = Outbox(engine, transport, clock)
     permissions = Permissions(settings.slack_finance_admins, settings.slack_admins, client, clock)
     commands = CommandContext(
+        sync=lambda now: sync_all_sources(engine, settings, clock),
         engine=engine,
-        ledger=LedgerData(engine, settings.currency),
+        ledger=LedgerData(engine, settings.currency, stale_after=timedelta(hours=settings.sync_stale_hours)),
         governance=governance,
         permissions=permissions,
     )
