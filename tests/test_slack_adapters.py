@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from aispend.bot.adapters import LedgerData, current_period, top_from_report_json
 from aispend.bot.views import Period
-from aispend.core.money import Money
+from aispend.core.money import Money, percent
+from aispend.ledger.models import CostLine
 from tests.slack_seed import seed
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -84,3 +86,22 @@ def test_report_json_maps_to_top_report() -> None:
     assert row.cost == Money(Decimal("100.5"), "USD") and row.change_pct == Decimal("25.6") and row.share_pct is None
     assert row.cost_per_outcome == Money(Decimal("0.5"), "USD") and report.unpriced_calls == 1
     assert report.period == Period("week", date(2026, 11, 16), date(2026, 11, 23), True)
+
+
+def test_reconciliation_drift_names_providers_whose_bill_and_logs_differ(engine: Engine) -> None:
+    seed(engine, date(2026, 11, 16), 7, NOW)  # per-call logs: openai only, 3 workflows, 73 + 0.3 * offset a day
+    logged = sum((Decimal(73) + Decimal(3 * o) / 10 for o in range(7)), Decimal(0))
+    with Session(engine) as session:
+        for offset in range(7):
+            day = date(2026, 11, 16) + timedelta(days=offset)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            session.add(CostLine(
+                source="openai", natural_key=f"bill-{day}", charge_period_start=start,
+                charge_period_end=start + timedelta(days=1), charge_day=day, billed_cost=Decimal(80),
+                billing_currency="USD", provider="OpenAI", service_name="OpenAI API", is_ai=True, ingested_at=NOW,
+            ))  # fmt: skip
+        session.commit()
+    [line] = LedgerData(engine).reconciliation_drift(date(2026, 11, 16), date(2026, 11, 23))
+    drift = percent(Decimal(560) - logged, Decimal(560))
+    assert line.startswith(f"openai: per-call logs ${logged:,.2f} vs bill $560.00 (+{drift}% of the bill)")
+    assert LedgerData(engine).reconciliation_drift(date(2026, 10, 1), date(2026, 10, 8)) == []

@@ -57,6 +57,3 @@ class InMemoryGovernance:
 
     def new_shadow_findings(self, since: datetime, now: datetime) -> list[ShadowFinding]:
         return [ShadowFinding("Midjourney", "first seen this week", Money(Decimal("60"), "USD"))]
-
-    def reconciliation_drift(self, now: datetime) -> list[str]:
-        return ["openai: per-call total 3.2% below the bill for 2026-11"]

@@ -22,14 +22,17 @@ from aispend.bot.views import (
     WorkflowDetail,
     WorkflowRow,
 )
-from aispend.core.money import Money, percent
+from aispend.core.money import Money, format_money, percent
 from aispend.core.timeutil import as_utc
 from aispend.ledger.models import AgentRun, CallRollupDaily, Outcome, SyncState, Workflow
+from aispend.reconcile.queries import reconcile_period
 from aispend.reports.load import top_report
 from aispend.reports.periods import Period as ReportPeriod
 from aispend.reports.periods import period_containing, previous_period
+from aispend.rules.reconciliation import period_totals
 
 STALE_AFTER = timedelta(hours=36)  # the default of AISPEND_SYNC_STALE_HOURS
+DRIFT_NOTE_PCT = Decimal(2)  # bill vs logs drift the digest mentions (a few % is normal timing noise)
 ALL_ROWS = 100_000  # "every workflow": the digest counts them all, renderers cut the list
 NAME_WINDOW = timedelta(days=62)  # names offered by "did you mean": seen in about two months
 _DIMENSION = {"team": CallRollupDaily.team, "model": CallRollupDaily.model, "workflow": CallRollupDaily.workflow}
@@ -221,6 +224,22 @@ class LedgerData:
                 )
             )
         return out
+
+    def reconciliation_drift(self, start: date, end: date) -> list[str]:
+        """Per provider over [start, end): bill vs per-call logs, when they differ by more than DRIFT_NOTE_PCT."""
+        with self.engine.connect() as conn:
+            totals = period_totals(reconcile_period(conn, start, end))
+        lines = []
+        for row in totals:
+            pct = row.drift_percent
+            if row.bill is None or pct is None or abs(pct) <= DRIFT_NOTE_PCT:
+                continue
+            why = "; ".join(c.message for c in row.causes[:3])
+            lines.append(
+                f"{row.provider}: per-call logs {format_money(row.calls_cost, row.currency)} vs bill "
+                f"{format_money(row.bill, row.currency)} ({pct:+}% of the bill)" + (f": {why}" if why else "")
+            )
+        return lines
 
     # --- owner ----------------------------------------------------------------------------------------
 

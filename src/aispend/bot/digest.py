@@ -35,7 +35,7 @@ def gather_digest(
         budget=governance.budget(now) if governance else None,
         changes=governance.changes(now) if governance else [],
         shadow=governance.new_shadow_findings(start_of_day(start), now) if governance else [],
-        reconciliation_drift=governance.reconciliation_drift(now) if governance else [],
+        reconciliation_drift=ledger.reconciliation_drift(start, end),
         sources=ledger.sources(now),
         daily=ledger.daily(end - timedelta(days=CHART_DAYS), end),
     )
