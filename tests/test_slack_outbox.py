@@ -104,3 +104,4 @@ def test_terminal_sink_prints_readable_text(engine: Engine) -> None:
 
 def test_plain_text_keeps_snake_case_names() -> None:
     assert plain_text("_no owner_ for support_triage_v2") == "no owner for support_triage_v2"
+    assert plain_text(":red_circle: *red* :unknown_code:") == "🔴 red :unknown_code:"

@@ -33,7 +33,15 @@ def stack_series(points: list[DailyPoint], top: list[str], start: date, days: in
     return series
 
 
-def render_chart(points: list[DailyPoint], top: list[str], end: date, currency: str, *, days: int = 28) -> bytes:
+def render_chart(
+    points: list[DailyPoint],
+    top: list[str],
+    end: date,
+    currency: str,
+    *,
+    days: int = 28,
+    labels: dict[str, str] | None = None,
+) -> bytes:
     """PNG bytes of the stacked daily chart for the `days` days before `end` (exclusive)."""
     start = end - timedelta(days=days)
     series = stack_series(points, top, start, days)
@@ -46,7 +54,7 @@ def render_chart(points: list[DailyPoint], top: list[str], end: date, currency: 
             axes.stackplot(
                 cast(Any, x),
                 *[[float(v) for v in values] for values in series.values()],
-                labels=list(series.keys()),
+                labels=[(labels or {}).get(name, name) for name in series],
                 step="mid",
             )
             axes.legend(loc="upper left", fontsize="small")

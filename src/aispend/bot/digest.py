@@ -44,7 +44,8 @@ def gather_digest(
 def digest_chart(data: DigestData) -> bytes:
     currency = data.top.totals[0].currency if data.top.totals else "USD"
     top = [row.key for row in data.top.rows[:DIGEST_TOP]]
-    return render_chart(data.daily, top, data.top.period.end, currency, days=CHART_DAYS)
+    labels = {row.key: row.label for row in data.top.rows[:DIGEST_TOP]}
+    return render_chart(data.daily, top, data.top.period.end, currency, days=CHART_DAYS, labels=labels)
 
 
 def post_digest(engine: Engine, outbox: Outbox, data: DigestData, channel: str) -> Message:

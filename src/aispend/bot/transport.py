@@ -170,6 +170,15 @@ class SlackTransport:
         return None
 
 
+_EMOJI = re.compile(r":([a-z0-9_+-]+):")
+TERMINAL_EMOJI = {
+    "red_circle": "🔴",
+    "large_yellow_circle": "🟡",
+    "large_green_circle": "🟢",
+    "white_circle": "⚪",
+    "warning": "⚠️",
+    "white_check_mark": "✅",
+}
 _BOLD = re.compile(r"\*([^*\n]+)\*")
 _ITALIC = re.compile(r"(?<!\w)_([^_\n]+)_(?!\w)")
 _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|([^>]*))?>")
@@ -178,6 +187,7 @@ _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|([^>]*))?>")
 def plain_text(mrkdwn: str) -> str:
     """Slack mrkdwn made readable on a terminal: mentions as @U123, entities decoded."""
     text = _MENTION.sub(lambda m: m.group(3) or f"{'@' if m.group(1) == '@' else m.group(1)}{m.group(2)}", mrkdwn)
+    text = _EMOJI.sub(lambda m: TERMINAL_EMOJI.get(m.group(1), m.group(0)), text)
     text = _BOLD.sub(r"\1", text)
     text = _ITALIC.sub(r"\1", text)
     return html.unescape(text)
