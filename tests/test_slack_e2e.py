@@ -227,7 +227,7 @@ def test_digest_is_posted_once_with_chart_and_honours_retry_after(harness: Harne
     bot = harness.wired.bot
     data = gather_digest(bot.commands.ledger, harness.governance, NOW)
     assert data.key == "2026-W47"
-    assert data.shadow[0].vendor == "Midjourney" and data.reconciliation_drift == []  # no bills in this ledger
+    assert data.shadow == [] and data.reconciliation_drift == []  # no expenses and no bills in this ledger
     post_digest(harness.engine, bot.outbox, data, "C0GOV")
     post_digest(harness.engine, bot.outbox, data, "C0GOV")  # a re-run posts nothing
     assert _sent_methods(harness.fake) == [

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from aispend.bot.views import GREEN, BudgetLine, ChangeLine, ScopeColour, ShadowFinding
+from aispend.bot.views import GREEN, BudgetLine, ChangeLine, ScopeColour
 from aispend.core.money import Money
 
 
@@ -50,10 +50,3 @@ class InMemoryGovernance:
 
     def changes(self, now: datetime) -> list[ChangeLine]:
         return []
-
-    def shadow(self, month: str | None, *, per_person: bool, now: datetime) -> list[ShadowFinding]:
-        detail = "alice@example.com: 3 charges" if per_person else "3 charges"
-        return [ShadowFinding("Midjourney", detail)]
-
-    def new_shadow_findings(self, since: datetime, now: datetime) -> list[ShadowFinding]:
-        return [ShadowFinding("Midjourney", "first seen this week", Money(Decimal("60"), "USD"))]

@@ -10,10 +10,10 @@ from sqlmodel import Session
 from aispend.bot.blocks import Message
 from aispend.bot.chart import render_chart
 from aispend.bot.outbox import Outbox
-from aispend.bot.ports import Governance, LedgerQueries
+from aispend.bot.ports import Governance, LedgerQueries, ShadowFindings
 from aispend.bot.render import DIGEST_TOP, chart_title, render_digest
 from aispend.bot.views import DigestData
-from aispend.core.timeutil import as_utc, start_of_day, week_start
+from aispend.core.timeutil import as_utc, week_start
 
 CHART_DAYS = 28
 
@@ -24,7 +24,11 @@ def last_complete_week(now: datetime) -> date:
 
 
 def gather_digest(
-    ledger: LedgerQueries, governance: Governance | None, now: datetime, week: date | None = None
+    ledger: LedgerQueries,
+    governance: Governance | None,
+    now: datetime,
+    week: date | None = None,
+    shadow: ShadowFindings | None = None,
 ) -> DigestData:
     start = week_start(week) if week else last_complete_week(now)
     end = start + timedelta(days=7)
@@ -34,7 +38,7 @@ def gather_digest(
         top=ledger.top_for("week", start, as_utc(now).date()),
         budget=governance.budget(now) if governance else None,
         changes=governance.changes(now) if governance else [],
-        shadow=governance.new_shadow_findings(start_of_day(start), now) if governance else [],
+        shadow=shadow.new_this_month(start, now) if shadow else [],
         reconciliation_drift=ledger.reconciliation_drift(start, end),
         sources=ledger.sources(now),
         daily=ledger.daily(end - timedelta(days=CHART_DAYS), end),

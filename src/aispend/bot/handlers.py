@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine
@@ -16,7 +16,7 @@ from aispend.bot.blocks import Message, clip_lines, escape, mention
 from aispend.bot.commands import USAGE, Command, UsageError, did_you_mean, help_text, parse
 from aispend.bot.estimate import DAYS_PER_MONTH, UnknownModel, estimate_monthly
 from aispend.bot.permissions import Permissions
-from aispend.bot.ports import Governance, LedgerQueries
+from aispend.bot.ports import Governance, LedgerQueries, ShadowFindings
 from aispend.bot.render import (
     money,
     render_breakdown,
@@ -41,6 +41,7 @@ class CommandContext:
     ledger: LedgerQueries
     governance: Governance | None
     permissions: Permissions
+    shadow: ShadowFindings | None = None
     sync: Callable[[datetime], str] | None = None  # syncs every source, returns a one-line-per-source summary
 
 
@@ -122,16 +123,20 @@ def _changes(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Mes
 
 
 def _shadow(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
-    if ctx.governance is None:
-        return render_text_reply(NOT_WIRED.format(what="shadow"))
+    if ctx.shadow is None:
+        return render_text_reply(NOT_WIRED.format(what="shadow").replace("governance", "shadow-AI"))
     month = cmd.args.get("month")
-    findings = ctx.governance.shadow(
-        str(month) if month else None, per_person=ctx.permissions.is_finance_admin(user), now=now
+    findings = ctx.shadow.findings(
+        date.fromisoformat(f"{month}-01") if month else None,
+        finance=ctx.permissions.is_finance_admin(user),
+        now=now,
+        user_id=user,
     )
     lines = [
         f"• {escape(f.vendor)}: {escape(f.detail)}" + (f" ({money(f.spend)})" if f.spend else "") for f in findings
     ]
-    return render_text_reply(clip_lines(["*Shadow-AI findings*", *lines], 3000) if lines else "No findings.")
+    title = f"*Shadow-AI findings, {month}*" if month else "*Shadow-AI findings, last month*"
+    return render_text_reply(clip_lines([title, *lines], 3000) if lines else "No shadow-AI findings.")
 
 
 def _thresholds(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:

@@ -1,7 +1,7 @@
 """What the Slack edge needs from the rest of aispend, as protocols the lead wires at merge time.
 
 `LedgerQueries` is implemented here (bot/adapters.py) over the ledger tables. `Governance` belongs to
-the governance module (thresholds, colours, forecast, changes, shadow AI); until it is
+the governance module (thresholds, colours, forecast, changes); until it is
 wired, commands that need it answer that it is not configured.
 """
 
@@ -50,5 +50,12 @@ class Governance(Protocol):
 
     def budget(self, now: datetime) -> BudgetLine | None: ...
     def changes(self, now: datetime) -> list[ChangeLine]: ...
-    def shadow(self, month: str | None, *, per_person: bool, now: datetime) -> list[ShadowFinding]: ...
-    def new_shadow_findings(self, since: datetime, now: datetime) -> list[ShadowFinding]: ...
+
+
+class ShadowFindings(Protocol):
+    """Implemented by bot/shadow_source.py over the shadow module."""
+
+    def findings(
+        self, month: date | None, *, finance: bool, now: datetime, user_id: str = ""
+    ) -> list[ShadowFinding]: ...
+    def new_this_month(self, day: date, now: datetime) -> list[ShadowFinding]: ...

@@ -183,7 +183,7 @@ def render_digest(data: DigestData) -> Message:
             f"• {escape(f.vendor)}: {escape(f.detail)}" + (f" ({money(f.spend)})" if f.spend else "")
             for f in data.shadow
         ]
-        blocks.append(section(clip_lines(["*New shadow-AI findings*", *lines], MAX_SECTION_TEXT)))
+        blocks.append(section(clip_lines(["*New shadow-AI findings this month*", *lines], MAX_SECTION_TEXT)))
     problems = [s for s in data.sources if s.stale or s.last_error]
     if problems or data.reconciliation_drift:
         lines = _source_lines(problems) + [f":warning: {escape(d)}" for d in data.reconciliation_drift]

@@ -18,6 +18,7 @@ from aispend.bot.handlers import CommandContext
 from aispend.bot.outbox import Outbox, Transport
 from aispend.bot.permissions import Permissions
 from aispend.bot.ports import Governance
+from aispend.bot.shadow_source import ShadowSource
 from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make_client
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock
@@ -71,6 +72,7 @@ def wire(
     permissions = Permissions(settings.slack_finance_admins, settings.slack_admins, client, clock)
     commands = CommandContext(
         sync=lambda now: sync_all_sources(engine, settings, clock),
+        shadow=ShadowSource(engine, settings),
         engine=engine,
         ledger=LedgerData(engine, settings.currency, stale_after=timedelta(hours=settings.sync_stale_hours)),
         governance=governance,

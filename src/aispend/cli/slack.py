@@ -52,9 +52,7 @@ def run(
     socket_mode = settings.slack_app_token is not None and not http
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     if not socket_mode and not secret:
-        err_console.print(
-            "[red]SLACK_SIGNING_SECRET is not set[/red]: HTTP mode verifies every request with it."
-        )
+        err_console.print("[red]SLACK_SIGNING_SECRET is not set[/red]: HTTP mode verifies every request with it.")
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name, value in (
@@ -80,8 +78,7 @@ def run(
 
             server = make_http_server(app, settings.http_host, settings.http_port)
             console.print(
-                f"aispend bot listening on http://{settings.http_host}:{server.server_port}"
-                f"{SLACK_EVENTS_PATH}"
+                f"aispend bot listening on http://{settings.http_host}:{server.server_port}{SLACK_EVENTS_PATH}"
             )
             server.serve_forever()
     finally:
@@ -102,7 +99,9 @@ def _start_scheduler(rt: Runtime, wired: Wired) -> Any:
         if not settings.slack_governance_channel:
             log.error("AISPEND_SLACK_GOVERNANCE_CHANNEL is not set: the weekly digest was not posted")
             return
-        data = gather_digest(wired.bot.commands.ledger, wired.bot.commands.governance, rt.clock())
+        data = gather_digest(
+            wired.bot.commands.ledger, wired.bot.commands.governance, rt.clock(), shadow=wired.bot.commands.shadow
+        )
         post_digest(engine, wired.bot.outbox, data, settings.slack_governance_channel)
 
     scheduler = BackgroundScheduler(timezone=settings.tz)
@@ -121,12 +120,8 @@ def _start_scheduler(rt: Runtime, wired: Wired) -> Any:
 def digest(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the digest; send nothing."),
-    post: bool = typer.Option(
-        False, "--post", help="Post it to AISPEND_SLACK_GOVERNANCE_CHANNEL (once per week)."
-    ),
-    week: str = typer.Option(
-        "", "--week", help="Any day of the week to report (default: last complete week)."
-    ),
+    post: bool = typer.Option(False, "--post", help="Post it to AISPEND_SLACK_GOVERNANCE_CHANNEL (once per week)."),
+    week: str = typer.Option("", "--week", help="Any day of the week to report (default: last complete week)."),
     chart: Path | None = typer.Option(None, "--chart", help="Also write the chart PNG to this file."),
     as_json: bool = typer.Option(False, "--json", help="With --dry-run: print the Block Kit JSON."),
 ) -> None:
@@ -142,7 +137,9 @@ def digest(
         raise typer.Exit(2) from None
     engine = rt.engine()
     wired = wire(rt.settings, engine, rt.clock, stream=sys.stdout)
-    data = gather_digest(wired.bot.commands.ledger, wired.bot.commands.governance, rt.clock(), day)
+    data = gather_digest(
+        wired.bot.commands.ledger, wired.bot.commands.governance, rt.clock(), day, shadow=wired.bot.commands.shadow
+    )
     if chart is not None:
         chart.write_bytes(digest_chart(data))
     if dry_run:
@@ -154,9 +151,7 @@ def digest(
         return
     channel = rt.settings.slack_governance_channel
     if wired.client is not None and not channel:
-        err_console.print(
-            "[red]AISPEND_SLACK_GOVERNANCE_CHANNEL is not set[/red]: the channel id to post to."
-        )
+        err_console.print("[red]AISPEND_SLACK_GOVERNANCE_CHANNEL is not set[/red]: the channel id to post to.")
         raise typer.Exit(2)
     post_digest(engine, wired.bot.outbox, data, channel or "governance")
     with Session(engine) as session:
@@ -164,9 +159,7 @@ def digest(
             select(OutboxMessage).where(col(OutboxMessage.idempotency_key).startswith(f"digest:{data.key}:"))
         ).all()
     for row in rows:
-        err_console.print(
-            f"{row.idempotency_key}: {row.status}" + (f" ({row.last_error})" if row.last_error else "")
-        )
+        err_console.print(f"{row.idempotency_key}: {row.status}" + (f" ({row.last_error})" if row.last_error else ""))
     if any(r.status != "sent" for r in rows):
         raise typer.Exit(1)
 
