@@ -41,9 +41,7 @@ def _parse(text: str | None) -> datetime:
 
 
 class FakeAnthropicAdmin(FakeServer):
-    def __init__(
-        self, admin_key: str = "sk-ant-admin01-test", max_buckets_per_page: int | None = None
-    ) -> None:
+    def __init__(self, admin_key: str = "sk-ant-admin01-test", max_buckets_per_page: int | None = None) -> None:
         super().__init__()
         self.admin_key = admin_key
         self.max_buckets_per_page = max_buckets_per_page
@@ -112,9 +110,7 @@ class FakeAnthropicAdmin(FakeServer):
         return {"type": "error", "error": {"type": kind, "message": f"scripted HTTP {status}"}}
 
     def route(self, request: Request) -> Response:
-        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
-            "Bearer "
-        )
+        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
         if key != self.admin_key:
             return Response(
                 401,
@@ -144,11 +140,7 @@ class FakeAnthropicAdmin(FakeServer):
             )
         try:
             start = _parse(request.one("starting_at")).date()
-            end = (
-                _parse(request.one("ending_at")).date()
-                if request.one("ending_at")
-                else start + timedelta(days=7)
-            )
+            end = _parse(request.one("ending_at")).date() if request.one("ending_at") else start + timedelta(days=7)
             limit = int(request.one("limit") or 7)
         except ValueError:
             return Response(

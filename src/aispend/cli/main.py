@@ -18,6 +18,7 @@ from aispend.cli import (
     shadow,
     shadow_ingest,
     shadow_report,
+    slack,
     sync,
 )
 
@@ -43,6 +44,7 @@ shadow_ingest.register(ingest.app)
 shadow_report.register(report.app)
 governance.register_root(app)
 governance.register(report.app)
+slack.register(app)  # run, digest, audit, outbox
 
 
 if __name__ == "__main__":

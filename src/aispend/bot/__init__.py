@@ -1,0 +1,1 @@
+"""The Slack edge: listeners, renderers, delivery through one outbox."""

@@ -1,0 +1,304 @@
+"""LedgerQueries over the ledger tables (CallRollupDaily, AgentRun, Workflow, Outcome, SyncState).
+
+Every query reads daily rollups grouped in SQL, never raw calls, so a year of data stays fast.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from aispend.bot.views import (
+    BreakdownDetail,
+    DailyPoint,
+    Period,
+    SourceFreshness,
+    TopReport,
+    WorkflowDetail,
+    WorkflowRow,
+)
+from aispend.core.money import Money, format_money, percent
+from aispend.core.timeutil import as_utc
+from aispend.ledger.models import AgentRun, CallRollupDaily, Outcome, SyncState, Workflow
+from aispend.reconcile.queries import reconcile_period
+from aispend.reports.load import top_report
+from aispend.reports.periods import Period as ReportPeriod
+from aispend.reports.periods import period_containing, previous_period
+from aispend.rules.reconciliation import period_totals
+
+STALE_AFTER = timedelta(hours=36)  # the default of AISPEND_SYNC_STALE_HOURS
+DRIFT_NOTE_PCT = Decimal(2)  # bill vs logs drift the digest mentions (a few % is normal timing noise)
+ALL_ROWS = 100_000  # "every workflow": the digest counts them all, renderers cut the list
+NAME_WINDOW = timedelta(days=62)  # names offered by "did you mean": seen in about two months
+_DIMENSION = {"team": CallRollupDaily.team, "model": CallRollupDaily.model, "workflow": CallRollupDaily.workflow}
+
+
+def current_period(kind: str, today: date) -> tuple[Period, Period]:
+    """This week/month so far, and the same number of days of the previous one (the report layer's rule)."""
+    current = period_containing(kind, today, today)
+    previous = previous_period(current)
+    return _period(current), _period(previous)
+
+
+def _period(p: ReportPeriod) -> Period:
+    return Period(p.kind, p.start, p.end, p.complete)
+
+
+def change_pct(cost: Decimal, previous: Decimal | None) -> Decimal | None:
+    if previous is None or previous == 0:
+        return None
+    return percent(cost - previous, previous)
+
+
+class LedgerData:
+    def __init__(self, engine: Engine, currency: str = "USD", *, stale_after: timedelta = STALE_AFTER) -> None:
+        self.engine = engine
+        self.currency = currency
+        self.stale_after = stale_after  # AISPEND_SYNC_STALE_HOURS, as `aispend status` uses it
+
+    # --- rankings -------------------------------------------------------------------------------------
+
+    def top(self, period_kind: str, now: datetime) -> TopReport:
+        today = as_utc(now).date()
+        return self.top_for(period_kind, today, today)
+
+    def top_for(self, kind: str, at: date, today: date) -> TopReport:
+        """The report layer's top report (every workflow with spend) for the week/month containing `at`."""
+        with self.engine.connect() as conn:
+            report = top_report(conn, by="workflow", kind=kind, at=at, today=today, limit=ALL_ROWS)
+        return top_from_report_json(report)
+
+    def _costs_by(self, session: Session, column: Any, period: Period, **where: str) -> list[tuple[Any, ...]]:
+        query = (
+            sa_select(
+                column,
+                col(CallRollupDaily.currency),
+                func.sum(CallRollupDaily.cost),
+                func.sum(CallRollupDaily.calls),
+                func.sum(CallRollupDaily.unpriced_calls),
+                func.sum(CallRollupDaily.zero_cost_calls),
+            )
+            .where(col(CallRollupDaily.day) >= period.start, col(CallRollupDaily.day) < period.end)
+            .group_by(column, col(CallRollupDaily.currency))
+        )
+        for name, value in where.items():
+            query = query.where(col(_DIMENSION[name]) == value)
+        return [
+            (
+                r[0],
+                r[1],
+                r[2] if r[2] is not None else Decimal(0),
+                int(r[3] or 0),
+                int(r[4] or 0),
+                int(r[5] or 0),
+            )
+            for r in session.execute(query).all()
+        ]
+
+    def _outcomes(self, session: Session, period: Period, workflow: str | None = None) -> dict[str, int]:
+        query = (
+            select(Outcome.workflow, func.sum(Outcome.count))
+            .where(Outcome.day >= period.start, Outcome.day < period.end)
+            .group_by(Outcome.workflow)
+        )
+        if workflow is not None:
+            query = query.where(Outcome.workflow == workflow)
+        return {k: int(v or 0) for k, v in session.exec(query).all()}
+
+    # --- one workflow / team / model ------------------------------------------------------------------
+
+    def workflow_names(self) -> list[str]:
+        """Registered workflows and those with spend in the last NAME_WINDOW (for "did you mean")."""
+        with Session(self.engine) as session:
+            known = set(session.exec(select(Workflow.key)).all())
+            known |= set(self._recent(session, CallRollupDaily.workflow))
+        return sorted(k for k in known if k)
+
+    def names(self, kind: str) -> list[str]:
+        with Session(self.engine) as session:
+            return sorted(n for n in self._recent(session, _DIMENSION[kind]) if n)
+
+    def _recent(self, session: Session, column: Any) -> list[str]:
+        """Distinct values of a dimension in the last NAME_WINDOW of rollups (a year of rows is too many)."""
+        latest = session.exec(select(func.max(CallRollupDaily.day))).one()
+        if latest is None:
+            return []
+        since = latest - NAME_WINDOW
+        query = sa_select(column).where(col(CallRollupDaily.day) >= since).distinct()
+        return [str(v) for v in session.execute(query).scalars().all()]
+
+    def workflow(self, key: str, now: datetime) -> WorkflowDetail | None:
+        current, previous = current_period("month", as_utc(now).date())
+        with Session(self.engine) as session:
+            wf = session.get(Workflow, key)
+            by_model = self._costs_by(session, CallRollupDaily.model, current, workflow=key)
+            before = self._costs_by(session, CallRollupDaily.workflow, previous, workflow=key)
+            if wf is None and not by_model and not before:
+                return None
+            runs = session.exec(
+                select(func.count()).where(
+                    AgentRun.workflow == key, AgentRun.day >= current.start, AgentRun.day < current.end
+                )
+            ).one()
+            outcomes = self._outcomes(session, current, key).get(key, 0)
+        currency = by_model[0][1] if by_model else (wf.currency if wf else self.currency)
+        cost = sum((r[2] for r in by_model if r[1] == currency), Decimal(0))
+        prev = sum((r[2] for r in before if r[1] == currency), Decimal(0)) if before else None
+        run_count = int(runs or 0)
+        models = sorted(((r[0], Money(r[2], r[1])) for r in by_model), key=lambda m: -m[1].amount)
+        return WorkflowDetail(
+            key=key,
+            label=(wf.display_name if wf else "") or key,
+            period=current,
+            cost=Money(cost, currency),
+            previous_cost=Money(prev, currency) if prev is not None else None,
+            change_pct=change_pct(cost, prev),
+            runs=run_count,
+            calls=sum(r[3] for r in by_model),
+            cost_per_run=Money(cost / run_count, currency) if run_count else None,
+            cost_per_outcome=Money(cost / outcomes, currency) if outcomes else None,
+            outcome_unit=wf.outcome_unit if wf else "",
+            outcomes=outcomes,
+            owner=wf.owner if wf else "",
+            team=wf.team if wf else "",
+            models=models,
+            unpriced_calls=sum(r[4] for r in by_model),
+        )
+
+    def breakdown(self, kind: str, name: str, now: datetime) -> BreakdownDetail | None:
+        current, previous = current_period("month", as_utc(now).date())
+        with Session(self.engine) as session:
+            rows = self._costs_by(session, CallRollupDaily.workflow, current, **{kind: name})
+            before = self._costs_by(session, CallRollupDaily.workflow, previous, **{kind: name})
+            if not rows and not before:
+                return None
+        currency = rows[0][1] if rows else self.currency
+        cost = sum((r[2] for r in rows if r[1] == currency), Decimal(0))
+        prev = sum((r[2] for r in before if r[1] == currency), Decimal(0)) if before else None
+        by_workflow = sorted(((r[0], Money(r[2], r[1])) for r in rows), key=lambda m: -m[1].amount)
+        return BreakdownDetail(
+            kind=kind,
+            name=name,
+            period=current,
+            cost=Money(cost, currency),
+            previous_cost=Money(prev, currency) if prev is not None else None,
+            change_pct=change_pct(cost, prev),
+            calls=sum(r[3] for r in rows),
+            by_workflow=by_workflow,
+        )
+
+    # --- digest, home ---------------------------------------------------------------------------------
+
+    def daily(self, start: date, end: date) -> list[DailyPoint]:
+        with Session(self.engine) as session:
+            rows = session.execute(
+                sa_select(col(CallRollupDaily.day), col(CallRollupDaily.workflow), func.sum(CallRollupDaily.cost))
+                .where(col(CallRollupDaily.day) >= start, col(CallRollupDaily.day) < end)
+                .group_by(col(CallRollupDaily.day), col(CallRollupDaily.workflow))
+                .order_by(col(CallRollupDaily.day))
+            ).all()
+        return [DailyPoint(day=d, series=w or "(unattributed)", cost=c or Decimal(0)) for d, w, c in rows]
+
+    def sources(self, now: datetime) -> list[SourceFreshness]:
+        with Session(self.engine) as session:
+            states = session.exec(select(SyncState).order_by(col(SyncState.source))).all()
+        out = []
+        for s in states:
+            fresh = as_utc(s.last_success_at) if s.last_success_at else None
+            stale = fresh is None or as_utc(now) - fresh > self.stale_after
+            failing = bool(s.last_error) and (
+                s.last_error_at is not None and (fresh is None or as_utc(s.last_error_at) > fresh)
+            )
+            out.append(
+                SourceFreshness(
+                    source=s.source,
+                    last_success_at=fresh,
+                    freshest_data_at=as_utc(s.freshest_data_at) if s.freshest_data_at else None,
+                    last_error=s.last_error if failing else None,
+                    stale=stale,
+                )
+            )
+        return out
+
+    def reconciliation_drift(self, start: date, end: date) -> list[str]:
+        """Per provider over [start, end): bill vs per-call logs, when they differ by more than DRIFT_NOTE_PCT."""
+        with self.engine.connect() as conn:
+            totals = period_totals(reconcile_period(conn, start, end))
+        lines = []
+        for row in totals:
+            pct = row.drift_percent
+            if row.bill is None or pct is None or abs(pct) <= DRIFT_NOTE_PCT:
+                continue
+            why = "; ".join(c.message for c in row.causes[:3])
+            lines.append(
+                f"{row.provider}: per-call logs {format_money(row.calls_cost, row.currency)} vs bill "
+                f"{format_money(row.bill, row.currency)} ({pct:+}% of the bill)" + (f": {why}" if why else "")
+            )
+        return lines
+
+    # --- owner ----------------------------------------------------------------------------------------
+
+    def owner_of(self, workflow: str) -> str | None:
+        with Session(self.engine) as session:
+            wf = session.get(Workflow, workflow)
+            return wf.owner if wf else None
+
+    def set_owner(self, session: Session, workflow: str, owner: str, now: datetime) -> tuple[str, str]:
+        wf = session.get(Workflow, workflow)
+        if wf is None:
+            wf = Workflow(key=workflow, currency=self.currency, updated_at=now)
+        before = wf.owner
+        wf.owner = owner
+        wf.updated_at = now
+        session.add(wf)
+        return before, owner
+
+
+# --- the report layer's JSON (`aispend report top --json`) -> TopReport ------------------------------------
+
+
+def _money_from(data: dict[str, str] | None) -> Money | None:
+    return Money(Decimal(data["amount"]), data["currency"]) if data else None
+
+
+def top_from_report_json(report: dict[str, Any]) -> TopReport:
+    """The report layer's `top` JSON as the renderers' TopReport (so the bot can reuse that query as is)."""
+    period = report["period"]
+    rows = []
+    for r in report["rows"]:
+        cost = _money_from(r["cost"])
+        assert cost is not None, f"row {r.get('key')!r} has no cost"
+        rows.append(
+            WorkflowRow(
+                rank=int(r["rank"]),
+                key=r["key"],
+                label=r.get("label") or r["key"],
+                cost=cost,
+                previous_cost=_money_from(r.get("previous_cost")),
+                change_pct=Decimal(r["change_pct"]) if r.get("change_pct") is not None else None,
+                share_pct=Decimal(r["share_pct"]) if r.get("share_pct") is not None else None,
+                calls=int(r.get("calls", 0)),
+                runs=int(r.get("runs", 0)),
+                unpriced_calls=int(r.get("unpriced_calls", 0)),
+                owner=r.get("owner", ""),
+                cost_per_run=_money_from(r.get("cost_per_run")),
+                cost_per_outcome=_money_from(r.get("cost_per_outcome")),
+                outcome_unit=r.get("outcome_unit", ""),
+            )
+        )
+    return TopReport(
+        period=Period(
+            period["kind"],
+            date.fromisoformat(period["start"]),
+            date.fromisoformat(period["end"]),
+            bool(period.get("complete", True)),
+        ),
+        totals=[m for m in (_money_from(t) for t in report.get("totals", [])) if m is not None],
+        rows=rows,
+        unpriced_calls=int((report.get("unpriced") or {}).get("calls", 0)),
+    )

@@ -1,0 +1,270 @@
+"""An alert's life in Slack: one message per alert, updated (chat.update) on every change, lines in its
+thread.
+
+Governance calls `notify(alert)` whenever an alert's level is computed; this decides what to send and
+writes it to the outbox in the same transaction as the alert's state, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from aispend.bot import audit
+from aispend.bot.blocks import mention
+from aispend.bot.models import AlertMessage
+from aispend.bot.outbox import Outbox, sent_row
+from aispend.bot.render import render_action_line, render_alert, render_alert_thread_line, render_explain
+from aispend.bot.views import RECOVERED, AlertData, AlertState, ChangeLine, Period
+from aispend.core.money import Money
+from aispend.core.timeutil import Clock
+
+SNOOZE = timedelta(hours=24)
+
+
+class UnknownAlert(LookupError):
+    pass
+
+
+class AlertService:
+    def __init__(
+        self,
+        engine: Engine,
+        outbox: Outbox,
+        clock: Clock,
+        *,
+        finance_channel: str,
+        leadership_channel: str = "",
+    ) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.clock = clock
+        self.finance_channel = finance_channel
+        self.leadership_channel = leadership_channel
+
+    def notify(self, alert: AlertData) -> None:
+        """Post a new alert, or update the existing message and add a thread line when its level changed."""
+        now = self.clock()
+        with Session(self.engine) as session:
+            stored = session.get(AlertMessage, alert.key)
+            if stored is None:
+                if alert.level == RECOVERED:
+                    return  # nothing was ever posted: nothing to recover
+                post_key = f"alert:{alert.key}:post"
+                stored = AlertMessage(
+                    alert_key=alert.key,
+                    post_key=post_key,
+                    channel=self.finance_channel,
+                    level=alert.level,
+                    owner=alert.owner,
+                    alert=alert_to_json(alert),
+                    updated_at=now,
+                )
+                session.add(stored)
+                self.outbox.post(session, post_key, self.finance_channel, render_alert(alert, _state(stored)))
+                if alert.escalate and self.leadership_channel:
+                    self.outbox.post(
+                        session,
+                        f"alert:{alert.key}:escalation",
+                        self.leadership_channel,
+                        render_alert(alert, _state(stored)),
+                    )
+            elif stored.level != alert.level:
+                previous = stored.level
+                stored.level = alert.level
+                stored.alert = alert_to_json(alert)
+                stored.revision += 1
+                stored.updated_at = now
+                if alert.level == RECOVERED:
+                    stored.state = RECOVERED
+                snoozed = stored.snoozed_until is not None and stored.snoozed_until > now
+                self._update(session, stored, alert)
+                if not snoozed or alert.level == RECOVERED:
+                    self.outbox.post(
+                        session,
+                        f"alert:{alert.key}:r{stored.revision}:thread",
+                        "",
+                        render_alert_thread_line(alert, previous),
+                        thread_of=stored.post_key,
+                    )
+                session.add(stored)
+            session.commit()
+        self.outbox.deliver_pending()
+
+    def acknowledge(self, alert_key: str, user_id: str) -> None:
+        self._act(
+            alert_key,
+            user_id,
+            "alert.acknowledge",
+            lambda s, now: _set(s, state="acknowledged", acknowledged_by=user_id),
+            f"Acknowledged by {mention(user_id)}.",
+        )
+
+    def snooze(self, alert_key: str, user_id: str) -> None:
+        def change(stored: AlertMessage, now: datetime) -> None:
+            _set(stored, state="snoozed", snoozed_until=now + SNOOZE)
+
+        self._act(alert_key, user_id, "alert.snooze", change, f"Snoozed for 24 h by {mention(user_id)}.")
+
+    def assign(self, alert_key: str, user_id: str, owner: str) -> None:
+        self._act(
+            alert_key,
+            user_id,
+            "alert.assign_owner",
+            lambda s, now: _set(s, owner=owner),
+            f"{mention(user_id)} assigned {mention(owner)} as owner.",
+        )
+
+    def explain(self, alert_key: str, request_id: str) -> None:
+        """Post the change decomposition in the alert's thread (once per click)."""
+        with Session(self.engine) as session:
+            stored = self._get(session, alert_key)
+            alert = alert_from_json(stored.alert)
+            self.outbox.post(
+                session,
+                f"alert:{alert_key}:explain:{request_id}",
+                "",
+                render_explain(alert),
+                thread_of=stored.post_key,
+            )
+            session.commit()
+        self.outbox.deliver_pending()
+
+    def alert_of(self, alert_key: str) -> AlertData:
+        with Session(self.engine) as session:
+            return alert_from_json(self._get(session, alert_key).alert)
+
+    def _act(self, alert_key: str, user_id: str, action: str, change: Any, line: str) -> None:
+        now = self.clock()
+        with Session(self.engine) as session:
+            stored = self._get(session, alert_key)
+            before = _snapshot(stored)
+            change(stored, now)
+            after = _snapshot(stored)
+            if before == after:
+                return
+            stored.revision += 1
+            stored.updated_at = now
+            session.add(stored)
+            audit.record(
+                session,
+                at=now,
+                user_id=user_id,
+                action=action,
+                target=f"alert:{alert_key}",
+                before=before,
+                after=after,
+            )
+            self._update(session, stored, alert_from_json(stored.alert))
+            self.outbox.post(
+                session,
+                f"alert:{alert_key}:r{stored.revision}:thread",
+                "",
+                render_action_line(line),
+                thread_of=stored.post_key,
+            )
+            session.commit()
+        self.outbox.deliver_pending()
+
+    def _update(self, session: Session, stored: AlertMessage, alert: AlertData) -> None:
+        """Re-render the alert into its original message, and into the escalation copy if there is one."""
+        message = render_alert(alert, _state(stored))
+        self.outbox.update(session, f"alert:{stored.alert_key}:r{stored.revision}:update", stored.post_key, message)
+        escalation_key = f"alert:{stored.alert_key}:escalation"
+        if sent_row(session, escalation_key) is not None:
+            self.outbox.update(
+                session,
+                f"alert:{stored.alert_key}:r{stored.revision}:escalation-update",
+                escalation_key,
+                message,
+            )
+
+    @staticmethod
+    def _get(session: Session, alert_key: str) -> AlertMessage:
+        stored = session.get(AlertMessage, alert_key)
+        if stored is None:
+            raise UnknownAlert(f"no alert message for {alert_key!r}")
+        return stored
+
+
+def _set(stored: AlertMessage, **values: Any) -> None:
+    for name, value in values.items():
+        setattr(stored, name, value)
+
+
+def _state(stored: AlertMessage) -> AlertState:
+    return AlertState(
+        state=stored.state,
+        acknowledged_by=stored.acknowledged_by,
+        snoozed_until=stored.snoozed_until,
+        owner=stored.owner,
+    )
+
+
+def _snapshot(stored: AlertMessage) -> dict[str, Any]:
+    return {
+        "state": stored.state,
+        "acknowledged_by": stored.acknowledged_by,
+        "owner": stored.owner,
+        "snoozed_until": stored.snoozed_until.isoformat() if stored.snoozed_until else None,
+    }
+
+
+# --- AlertData <-> JSON (kept with the message so buttons can re-render it later) -------------------------
+
+
+def _money(m: Money | None) -> dict[str, str] | None:
+    return m.as_json() if m is not None else None
+
+
+def _unmoney(d: dict[str, str] | None) -> Money | None:
+    return Money(Decimal(d["amount"]), d["currency"]) if d else None
+
+
+def alert_to_json(alert: AlertData) -> dict[str, Any]:
+    data = dataclasses.asdict(alert)
+    data["spent"] = _money(alert.spent)
+    data["threshold"] = _money(alert.threshold)
+    data["forecast"] = _money(alert.forecast)
+    data["period"] = {
+        "kind": alert.period.kind,
+        "start": alert.period.start.isoformat(),
+        "end": alert.period.end.isoformat(),
+        "complete": alert.period.complete,
+    }
+    data["explanation"] = [
+        {"scope": c.scope, "delta": c.delta.as_json(), "reason": c.reason} for c in alert.explanation
+    ]
+    return data
+
+
+def alert_from_json(data: dict[str, Any]) -> AlertData:
+    period = data["period"]
+    spent = _unmoney(data["spent"])
+    assert spent is not None
+    return AlertData(
+        key=data["key"],
+        scope_kind=data["scope_kind"],
+        scope=data["scope"],
+        level=data["level"],
+        spent=spent,
+        threshold=_unmoney(data["threshold"]),
+        period=Period(
+            period["kind"],
+            date.fromisoformat(period["start"]),
+            date.fromisoformat(period["end"]),
+            period["complete"],
+        ),
+        owner=data.get("owner", ""),
+        forecast=_unmoney(data.get("forecast")),
+        escalate=data.get("escalate", False),
+        explanation=[
+            ChangeLine(c["scope"], _unmoney(c["delta"]) or Money(Decimal(0), spent.currency), c["reason"])
+            for c in data.get("explanation", [])
+        ],
+    )

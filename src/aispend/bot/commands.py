@@ -1,0 +1,229 @@
+"""`/aispend` text -> a parsed command, or a usage error that says exactly what was wrong. Pure."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from aispend.core.money import MoneyError, parse_decimal
+
+USAGE: dict[str, str] = {
+    "help": "/aispend help",
+    "top": "/aispend top [week|month] [N]",
+    "workflow": "/aispend workflow NAME",
+    "team": "/aispend team NAME",
+    "model": "/aispend model NAME",
+    "status": "/aispend status",
+    "forecast": "/aispend forecast",
+    "changes": "/aispend changes",
+    "shadow": "/aispend shadow [YYYY-MM]",
+    "thresholds": "/aispend thresholds  |  /aispend thresholds set SCOPE yellow=AMOUNT red=AMOUNT",
+    "owner": "/aispend owner WORKFLOW @user",
+    "estimate": "/aispend estimate dau=N actions=N tokens=N model=MODEL",
+    "sync": "/aispend sync",
+}
+HELP_LINES = {
+    "help": "this help",
+    "top": "the most expensive workflows (default: this week, 5)",
+    "workflow": "cost, trend, cost per run and per outcome, owner, models, thresholds",
+    "team": "a team's cost by workflow",
+    "model": "a model's cost by workflow",
+    "status": "every scope's colour and the numbers behind it",
+    "forecast": "this month's forecast against budget",
+    "changes": "what moved this week and why",
+    "shadow": "shadow-AI findings (per-person detail for finance admins)",
+    "thresholds": "show thresholds; `set` changes one (finance admins)",
+    "owner": "set a workflow's owner (finance admins or the current owner)",
+    "estimate": "estimate the monthly cost of a new feature",
+    "sync": "sync every source now (admins)",
+}
+MAX_TOP = 25
+SHARE_FLAG = "--share"
+SCOPE_KINDS = ("company", "workflow", "team", "model")
+_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: dict[str, object] = field(default_factory=dict)
+    share: bool = False
+
+
+@dataclass(frozen=True)
+class UsageError:
+    problem: str
+    usage: str
+
+    def message(self) -> str:
+        return f"{self.problem}\nUsage: `{self.usage}`"
+
+
+ArgParser = Callable[[list[str]], "dict[str, object] | UsageError"]
+
+
+def help_text() -> str:
+    return "\n".join(f"`{USAGE[name]}` — {HELP_LINES[name]}" for name in USAGE) + (
+        f"\nAdd `{SHARE_FLAG}` to post the reply in the channel."
+    )
+
+
+def parse(text: str) -> Command | UsageError:
+    words = text.split()
+    share = SHARE_FLAG in words
+    words = [w for w in words if w != SHARE_FLAG]
+    if not words:
+        return Command("help", share=share)
+    name, rest = words[0].lower(), words[1:]
+    parser = _PARSERS.get(name)
+    if parser is None:
+        guess = difflib.get_close_matches(name, list(USAGE), n=1)
+        hint = f" Did you mean `{guess[0]}`?" if guess else ""
+        return UsageError(f"Unknown subcommand `{_quote(words[0])}`.{hint}", "/aispend help")
+    result = parser(rest)
+    if isinstance(result, UsageError):
+        return result
+    return Command(name, result, share=share)
+
+
+def _quote(word: str) -> str:
+    return word.replace("`", "'")[:80]
+
+
+def _no_args(name: str) -> ArgParser:
+    def parse_none(rest: list[str]) -> dict[str, object] | UsageError:
+        if rest:
+            return UsageError(f"`{name}` takes no arguments, got `{_quote(' '.join(rest))}`.", USAGE[name])
+        return {}
+
+    return parse_none
+
+
+def _one_name(name: str, what: str) -> ArgParser:
+    def parse_name(rest: list[str]) -> dict[str, object] | UsageError:
+        if not rest:
+            return UsageError(f"`{name}` needs a {what} name.", USAGE[name])
+        return {"name": " ".join(rest)}
+
+    return parse_name
+
+
+def _top(rest: list[str]) -> dict[str, object] | UsageError:
+    period, limit = "week", 5
+    for word in rest:
+        if word.lower() in ("week", "month"):
+            period = word.lower()
+        elif word.isdigit():
+            limit = int(word)
+            if not 1 <= limit <= MAX_TOP:
+                return UsageError(f"N must be between 1 and {MAX_TOP}, got {limit}.", USAGE["top"])
+        else:
+            return UsageError(f"`{_quote(word)}` is neither `week`, `month` nor a number.", USAGE["top"])
+    return {"period": period, "limit": limit}
+
+
+def _shadow(rest: list[str]) -> dict[str, object] | UsageError:
+    if not rest:
+        return {"month": None}
+    if len(rest) > 1 or not _MONTH.match(rest[0]):
+        return UsageError(f"`{_quote(' '.join(rest))}` is not a month (YYYY-MM).", USAGE["shadow"])
+    return {"month": rest[0]}
+
+
+def parse_amount(text: str, what: str) -> Decimal | UsageError:
+    cleaned = text.strip().lstrip("$").replace(",", "")
+    try:
+        value = parse_decimal(cleaned, what=what)
+    except MoneyError:
+        return UsageError(f"{what} `{_quote(text)}` is not an amount.", USAGE["thresholds"])
+    if value < 0:
+        return UsageError(f"{what} must not be negative, got `{_quote(text)}`.", USAGE["thresholds"])
+    return value
+
+
+def _thresholds(rest: list[str]) -> dict[str, object] | UsageError:
+    if not rest:
+        return {"action": "show"}
+    if rest[0].lower() != "set":
+        return UsageError(f"`thresholds` takes `set` or nothing, got `{_quote(rest[0])}`.", USAGE["thresholds"])
+    if len(rest) < 3:
+        return UsageError("`thresholds set` needs a scope and at least one of yellow=, red=.", USAGE["thresholds"])
+    scope = rest[1]
+    kind, _, value = scope.partition(":")
+    if kind not in SCOPE_KINDS or (kind != "company" and not value) or (kind == "company" and value):
+        return UsageError(
+            f"Scope `{_quote(scope)}` must be `company` or `workflow:NAME`, `team:NAME`, `model:NAME`.",
+            USAGE["thresholds"],
+        )
+    levels: dict[str, Decimal] = {}
+    for word in rest[2:]:
+        key, sep, amount = word.partition("=")
+        if not sep or key.lower() not in ("yellow", "red"):
+            return UsageError(f"`{_quote(word)}` should be yellow=AMOUNT or red=AMOUNT.", USAGE["thresholds"])
+        parsed = parse_amount(amount, key.lower())
+        if isinstance(parsed, UsageError):
+            return parsed
+        levels[key.lower()] = parsed
+    if "yellow" in levels and "red" in levels and levels["yellow"] > levels["red"]:
+        return UsageError("yellow must not be above red.", USAGE["thresholds"])
+    return {"action": "set", "scope_kind": kind, "scope": value, **levels}
+
+
+def _owner(rest: list[str]) -> dict[str, object] | UsageError:
+    if len(rest) != 2:
+        return UsageError("`owner` needs a workflow and a @user.", USAGE["owner"])
+    match = _USER.match(rest[1])
+    if match is None:
+        return UsageError(f"`{_quote(rest[1])}` is not a @user mention.", USAGE["owner"])
+    return {"workflow": rest[0], "user": match.group(1)}
+
+
+ESTIMATE_KEYS = ("dau", "actions", "tokens", "model")
+
+
+def _estimate(rest: list[str]) -> dict[str, object] | UsageError:
+    values: dict[str, object] = {}
+    for word in rest:
+        key, sep, value = word.partition("=")
+        key = key.lower()
+        if not sep or key not in ESTIMATE_KEYS or not value:
+            return UsageError(f"`{_quote(word)}` should be one of dau=, actions=, tokens=, model=.", USAGE["estimate"])
+        if key == "model":
+            values[key] = value
+        else:
+            number = value.replace(",", "").replace("_", "")
+            if not number.isdigit() or int(number) == 0:
+                return UsageError(f"{key} must be a whole number above 0, got `{_quote(value)}`.", USAGE["estimate"])
+            values[key] = int(number)
+    missing = [k for k in ESTIMATE_KEYS if k not in values]
+    if missing:
+        return UsageError(f"`estimate` is missing {', '.join(k + '=' for k in missing)}.", USAGE["estimate"])
+    return values
+
+
+_PARSERS = {
+    "help": _no_args("help"),
+    "top": _top,
+    "workflow": _one_name("workflow", "workflow"),
+    "team": _one_name("team", "team"),
+    "model": _one_name("model", "model"),
+    "status": _no_args("status"),
+    "forecast": _no_args("forecast"),
+    "changes": _no_args("changes"),
+    "shadow": _shadow,
+    "thresholds": _thresholds,
+    "owner": _owner,
+    "estimate": _estimate,
+    "sync": _no_args("sync"),
+}
+
+
+def did_you_mean(name: str, known: list[str]) -> str | None:
+    """The closest known name to a misspelled one, if any is close enough."""
+    lowered = {k.lower(): k for k in known}
+    guess = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[guess[0]] if guess else None

@@ -1,0 +1,71 @@
+"""The weekly digest: gather (adapters), render (pure), write to the outbox, send."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from aispend.bot.blocks import Message
+from aispend.bot.chart import render_chart
+from aispend.bot.outbox import Outbox
+from aispend.bot.ports import Governance, LedgerQueries, ShadowFindings
+from aispend.bot.render import DIGEST_TOP, chart_title, render_digest
+from aispend.bot.views import DigestData
+from aispend.core.timeutil import as_utc, week_start
+
+CHART_DAYS = 28
+
+
+def last_complete_week(now: datetime) -> date:
+    """Monday of the last complete ISO week before `now`."""
+    return week_start(as_utc(now).date()) - timedelta(days=7)
+
+
+def gather_digest(
+    ledger: LedgerQueries,
+    governance: Governance | None,
+    now: datetime,
+    week: date | None = None,
+    shadow: ShadowFindings | None = None,
+) -> DigestData:
+    start = week_start(week) if week else last_complete_week(now)
+    end = start + timedelta(days=7)
+    iso = start.isocalendar()
+    return DigestData(
+        key=f"{iso.year}-W{iso.week:02d}",
+        top=ledger.top_for("week", start, as_utc(now).date()),
+        budget=governance.budget(now) if governance else None,
+        changes=governance.changes(now) if governance else [],
+        shadow=shadow.new_this_month(start, now) if shadow else [],
+        reconciliation_drift=ledger.reconciliation_drift(start, end),
+        sources=ledger.sources(now),
+        daily=ledger.daily(end - timedelta(days=CHART_DAYS), end),
+    )
+
+
+def digest_chart(data: DigestData) -> bytes:
+    currency = data.top.totals[0].currency if data.top.totals else "USD"
+    top = [row.key for row in data.top.rows[:DIGEST_TOP]]
+    labels = {row.key: row.label for row in data.top.rows[:DIGEST_TOP]}
+    return render_chart(data.daily, top, data.top.period.end, currency, days=CHART_DAYS, labels=labels)
+
+
+def post_digest(engine: Engine, outbox: Outbox, data: DigestData, channel: str) -> Message:
+    """Write the digest and its chart to the outbox (once per ISO week), then deliver."""
+    message = render_digest(data)
+    chart = digest_chart(data)
+    with Session(engine) as session:
+        outbox.post(session, f"digest:{data.key}:message", channel, message)
+        outbox.upload(
+            session,
+            f"digest:{data.key}:chart",
+            channel,
+            chart,
+            filename=f"ai-spend-{data.key}.png",
+            title=chart_title(data),
+        )
+        session.commit()
+    outbox.deliver_pending()
+    return message

@@ -1,0 +1,251 @@
+"""Thin command handlers: parse, check permission, query, render. Return the reply; the caller sends it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from aispend.bot import audit
+from aispend.bot.blocks import Message, clip_lines, escape, mention
+from aispend.bot.commands import USAGE, Command, UsageError, did_you_mean, help_text, parse
+from aispend.bot.estimate import DAYS_PER_MONTH, UnknownModel, estimate_monthly
+from aispend.bot.permissions import Permissions
+from aispend.bot.ports import Governance, LedgerQueries, ShadowFindings
+from aispend.bot.render import (
+    money,
+    render_breakdown,
+    render_colours,
+    render_text_reply,
+    render_top,
+    render_workflow,
+)
+
+NOT_WIRED = "`{what}` is not available in this installation yet (the governance module is not configured)."
+
+
+@dataclass(frozen=True)
+class Reply:
+    message: Message
+    share: bool = False
+
+
+@dataclass
+class CommandContext:
+    engine: Engine
+    ledger: LedgerQueries
+    governance: Governance | None
+    permissions: Permissions
+    shadow: ShadowFindings | None = None
+    sync: Callable[[datetime], str] | None = None  # syncs every source, returns a one-line-per-source summary
+
+
+def run_command(ctx: CommandContext, text: str, user_id: str, now: datetime) -> Reply:
+    parsed = parse(text)
+    if isinstance(parsed, UsageError):
+        return Reply(render_text_reply(_usage(parsed)))
+    handler = _HANDLERS[parsed.name]
+    message = handler(ctx, parsed, user_id, now)
+    return Reply(message, share=parsed.share)
+
+
+def _usage(error: UsageError) -> str:
+    # Usage strings contain no user text except what _quote put in backticks; escape all the same.
+    return escape(error.message())
+
+
+def _help(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    return render_text_reply(escape(help_text()))
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int), value
+    return value
+
+
+def _top(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    limit = _int(cmd.args["limit"])
+    return render_top(ctx.ledger.top(str(cmd.args["period"]), now), limit)
+
+
+def _not_found(kind: str, name: str, known: list[str]) -> Message:
+    guess = did_you_mean(name, known)
+    hint = f" Did you mean `{escape(guess)}`?" if guess else ""
+    return render_text_reply(f"No {kind} named `{escape(name)}`.{hint}\nUsage: `{escape(USAGE[kind])}`")
+
+
+def _workflow(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    name = str(cmd.args["name"])
+    detail = ctx.ledger.workflow(name, now)
+    if detail is None:
+        return _not_found("workflow", name, ctx.ledger.workflow_names())
+    if ctx.governance is not None:
+        colour = next((c for c in ctx.governance.colours(now) if c.scope_kind == "workflow" and c.scope == name), None)
+        detail = dataclasses.replace(detail, thresholds=colour)
+    return render_workflow(detail)
+
+
+def _breakdown(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    name = str(cmd.args["name"])
+    detail = ctx.ledger.breakdown(cmd.name, name, now)
+    if detail is None:
+        return _not_found(cmd.name, name, ctx.ledger.names(cmd.name))
+    return render_breakdown(detail)
+
+
+def _status(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    if ctx.governance is None:
+        return render_text_reply(NOT_WIRED.format(what="status"))
+    return render_colours(ctx.governance.colours(now), "Budget status")
+
+
+def _forecast(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    if ctx.governance is None:
+        return render_text_reply(NOT_WIRED.format(what="forecast"))
+    budget = ctx.governance.budget(now)
+    if budget is None:
+        return render_text_reply("No budget is configured, so there is nothing to forecast against.")
+    return render_text_reply(
+        f"*This month:* {money(budget.total)} spent · forecast {money(budget.forecast)} · budget {money(budget.budget)}"
+    )
+
+
+def _changes(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    if ctx.governance is None:
+        return render_text_reply(NOT_WIRED.format(what="changes"))
+    lines = [f"• {escape(c.scope)}: {money(c.delta)} — {escape(c.reason)}" for c in ctx.governance.changes(now)]
+    return render_text_reply(clip_lines(["*What changed and why*", *lines], 3000) if lines else "Nothing moved.")
+
+
+def _shadow(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    if ctx.shadow is None:
+        return render_text_reply(NOT_WIRED.format(what="shadow").replace("governance", "shadow-AI"))
+    month = cmd.args.get("month")
+    findings = ctx.shadow.findings(
+        date.fromisoformat(f"{month}-01") if month else None,
+        finance=ctx.permissions.is_finance_admin(user),
+        now=now,
+        user_id=user,
+    )
+    lines = [
+        f"• {escape(f.vendor)}: {escape(f.detail)}" + (f" ({money(f.spend)})" if f.spend else "") for f in findings
+    ]
+    title = f"*Shadow-AI findings, {month}*" if month else "*Shadow-AI findings, last month*"
+    return render_text_reply(clip_lines([title, *lines], 3000) if lines else "No shadow-AI findings.")
+
+
+def _thresholds(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    if ctx.governance is None:
+        return render_text_reply(NOT_WIRED.format(what="thresholds"))
+    if cmd.args["action"] == "show":
+        return render_colours(ctx.governance.colours(now), "Thresholds")
+    if not ctx.permissions.is_finance_admin(user):
+        return render_text_reply("Only finance admins can change thresholds. Nothing was changed.")
+    kind, scope = str(cmd.args["scope_kind"]), str(cmd.args["scope"])
+    yellow = cmd.args.get("yellow")
+    red = cmd.args.get("red")
+    with Session(ctx.engine) as session:
+        before, after = ctx.governance.set_threshold(
+            session,
+            kind,
+            scope,
+            yellow if isinstance(yellow, Decimal) else None,
+            red if isinstance(red, Decimal) else None,
+        )
+        target = f"{kind}:{scope}" if scope else kind
+        audit.record(session, at=now, user_id=user, action="thresholds.set", target=target, before=before, after=after)
+        session.commit()
+    return render_text_reply(f"Thresholds of `{escape(target)}` set: {escape(_levels(after))}.")
+
+
+def _levels(values: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items() if k in ("yellow", "red", "currency"))
+
+
+def _owner(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    workflow, new_owner = str(cmd.args["workflow"]), str(cmd.args["user"])
+    known = ctx.ledger.workflow_names()
+    if workflow not in known:
+        return (
+            _not_found("workflow", workflow, known)
+            if did_you_mean(workflow, known)
+            else render_text_reply(f"No workflow named `{escape(workflow)}`.\nUsage: `{escape(USAGE['owner'])}`")
+        )
+    current = ctx.ledger.owner_of(workflow) or ""
+    if not (ctx.permissions.is_finance_admin(user) or (current and current == user)):
+        return render_text_reply(
+            "Only finance admins or the workflow's current owner can change its owner. Nothing was changed."
+        )
+    with Session(ctx.engine) as session:
+        before, after = ctx.ledger.set_owner(session, workflow, new_owner, now)
+        audit.record(
+            session,
+            at=now,
+            user_id=user,
+            action="workflow.owner",
+            target=f"workflow:{workflow}",
+            before={"owner": before},
+            after={"owner": after},
+        )
+        session.commit()
+    return render_text_reply(f"Owner of `{escape(workflow)}` is now {mention(new_owner)}.")
+
+
+def _estimate(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    model = str(cmd.args["model"])
+    dau, actions, tokens = _int(cmd.args["dau"]), _int(cmd.args["actions"]), _int(cmd.args["tokens"])
+    try:
+        result = estimate_monthly(dau, actions, tokens, model, now)
+    except UnknownModel:
+        return render_text_reply(
+            f"No price is known for model `{escape(model)}`.\nUsage: `{escape(USAGE['estimate'])}`"
+        )
+    return render_text_reply(
+        f"*Estimated monthly cost:* {money(result.monthly)}"
+        f" ({escape(result.provider)} {escape(result.model)})\n"
+        f"{dau:,} daily users × {actions:,} actions × {DAYS_PER_MONTH} days"
+        f" at {money(result.per_action)} per action ({result.input_tokens:,} input"
+        f" + {result.output_tokens:,} output tokens, today's list prices)."
+    )
+
+
+def _sync(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    if not ctx.permissions.is_admin(user):
+        return render_text_reply("Only admins can start a sync.")
+    if ctx.sync is None:
+        return render_text_reply("No source is configured to sync.")
+    summary = ctx.sync(now)
+    with Session(ctx.engine) as session:
+        audit.record(
+            session,
+            at=now,
+            user_id=user,
+            action="sync",
+            target="sources",
+            before=None,
+            after={"summary": summary[:500]},
+        )
+        session.commit()
+    return render_text_reply(escape(summary))
+
+
+_HANDLERS = {
+    "help": _help,
+    "top": _top,
+    "workflow": _workflow,
+    "team": _breakdown,
+    "model": _breakdown,
+    "status": _status,
+    "forecast": _forecast,
+    "changes": _changes,
+    "shadow": _shadow,
+    "thresholds": _thresholds,
+    "owner": _owner,
+    "estimate": _estimate,
+    "sync": _sync,
+}

@@ -1,0 +1,61 @@
+"""What the Slack edge needs from the rest of aispend, as protocols the lead wires at merge time.
+
+`LedgerQueries` is implemented here (bot/adapters.py) over the ledger tables. `Governance` belongs to
+the governance module (thresholds, colours, forecast, changes); until it is
+wired, commands that need it answer that it is not configured.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlmodel import Session
+
+from aispend.bot.views import (
+    BreakdownDetail,
+    BudgetLine,
+    ChangeLine,
+    DailyPoint,
+    ScopeColour,
+    ShadowFinding,
+    SourceFreshness,
+    TopReport,
+    WorkflowDetail,
+)
+
+
+class LedgerQueries(Protocol):
+    def top(self, period_kind: str, now: datetime) -> TopReport: ...
+    def top_for(self, kind: str, at: date, today: date) -> TopReport: ...
+    def workflow(self, key: str, now: datetime) -> WorkflowDetail | None: ...
+    def workflow_names(self) -> list[str]: ...
+    def breakdown(self, kind: str, name: str, now: datetime) -> BreakdownDetail | None: ...
+    def names(self, kind: str) -> list[str]: ...
+    def daily(self, start: date, end: date) -> list[DailyPoint]: ...
+    def sources(self, now: datetime) -> list[SourceFreshness]: ...
+    def reconciliation_drift(self, start: date, end: date) -> list[str]: ...
+    def owner_of(self, workflow: str) -> str | None: ...
+    def set_owner(self, session: Session, workflow: str, owner: str, now: datetime) -> tuple[str, str]: ...
+
+
+class Governance(Protocol):
+    def colours(self, now: datetime) -> list[ScopeColour]: ...
+    def set_threshold(
+        self, session: Session, scope_kind: str, scope: str, yellow: Decimal | None, red: Decimal | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Change one scope's thresholds in the caller's transaction; returns (before, after)."""
+        ...
+
+    def budget(self, now: datetime) -> BudgetLine | None: ...
+    def changes(self, now: datetime) -> list[ChangeLine]: ...
+
+
+class ShadowFindings(Protocol):
+    """Implemented by bot/shadow_source.py over the shadow module."""
+
+    def findings(
+        self, month: date | None, *, finance: bool, now: datetime, user_id: str = ""
+    ) -> list[ShadowFinding]: ...
+    def new_this_month(self, day: date, now: datetime) -> list[ShadowFinding]: ...
