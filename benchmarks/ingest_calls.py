@@ -51,7 +51,8 @@ def generate(path: Path, rows: int) -> None:
             inp = rng.randint(200, 20_000)
             row = {
                 "call_id": f"bench-{i}",
-                "timestamp": (start + timedelta(seconds=i * 7)).isoformat(),
+                # 1M calls over two weeks: a company making ~70,000 model calls a day.
+                "timestamp": (start + timedelta(seconds=i * 1.2)).isoformat(),
                 "provider": provider,
                 "model": model,
                 "input_tokens": inp,

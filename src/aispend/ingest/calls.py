@@ -110,7 +110,7 @@ def import_calls(
     now: datetime,
     prices: PriceBook | None = None,
     default_currency: str = "USD",
-    batch_size: int = 5000,
+    batch_size: int = 20000,
     on_batch: Callable[[ImportSummary], None] | None = None,
 ) -> ImportSummary:
     """Import rows in this process (see ingest.parallel for large JSONL files)."""

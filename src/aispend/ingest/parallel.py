@@ -30,7 +30,7 @@ from aispend.ingest.calls import (
 from aispend.ingest.readers import SourceRow, iter_rows
 from aispend.ledger.calls import CallEncoder, last_call_id, purge_watermark
 
-CHUNK_LINES = 5000
+CHUNK_LINES = 20000
 # Below this size the start-up of worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 

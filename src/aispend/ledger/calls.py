@@ -103,31 +103,30 @@ def insert_calls(conn: Connection, calls: Sequence[StoredCall], now: datetime) -
 def insert_encoded(conn: Connection, rows: Sequence[tuple[Any, ...]], now: datetime) -> int:
     """Insert encoded calls (see CallEncoder) that are not in the ledger yet; return how many were new.
 
-    Keys already present are looked up first (an index probe), and only new rows go through a plain
-    DBAPI executemany: much faster than INSERT .. ON CONFLICT .. RETURNING. Rollups and run totals are
-    then aggregated in SQL from exactly the rows inserted. On SQLite the write transaction excludes
-    other writers; on PostgreSQL a concurrent importer of the same rows makes this batch fail on the
-    unique key, and the caller retries it (then the probe sees them).
+    One DBAPI executemany of INSERT .. ON CONFLICT (call_key) DO NOTHING: rows already there are
+    skipped by the unique index itself. The new rows are then exactly those with an id above the
+    batch's start that carry this import's timestamp, and the rollups and run totals are aggregated
+    in SQL from them. (On PostgreSQL a concurrent importer's rows carry its own timestamp.)
     """
     if not rows:
         return 0
-    unique: dict[str, tuple[Any, ...]] = {}
-    for row in rows:
-        unique.setdefault(row[0], row)  # call_key is the first column
-    existing = _existing_keys(conn, list(unique))
-    new_rows = [row for key, row in unique.items() if key not in existing]
-    if new_rows:
-        before = last_call_id(conn)
-        quote = conn.dialect.identifier_preparer.quote
-        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        columns = [*_CALL_COLUMNS, "ingested_at"]
-        conn.exec_driver_sql(
-            f"INSERT INTO {quote(CALLS.name)} ({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join([marker] * len(columns))})",
-            new_rows,
-        )
+    before = last_call_id(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    columns = [*_CALL_COLUMNS, "ingested_at"]
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(CALLS.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))}) ON CONFLICT (call_key) DO NOTHING",
+        list(rows),
+    )
+    inserted = int(
+        conn.execute(
+            select(func.count()).where(CALLS.c.id > before, CALLS.c.ingested_at == now)
+        ).scalar_one()
+    )
+    if inserted:
         roll_up_inserted(conn, before, now)
-    return len(new_rows)
+    return inserted
 
 
 def last_call_id(conn: Connection) -> int:
@@ -211,17 +210,6 @@ def roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
         "team = CASE WHEN agent_run.team = '' THEN excluded.team ELSE agent_run.team END"
     ).bindparams(bindparam("now", type_=CALLS.c.ingested_at.type))
     conn.execute(sql, {"after_id": after_id, "now": now})
-
-
-_PROBE_CHUNK = 900  # below SQLite's default limit on bound parameters
-
-
-def _existing_keys(conn: Connection, keys: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(keys), _PROBE_CHUNK):
-        chunk = keys[start : start + _PROBE_CHUNK]
-        found.update(conn.execute(select(CALLS.c.call_key).where(CALLS.c.call_key.in_(chunk))).scalars())
-    return found
 
 
 def rollup_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:
