@@ -30,7 +30,7 @@ from aispend.ingest.calls import (
 from aispend.ingest.readers import SourceRow, iter_rows
 from aispend.ledger.calls import CallEncoder, last_call_id, purge_watermark
 
-CHUNK_LINES = 20000
+CHUNK_LINES = 10000
 # Below this size the start-up of worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
@@ -130,7 +130,7 @@ def import_jsonl_parallel(
         for name, binary in files:
             for chunk in _chunks(name, binary):
                 in_flight.append(pool.submit(_parse_chunk, name, chunk))
-                if len(in_flight) > 2 * workers:
+                if len(in_flight) > workers:
                     _absorb(engine, in_flight.pop(0).result(), now, summary)
                     if on_progress:
                         on_progress()
