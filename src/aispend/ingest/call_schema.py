@@ -175,25 +175,26 @@ def _int(values: dict[str, Any], field: str, *, default: int | None = 0) -> int 
 
 def parse_timestamp(value: Any) -> datetime:
     """ISO 8601 (a trailing Z is fine; no offset means UTC) or Unix seconds/milliseconds."""
-    if (isinstance(value, (int, Decimal)) and not isinstance(value, bool)) or (
-        isinstance(value, str) and value.strip().replace(".", "", 1).isdigit()
-    ):
-        seconds = Decimal(str(value))
-        if seconds > 10_000_000_000:  # milliseconds
-            seconds /= 1000
-        return datetime.fromtimestamp(float(seconds), tz=UTC)  # a time, not money: float is fine
-    if not isinstance(value, str):
-        raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}")
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    if type(value) is str:
+        try:
+            parsed = datetime.fromisoformat(value)  # the common case; Python 3.11 reads a trailing Z
+        except ValueError:
+            text = value.strip()
+            if not text.replace(".", "", 1).isdigit():
+                raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}") from None
+            return _from_unix(Decimal(text))
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return _from_unix(Decimal(value))
+    raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}")
+
+
+def _from_unix(seconds: Decimal) -> datetime:
+    if seconds > 10_000_000_000:  # milliseconds
+        seconds /= 1000
+    return datetime.fromtimestamp(float(seconds), tz=UTC)  # a time, not money: float is fine
 
 
 def normalize_call(row: dict[str, Any], default_currency: str = "USD") -> NormalizedCall:
