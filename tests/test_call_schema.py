@@ -84,3 +84,25 @@ def test_same_content_same_key_and_different_content_different_key() -> None:
 def test_bad_rows_say_what_is_wrong(row: dict[str, object], reason: str) -> None:
     with pytest.raises(RowError, match=reason):
         normalize_call(row)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-20T10:00:00Z",
+        " 2026-11-20T12:00:00+02:00 ",
+        "2026-11-20 10:00:00",
+        "1763632800",
+        1763632800,
+        "1763632800000",
+    ],
+)
+def test_timestamps_in_every_accepted_form(value: object) -> None:
+    from aispend.ingest.call_schema import parse_timestamp
+
+    expected = (
+        datetime(2026, 11, 20, 10, tzinfo=UTC)
+        if not str(value).strip().isdigit()
+        else datetime(2025, 11, 20, 10, tzinfo=UTC)
+    )
+    assert parse_timestamp(value) == expected

@@ -180,9 +180,12 @@ def parse_timestamp(value: Any) -> datetime:
             parsed = datetime.fromisoformat(value)  # the common case; Python 3.11 reads a trailing Z
         except ValueError:
             text = value.strip()
-            if not text.replace(".", "", 1).isdigit():
+            if text.replace(".", "", 1).isdigit():
+                return _from_unix(Decimal(text))
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
                 raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}") from None
-            return _from_unix(Decimal(text))
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
