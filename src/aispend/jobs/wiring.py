@@ -1,0 +1,35 @@
+"""Which body runs for which job in this build. The registration points below are where the
+other domains plug in at merge time; until a body is registered, its job is listed but never run.
+"""
+
+from __future__ import annotations
+
+from aispend.core.settings import Settings
+from aispend.jobs.catalog import RETENTION
+from aispend.jobs.registry import JobRegistry
+from aispend.jobs.retention import retention_job
+
+
+def default_registry(settings: Settings) -> JobRegistry:
+    registry = JobRegistry()
+    registry.register(RETENTION, retention_job)
+
+    # REGISTRATION POINT (sync engine): one sync job per configured connector, e.g.
+    #     for connector in configured_connectors(settings):
+    #         registry.register_sync_source(connector.name, lambda ctx, c=connector: sync_job(ctx, c))
+    # The job must update SyncState (the /metrics age-of-last-success gauge reads it).
+
+    # REGISTRATION POINT (governance): registry.register(EVALUATE, governance_evaluate_job)
+    #     runs every AISPEND_JOBS_EVALUATE_CRON and right after every successful sync.
+
+    # REGISTRATION POINT (digest): registry.register(DIGEST, weekly_digest_job)
+    #     must post with a dedupe key (digest + ISO week) so a re-run never posts twice.
+
+    # REGISTRATION POINT (monthly review: thresholds + shadow-AI audit, to FINANCE_CHANNEL):
+    #     registry.register(MONTHLY_REVIEW, monthly_review_job)
+
+    # REGISTRATION POINT (quarterly model review): registry.register(QUARTERLY_REVIEW, quarterly_review_job)
+
+    # REGISTRATION POINT (ledger rollups): registry.register(ROLLUPS, rollup_maintenance_job)
+    #     e.g. rebuild the hourly CallRollup rows still backed by raw calls, to repair drift.
+    return registry
