@@ -46,22 +46,23 @@ def advance_watermark(engine: Engine, cutoff: datetime) -> datetime:
         if cutoff <= current:
             return current
         conn.execute(
-            update(LedgerMeta)
-            .where(col(LedgerMeta.key) == WATERMARK_KEY)
-            .values(value=cutoff.isoformat())
+            update(LedgerMeta).where(col(LedgerMeta.key) == WATERMARK_KEY).values(value=cutoff.isoformat())
         )
         return cutoff
 
 
-def purge_calls(engine: Engine, before: datetime, *, batch_size: int = BATCH_SIZE,
-                stop_requested: object = None) -> int:
+def purge_calls(
+    engine: Engine, before: datetime, *, batch_size: int = BATCH_SIZE, stop_requested: object = None
+) -> int:
     """Delete CallRecord rows with ts < `before`, in batches; returns how many went."""
     deleted = 0
     while True:
         with engine.begin() as conn:
-            ids = conn.execute(
-                select(col(CallRecord.id)).where(col(CallRecord.ts) < before).limit(batch_size)
-            ).scalars().all()
+            ids = (
+                conn.execute(select(col(CallRecord.id)).where(col(CallRecord.ts) < before).limit(batch_size))
+                .scalars()
+                .all()
+            )
             if not ids:
                 return deleted
             conn.execute(delete(CallRecord).where(col(CallRecord.id).in_(ids)))

@@ -142,13 +142,25 @@ class Runner:
             spec.name, owner=self.owner, trigger=trigger, slot=slot, missed=missed, started_at=started_at
         )
         log.info(
-            "job %s started (%s)", spec.name, trigger,
-            extra={"job": spec.name, "trigger": trigger, "slot": slot.isoformat() if slot else None,
-                   "missed_slots": missed},
+            "job %s started (%s)",
+            spec.name,
+            trigger,
+            extra={
+                "job": spec.name,
+                "trigger": trigger,
+                "slot": slot.isoformat() if slot else None,
+                "missed_slots": missed,
+            },
         )
         context = JobContext(
-            name=spec.name, settings=self.settings, engine=self.engine, now=started_at, slot=slot,
-            notifier=self.notifier, stop_requested=self.stop_requested, log=log,
+            name=spec.name,
+            settings=self.settings,
+            engine=self.engine,
+            now=started_at,
+            slot=slot,
+            notifier=self.notifier,
+            stop_requested=self.stop_requested,
+            log=log,
         )
         begin = self.monotonic()
         try:
@@ -162,16 +174,29 @@ class Runner:
             log.exception("job %s failed", spec.name, extra={"job": spec.name})
         duration = self.monotonic() - begin
         streak = self.store.finish_run(
-            run_id, spec.name, finish, owner=self.owner, slot=slot, started_at=started_at,
-            finished_at=as_utc(self.clock()), duration_ms=int(duration * 1000),
+            run_id,
+            spec.name,
+            finish,
+            owner=self.owner,
+            slot=slot,
+            started_at=started_at,
+            finished_at=as_utc(self.clock()),
+            duration_ms=int(duration * 1000),
         )
         outcome = RunOutcome(
             spec.name, finish.status, trigger, slot, missed, duration, finish.summary, finish.error
         )
         log.info(
-            "job %s %s in %.2fs", spec.name, finish.status, duration,
-            extra={"job": spec.name, "status": finish.status, "duration_s": round(duration, 3),
-                   "error": finish.error},
+            "job %s %s in %.2fs",
+            spec.name,
+            finish.status,
+            duration,
+            extra={
+                "job": spec.name,
+                "status": finish.status,
+                "duration_s": round(duration, 3),
+                "error": finish.error,
+            },
         )
         if finish.status == STATUS_FAILED and streak == self.settings.jobs_failure_alert_after:
             self._alert_streak(spec, streak, finish.error or "", slot)

@@ -73,8 +73,13 @@ def parse_schedule(spec: str, timezone: tzinfo) -> Trigger:
         if len(fields) == 6:
             second, minute, hour, day, month, day_of_week = fields
             return CronTrigger(
-                second=second, minute=minute, hour=hour, day=day, month=month,
-                day_of_week=day_of_week, timezone=timezone,
+                second=second,
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=day_of_week,
+                timezone=timezone,
             )
     except ValueError as exc:
         raise ValueError(f"invalid cron string {spec!r}: {exc}") from None
@@ -110,7 +115,7 @@ def due_slots(
 
 
 def parse_sync_overrides(text: str) -> dict[str, str]:
-    """"openai=15 */2 * * *;aws=0 6 * * *" -> {source: cron}; ValueError naming the bad part."""
+    """ "openai=15 */2 * * *;aws=0 6 * * *" -> {source: cron}; ValueError naming the bad part."""
     overrides: dict[str, str] = {}
     for part in text.split(";"):
         if not part.strip():

@@ -66,12 +66,16 @@ class JobStore:
     def release_claims_of_other_schedulers(self, own: str) -> list[str]:
         """On becoming leader: the previous leader is gone (it lost the lock), so its claims are void."""
         with self.engine.begin() as conn:
-            names = conn.execute(
-                select(col(JobState.name)).where(
-                    col(JobState.running_owner).like(f"{SCHEDULER_OWNER_PREFIX}%"),
-                    col(JobState.running_owner) != own,
+            names = (
+                conn.execute(
+                    select(col(JobState.name)).where(
+                        col(JobState.running_owner).like(f"{SCHEDULER_OWNER_PREFIX}%"),
+                        col(JobState.running_owner) != own,
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if names:
                 conn.execute(
                     update(JobState)
@@ -90,8 +94,13 @@ class JobStore:
         self, name: str, *, owner: str, trigger: str, slot: datetime | None, missed: int, started_at: datetime
     ) -> int:
         run = JobRun(
-            job=name, slot=slot, trigger=trigger, missed_slots=missed, owner=owner,
-            status=STATUS_RUNNING, started_at=started_at,
+            job=name,
+            slot=slot,
+            trigger=trigger,
+            missed_slots=missed,
+            owner=owner,
+            status=STATUS_RUNNING,
+            started_at=started_at,
         )
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -105,17 +114,30 @@ class JobStore:
         return run_id
 
     def finish_run(
-        self, run_id: int, name: str, finish: Finish, *, owner: str, slot: datetime | None,
-        started_at: datetime, finished_at: datetime, duration_ms: int,
+        self,
+        run_id: int,
+        name: str,
+        finish: Finish,
+        *,
+        owner: str,
+        slot: datetime | None,
+        started_at: datetime,
+        finished_at: datetime,
+        duration_ms: int,
     ) -> int:
         """Record the end of a run and release the claim; returns the failure streak after this run."""
         error = finish.error[:MAX_ERROR_CHARS] if finish.error else None
         summary = finish.summary[:1024] if finish.summary else None
         with self.engine.begin() as conn:
             conn.execute(
-                update(JobRun).where(col(JobRun.id) == run_id).values(
-                    status=finish.status, finished_at=finished_at, duration_ms=duration_ms,
-                    summary=summary, error=error,
+                update(JobRun)
+                .where(col(JobRun.id) == run_id)
+                .values(
+                    status=finish.status,
+                    finished_at=finished_at,
+                    duration_ms=duration_ms,
+                    summary=summary,
+                    error=error,
                 )
             )
             state = conn.execute(select(JobState).where(col(JobState.name) == name)).one()
@@ -124,8 +146,11 @@ class JobStore:
             if finish.status != STATUS_HANDED_BACK:
                 streak = 0 if finish.status == STATUS_OK else streak + 1
                 values.update(
-                    last_status=finish.status, last_error=error, last_summary=summary,
-                    last_finished_at=finished_at, consecutive_failures=streak,
+                    last_status=finish.status,
+                    last_error=error,
+                    last_summary=summary,
+                    last_finished_at=finished_at,
+                    consecutive_failures=streak,
                 )
                 if finish.status == STATUS_OK:
                     values["last_success_at"] = finished_at

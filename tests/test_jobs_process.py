@@ -1,0 +1,209 @@
+"""`aispend run` as real processes: terminal sink without Slack, /healthz and /metrics, and two
+replicas against one PostgreSQL database (one digest per slot, one alert, fail-over on kill)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from aispend.jobs.models import JobRun
+
+STANDINS = Path(__file__).resolve().parent / "fixtures" / "jobs" / "run_with_standins.py"
+AISPEND = Path(sys.executable).with_name("aispend")
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    """Wait for a real event (a process writing a file), polling, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _base_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AISPEND_", "SLACK_"))}
+    env.update(
+        AISPEND_DATABASE_URL=database_url,
+        AISPEND_TIMEZONE="UTC",
+        AISPEND_LOG_FORMAT="json",
+        AISPEND_OPS_PORT="0",
+        AISPEND_JOBS_TICK_SECONDS="0.2",
+        AISPEND_JOBS_LOCK_POLL_SECONDS="0.5",
+        AISPEND_JOBS_SHUTDOWN_GRACE_SECONDS="10",
+    )
+    return env
+
+
+class Proc:
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, name: str) -> None:
+        self.out = cwd / f"{name}.out"
+        self.err = cwd / f"{name}.err"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.popen = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=err)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def logs(self) -> list[dict[str, object]]:
+        records = []
+        for line in self.err.read_text().splitlines():
+            if line.startswith("{"):
+                records.append(json.loads(line))
+        return records
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout)
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    started: list[Proc] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def _ops_port(proc: Proc) -> int:
+    def port() -> int | None:
+        for record in proc.logs():
+            if "ops_port" in record:
+                return int(record["ops_port"])  # type: ignore[call-overload]
+        return None
+
+    return int(wait_for(port, 30, "the ops endpoint start-up message"))  # type: ignore[call-overload]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_run_without_slack_token_runs_the_schedule_with_the_terminal_sink(
+    engine: Engine, database_url: str, tmp_path: Path, procs: list[Proc]
+) -> None:
+    env = _base_env(database_url, tmp_path)
+    env["AISPEND_JOBS_RETENTION_CRON"] = "* * * * * *"  # every second, so the test sees real runs
+    proc = Proc([str(AISPEND), "run"], env, tmp_path, "single")
+    procs.append(proc)
+    port = _ops_port(proc)
+
+    def retention_runs() -> list[JobRun]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(JobRun).where(JobRun.job == "retention")).all()  # type: ignore[arg-type]
+        return [row for row in rows if row.status == "ok"]
+
+    wait_for(lambda: len(retention_runs()) >= 2, 30, "two scheduled retention runs")
+    status, body = _get(f"http://127.0.0.1:{port}/healthz")
+    assert status == 200
+    health = json.loads(body)
+    assert health == {"leader": True, "stopping": False, "database": "ok", "status": "ok"}
+    status, metrics = _get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200
+    assert "aispend_scheduler_leader 1.0" in metrics
+    assert 'aispend_job_runs_total{job="retention",status="ok"}' in metrics
+    assert 'aispend_job_last_success_age_seconds{job="retention"}' in metrics
+    assert _get(f"http://127.0.0.1:{port}/nope")[0] == 404
+
+    assert proc.stop() == 0  # graceful: SIGTERM, the job in hand finishes, exit 0
+    messages = [str(record["msg"]) for record in proc.logs()]
+    assert any("terminal sink" in m for m in messages)
+    assert any(m.startswith("scheduler started") for m in messages)
+    assert any("not wired in this build" in m and "digest" in m for m in messages)
+    assert messages[-1] == "stopped"
+    assert all(run.trigger == "schedule" for run in retention_runs())
+
+
+def test_run_refuses_contradictory_slack_settings_with_a_clear_message(tmp_path: Path) -> None:
+    env = _base_env(f"sqlite:///{tmp_path / 'a.db'}", tmp_path)
+    env["SLACK_BOT_TOKEN"] = "xoxb-not-used"
+    result = subprocess.run(
+        [str(AISPEND), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET" in result.stderr
+    assert "xoxb-not-used" not in result.stderr + result.stdout
+
+    env.pop("SLACK_BOT_TOKEN")
+    env["AISPEND_JOBS_DIGEST_CRON"] = "0 9 * * funday"
+    result = subprocess.run(
+        [str(AISPEND), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    stderr = " ".join(result.stderr.split())  # the console wraps long lines
+    assert "jobs_digest_cron" in stderr and 'Invalid weekday name "funday"' in stderr
+
+
+def test_two_replicas_on_postgresql_post_one_digest_per_slot_one_alert_and_fail_over(
+    engine: Engine, database_url: str, tmp_path: Path, procs: list[Proc]
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas need PostgreSQL (SQLite supports one `aispend run` process)")
+    markers, alerts = tmp_path / "digests.txt", tmp_path / "admin.txt"
+    markers.touch()
+    alerts.touch()
+    env = _base_env(database_url, tmp_path)
+    env.update(
+        AISPEND_JOBS_DIGEST_CRON="*/2 * * * * *",  # a "weekly" digest every 2 s, to see many slots
+        AISPEND_JOBS_EVALUATE_CRON="* * * * * *",  # fails every time: alert after 3 in a row
+        AISPEND_JOBS_DISABLED="retention",
+        STANDIN_MARKER_FILE=str(markers),
+        STANDIN_ALERT_FILE=str(alerts),
+    )
+    for name in ("a", "b"):
+        procs.append(Proc([sys.executable, str(STANDINS)], env, tmp_path, name))
+
+    def digest_lines() -> list[tuple[str, int]]:
+        return [(slot, int(pid)) for slot, pid in (line.split() for line in markers.read_text().splitlines())]
+
+    wait_for(lambda: len(digest_lines()) >= 4, 60, "four digests")
+    wait_for(lambda: alerts.read_text(), 30, "the admin alert")
+    leaders = {pid for _, pid in digest_lines()}
+    assert len(leaders) == 1, "only the leader runs scheduled jobs"
+    (leader_pid,) = leaders
+    leader = next(p for p in procs if p.pid == leader_pid)
+    follower = next(p for p in procs if p.pid != leader_pid)
+
+    leader.popen.send_signal(signal.SIGKILL)  # the leader dies without any clean-up
+    killed_at = time.monotonic()
+    leader.popen.wait(10)
+    wait_for(lambda: any(pid == follower.pid for _, pid in digest_lines()), 30, "the follower to take over")
+    takeover_s = time.monotonic() - killed_at
+    assert takeover_s < 30
+    wait_for(lambda: sum(pid == follower.pid for _, pid in digest_lines()) >= 2, 30, "more digests")
+    assert follower.stop() == 0
+
+    slots = Counter(slot for slot, _ in digest_lines())
+    assert slots and max(slots.values()) == 1, f"a digest slot was posted twice: {slots.most_common(3)}"
+    alert_lines = alerts.read_text().splitlines()
+    assert len(alert_lines) == 1, alert_lines  # the streak goes on past 3 after fail-over: no second alert
+    assert alert_lines[0].startswith("admin\tjob-failures:evaluate:")
+    assert "`evaluate` failed 3 times in a row" in alert_lines[0]
+    with engine.connect() as conn:
+        runs = conn.execute(select(JobRun).where(JobRun.job == "digest")).all()  # type: ignore[arg-type]
+    assert {run.owner.split(":")[2] for run in runs} == {str(leader_pid), str(follower.pid)}
+    print(f"fail-over took {takeover_s:.1f}s")
