@@ -68,6 +68,7 @@ class PostgresAdvisoryLeadership:
         self._conn: Connection | None = None
         self._key: int | None = None
         self._leader = False
+        self.backend_pid: int | None = None  # the server process holding our lock (for diagnostics)
 
     @property
     def is_leader(self) -> bool:
@@ -90,8 +91,9 @@ class PostgresAdvisoryLeadership:
     def _connection(self) -> Connection:
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            schema = self._conn.execute(text("SELECT current_schema()")).scalar_one()
+            schema, pid = self._conn.execute(text("SELECT current_schema(), pg_backend_pid()")).one()
             self._key = lock_key(self._name, str(schema))
+            self.backend_pid = int(pid)
         return self._conn
 
     def _try_acquire(self) -> None:
@@ -99,7 +101,7 @@ class PostgresAdvisoryLeadership:
         got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}).scalar_one()
         if got:
             self._leader = True
-            log.info("this process is now the scheduler leader")
+            log.info("this process is now the scheduler leader", extra={"lock_backend_pid": self.backend_pid})
 
     def _check_alive(self) -> None:
         assert self._conn is not None
@@ -113,6 +115,7 @@ class PostgresAdvisoryLeadership:
             except Exception:
                 log.debug("closing the leader connection failed", exc_info=True)
             self._conn = None
+            self.backend_pid = None
 
     def release(self) -> None:
         if self._conn is not None and self._leader:
