@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
@@ -17,7 +18,12 @@ from typer.testing import CliRunner
 from aispend.cli.main import app
 from aispend.core.settings import Settings
 from aispend.jobs.catalog import DIGEST
-from aispend.jobs.leader import PostgresAdvisoryLeadership, SingleProcessLeadership
+from aispend.jobs.leader import (
+    FileLockLeadership,
+    PostgresAdvisoryLeadership,
+    SingleProcessLeadership,
+    leadership_for,
+)
 from aispend.jobs.logs import JsonFormatter
 from aispend.jobs.metrics import MetricFeeds, OpsMetrics
 from aispend.jobs.models import STATUS_FAILED, STATUS_HANDED_BACK, STATUS_OK, JobRun
@@ -26,6 +32,7 @@ from aispend.jobs.registry import JobContext, JobHandedBack, JobRegistry
 from aispend.jobs.runner import RunOutcome
 from aispend.jobs.service import Service
 from aispend.jobs.store import JobStore
+from aispend.ledger.db import make_engine
 from aispend.ledger.models import SyncState
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -189,3 +196,15 @@ def test_jobs_cli_lists_and_runs(engine: Engine, database_url: str, tmp_path: ob
     with Session(engine) as session:
         runs = session.execute(select(JobRun.job, JobRun.trigger)).all()
     assert [tuple(r) for r in runs] == [("retention", "manual")]
+
+
+def test_on_sqlite_a_second_process_on_the_same_file_waits_as_follower(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    first, second = leadership_for(engine), leadership_for(engine)
+    assert isinstance(first, FileLockLeadership)
+    assert first.poll() is True
+    assert second.poll() is False
+    first.release()
+    assert second.poll() is True
+    second.release()
+    assert isinstance(leadership_for(make_engine("sqlite://")), SingleProcessLeadership)

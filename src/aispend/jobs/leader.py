@@ -5,13 +5,17 @@ never sits idle in a transaction). When the leader dies its connection closes, t
 lock, and the next replica that polls takes it over. TCP keepalives bound how long a half-open
 connection (a leader on a partitioned host) can keep the lock.
 
-SQLite: a single process is the supported setup (documented); it is always the leader.
+SQLite: a single process is the supported setup (documented). As a guard, a second process on the same
+host and database file waits as a follower: the leader holds an exclusive lock on "<db file>.scheduler.lock"
+(flock, freed by the OS when the process dies).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+import os
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -43,6 +47,37 @@ class SingleProcessLeadership:
 
     def release(self) -> None:
         return None
+
+
+class FileLockLeadership:
+    """SQLite: an exclusive flock on a file beside the database (same host only)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        return self._fd is not None
+
+    def poll(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        log.info("this process is now the scheduler leader", extra={"lock_file": self.path})
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def lock_key(name: str, schema: str) -> int:
@@ -130,4 +165,7 @@ class PostgresAdvisoryLeadership:
 def leadership_for(engine: Engine) -> Leadership:
     if engine.dialect.name == "postgresql":
         return PostgresAdvisoryLeadership(engine)
+    database = engine.url.database
+    if database and database != ":memory:":
+        return FileLockLeadership(f"{database}.scheduler.lock")
     return SingleProcessLeadership()
