@@ -61,8 +61,15 @@ def _settings(**overrides: object) -> Settings:
     return Settings(timezone="Europe/Berlin", jobs_sync_stagger_minutes=5, **overrides)  # type: ignore[arg-type]
 
 
-def _runner(engine: Engine, clock: FakeClock, recorder: Recorder, *, owner: str = "scheduler:test",
-            stream: io.StringIO | None = None, settings: Settings | None = None) -> Runner:
+def _runner(
+    engine: Engine,
+    clock: FakeClock,
+    recorder: Recorder,
+    *,
+    owner: str = "scheduler:test",
+    stream: io.StringIO | None = None,
+    settings: Settings | None = None,
+) -> Runner:
     settings = settings or _settings()
     registry = JobRegistry()
     for source in ("anthropic", "openai"):
@@ -70,8 +77,12 @@ def _runner(engine: Engine, clock: FakeClock, recorder: Recorder, *, owner: str 
     for name in ALL_JOBS:
         registry.register(name, recorder.body)
     return Runner(
-        settings=settings, engine=engine, jobs=build_job_set(settings, registry),
-        notifier=TerminalNotifier(stream or io.StringIO()), owner=owner, clock=clock,
+        settings=settings,
+        engine=engine,
+        jobs=build_job_set(settings, registry),
+        notifier=TerminalNotifier(stream or io.StringIO()),
+        owner=owner,
+        clock=clock,
     )
 
 
@@ -116,8 +127,12 @@ def test_a_simulated_week_runs_exactly_the_expected_jobs(engine: Engine) -> None
     assert local_times(QUARTERLY_REVIEW) == [datetime(2027, 1, 1, 10, 0)]
     assert local_times(RETENTION)[0] == datetime(2026, 12, 28, 3, 30)
     syncs = local_times("sync:anthropic")[:2] + local_times("sync:openai")[:2]
-    assert syncs == [datetime(2026, 12, 28, 0, 5), datetime(2026, 12, 28, 1, 5),
-                     datetime(2026, 12, 28, 0, 10), datetime(2026, 12, 28, 1, 10)]
+    assert syncs == [
+        datetime(2026, 12, 28, 0, 5),
+        datetime(2026, 12, 28, 1, 5),
+        datetime(2026, 12, 28, 0, 10),
+        datetime(2026, 12, 28, 1, 10),
+    ]
     # evaluation right after a sync, in the same tick
     order = [job for job, now, _ in recorder.calls if now == WEEK_START + timedelta(minutes=5)]
     assert order == ["sync:anthropic", EVALUATE]
@@ -140,10 +155,17 @@ def test_a_restart_after_three_days_down_runs_each_missed_job_once(engine: Engin
     outcomes = restarted.tick()
 
     caught_up = Counter(name for name, _, _ in recorder.calls[before:])
-    assert caught_up == Counter({
-        "sync:anthropic": 1, "sync:openai": 1, EVALUATE: 1, RETENTION: 1, ROLLUPS: 1,
-        MONTHLY_REVIEW: 1, QUARTERLY_REVIEW: 1,
-    })  # no digest: its only slot (Monday 09:00) ran before the downtime
+    assert caught_up == Counter(
+        {
+            "sync:anthropic": 1,
+            "sync:openai": 1,
+            EVALUATE: 1,
+            RETENTION: 1,
+            ROLLUPS: 1,
+            MONTHLY_REVIEW: 1,
+            QUARTERLY_REVIEW: 1,
+        }
+    )  # no digest: its only slot (Monday 09:00) ran before the downtime
     by_job = {outcome.job: outcome for outcome in outcomes}
     assert by_job["sync:openai"].missed_slots == 3 * 24 + 11 - 1  # Tue 00:10 .. Fri 10:10
     assert by_job[RETENTION].missed_slots == 3  # Tue, Wed, Thu, Fri 03:30: four slots, one run
@@ -198,8 +220,14 @@ def test_a_job_never_runs_twice_at_the_same_time(engine: Engine) -> None:
 
     registry = JobRegistry()
     registry.register(DIGEST, nested)
-    first = Runner(settings=first.settings, engine=engine, jobs=build_job_set(first.settings, registry),
-                   notifier=TerminalNotifier(io.StringIO()), owner="scheduler:a", clock=clock)
+    first = Runner(
+        settings=first.settings,
+        engine=engine,
+        jobs=build_job_set(first.settings, registry),
+        notifier=TerminalNotifier(io.StringIO()),
+        owner="scheduler:a",
+        clock=clock,
+    )
     outcome = first.run_now(DIGEST)
     assert outcome.status == STATUS_OK and seen == [DIGEST]
     # the claim is released afterwards
@@ -232,8 +260,14 @@ def test_a_job_that_hands_back_keeps_its_slot_due(engine: Engine) -> None:
     registry = JobRegistry()
     registry.register(DIGEST, body)
     settings = _settings()
-    runner = Runner(settings=settings, engine=engine, jobs=build_job_set(settings, registry),
-                    notifier=TerminalNotifier(io.StringIO()), owner="scheduler:x", clock=clock)
+    runner = Runner(
+        settings=settings,
+        engine=engine,
+        jobs=build_job_set(settings, registry),
+        notifier=TerminalNotifier(io.StringIO()),
+        owner="scheduler:x",
+        clock=clock,
+    )
     runner.tick()
     clock.now = WEEK_START + timedelta(hours=10)
     assert [o.status for o in runner.tick()] == [STATUS_HANDED_BACK]
@@ -244,8 +278,14 @@ def test_a_job_that_hands_back_keeps_its_slot_due(engine: Engine) -> None:
 
 def test_unwired_and_unknown_jobs_are_refused_with_a_clear_message(engine: Engine) -> None:
     settings = _settings()
-    runner = Runner(settings=settings, engine=engine, jobs=build_job_set(settings, JobRegistry()),
-                    notifier=TerminalNotifier(io.StringIO()), owner="cli:x", clock=FakeClock(WEEK_START))
+    runner = Runner(
+        settings=settings,
+        engine=engine,
+        jobs=build_job_set(settings, JobRegistry()),
+        notifier=TerminalNotifier(io.StringIO()),
+        owner="cli:x",
+        clock=FakeClock(WEEK_START),
+    )
     with pytest.raises(JobNotWired, match="digest"):
         runner.run_now(DIGEST)
     with pytest.raises(KeyError, match="no job named 'nope'"):
@@ -271,9 +311,32 @@ def test_schedule_strings(spec: str, after: datetime, expected: datetime) -> Non
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("0 9 * *", "expected 5 fields"), ("0 25 * * *", "invalid cron"), ("@monthly", "unknown schedule rule"),
-     ("@first-business-day 9h", "HH:MM")],
+    [
+        ("0 9 * *", "expected 5 fields"),
+        ("0 25 * * *", "invalid cron"),
+        ("@monthly", "unknown schedule rule"),
+        ("@first-business-day 9h", "HH:MM"),
+    ],
 )
 def test_bad_schedule_strings_say_what_is_wrong(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_schedule(spec, BERLIN)
+
+
+def test_every_operations_setting_is_in_env_example_and_the_defaults_parse() -> None:
+    from pathlib import Path
+
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    ours = [name for name in Settings.model_fields if name.startswith(("jobs_", "ops_", "log_"))]
+    assert len(ours) >= 20
+    missing = [name for name in ours if f"AISPEND_{name.upper()}=" not in example]
+    assert missing == []
+    settings = Settings()
+    registry = JobRegistry()
+    registry.register_sync_source("openai", lambda _ctx: None)
+    registry.register_sync_source("aws", lambda _ctx: None)
+    specs = {spec.name: spec.schedule for spec in build_job_set(settings, registry)}
+    assert specs["sync:aws"] == "5 * * * *" and specs["sync:openai"] == "12 * * * *"  # staggered
+    overridden = Settings(jobs_sync_crons="openai=0 */6 * * *", jobs_disabled="rollups")  # type: ignore[arg-type]
+    specs = {spec.name: spec.schedule for spec in build_job_set(overridden, registry)}
+    assert specs["sync:openai"] == "0 */6 * * *" and "rollups" not in specs

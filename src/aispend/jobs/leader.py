@@ -6,7 +6,7 @@ lock, and the next replica that polls takes it over. TCP keepalives bound how lo
 connection (a leader on a partitioned host) can keep the lock.
 
 SQLite: a single process is the supported setup (documented). As a guard, a second process on the same
-host and database file waits as a follower: the leader holds an exclusive lock on "<db file>.scheduler.lock"
+host and database file waits as a follower: the leader holds an exclusive lock on "<db file>-scheduler.lock"
 (flock, freed by the OS when the process dies).
 """
 
@@ -167,5 +167,5 @@ def leadership_for(engine: Engine) -> Leadership:
         return PostgresAdvisoryLeadership(engine)
     database = engine.url.database
     if database and database != ":memory:":
-        return FileLockLeadership(f"{database}.scheduler.lock")
+        return FileLockLeadership(f"{database}-scheduler.lock")
     return SingleProcessLeadership()
