@@ -158,7 +158,7 @@ def test_run_refuses_contradictory_slack_settings_with_a_clear_message(tmp_path:
     assert "jobs_digest_cron" in stderr and 'Invalid weekday name "funday"' in stderr
 
 
-def test_two_replicas_on_postgresql_post_one_digest_per_slot_one_alert_and_fail_over(
+def test_two_replicas_on_postgresql_run_each_slot_once_alert_once_and_fail_over(
     engine: Engine, database_url: str, tmp_path: Path, procs: list[Proc]
 ) -> None:
     if not database_url.startswith("postgresql"):
@@ -197,13 +197,26 @@ def test_two_replicas_on_postgresql_post_one_digest_per_slot_one_alert_and_fail_
     wait_for(lambda: sum(pid == follower.pid for _, pid in digest_lines()) >= 2, 30, "more digests")
     assert follower.stop() == 0
 
+    # While both replicas were alive, each slot ran once, on the leader only (checked above). After
+    # the kill, the one slot the dead leader may have had in hand (side effect written, run not yet
+    # recorded) is run again by the new leader: at-least-once by design; the real digest posts with a
+    # dedupe key (context.slot_key / digest + ISO week) so Slack sees it once.
     slots = Counter(slot for slot, _ in digest_lines())
-    assert slots and max(slots.values()) == 1, f"a digest slot was posted twice: {slots.most_common(3)}"
+    repeated = [slot for slot, count in slots.items() if count > 1]
+    assert max(slots.values()) <= 2 and len(repeated) <= 1, slots.most_common(3)
+    with engine.connect() as conn:
+        runs = conn.execute(select(JobRun).where(JobRun.job == "digest").order_by(JobRun.id)).all()  # type: ignore[arg-type]
+    for slot in repeated:
+        attempts = [run for run in runs if run.slot is not None and run.slot.isoformat() == slot]
+        assert [(run.owner.split(":")[2], run.status) for run in attempts] == [
+            (str(leader_pid), "handed_back"),  # voided by the new leader when it took over
+            (str(follower.pid), "ok"),
+        ]
+    finished = Counter(run.slot for run in runs if run.status == "ok")
+    assert max(finished.values()) == 1  # each slot completed exactly once
     alert_lines = alerts.read_text().splitlines()
     assert len(alert_lines) == 1, alert_lines  # the streak goes on past 3 after fail-over: no second alert
     assert alert_lines[0].startswith("admin\tjob-failures:evaluate:")
     assert "`evaluate` failed 3 times in a row" in alert_lines[0]
-    with engine.connect() as conn:
-        runs = conn.execute(select(JobRun).where(JobRun.job == "digest")).all()  # type: ignore[arg-type]
     assert {run.owner.split(":")[2] for run in runs} == {str(leader_pid), str(follower.pid)}
     print(f"fail-over took {takeover_s:.1f}s")

@@ -239,12 +239,25 @@ def test_a_claim_left_by_a_dead_leader_is_released_by_the_next_leader(engine: En
     dead = _runner(engine, clock, recorder, owner="scheduler:dead")
     dead.tick()
     clock.now = WEEK_START + timedelta(hours=9, minutes=1)
-    assert dead.store.claim(DIGEST, "scheduler:dead", clock.now, timedelta(hours=2))  # it died while running
+    slot = datetime(2026, 12, 28, 9, 0, tzinfo=BERLIN)
+    # The leader claimed the digest and started it, then died before recording the end.
+    dead_run = dead.store.claim_and_start(
+        DIGEST,
+        owner="scheduler:dead",
+        timeout=timedelta(hours=2),
+        trigger="schedule",
+        slot=slot,
+        missed=0,
+        started_at=clock.now,
+    )
+    assert dead_run is not None
 
     heir = _runner(engine, clock, recorder, owner="scheduler:heir")
     assert all(o.job != DIGEST for o in heir.tick())  # still claimed: not run twice at once
     assert heir.store.release_claims_of_other_schedulers("scheduler:heir") == [DIGEST]
-    assert [o.job for o in heir.tick()] == [DIGEST]
+    assert [(o.job, o.slot) for o in heir.tick()] == [(DIGEST, slot)]  # the same slot, run again
+    runs = [(run.owner, run.status) for run in heir.store.all_runs() if run.job == DIGEST]
+    assert runs == [("scheduler:dead", STATUS_HANDED_BACK), ("scheduler:heir", STATUS_OK)]
 
 
 def test_a_job_that_hands_back_keeps_its_slot_due(engine: Engine) -> None:

@@ -30,6 +30,17 @@ class JobContext:
     stop_requested: Callable[[], bool] = lambda: False
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("aispend.jobs"))
 
+    @property
+    def slot_key(self) -> str:
+        """A stable key for this job and slot, for the dedupe key of anything the body posts.
+
+        The scheduler runs a slot to completion at least once: if a leader dies after a body's side
+        effect but before the run is recorded, the next leader runs the slot again. Posting with a
+        dedupe key (the outbox's unique key) is what makes that second run post nothing.
+        """
+        moment = self.slot if self.slot is not None else self.now
+        return f"{self.name}:{moment.isoformat()}"
+
 
 @dataclass(frozen=True)
 class JobResult:

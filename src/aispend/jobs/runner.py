@@ -84,8 +84,11 @@ class Runner:
         """Run every wired job that has a slot due now, once; evaluation also follows a successful sync."""
         now = as_utc(self.clock())
         wired = [spec for spec in self.jobs if spec.wired]
-        self.store.ensure((spec.name for spec in wired), baseline=now)
         states = self.store.states()
+        missing = [spec.name for spec in wired if spec.name not in states]
+        if missing:
+            self.store.ensure(missing, baseline=now)
+            states = self.store.states()
         outcomes: list[RunOutcome] = []
         for spec in wired:
             if self.stop_requested():
@@ -135,12 +138,18 @@ class Runner:
     def _run(self, spec: JobSpec, *, trigger: str, slot: datetime | None, missed: int) -> RunOutcome | None:
         assert spec.body is not None
         started_at = as_utc(self.clock())
-        if not self.store.claim(spec.name, self.owner, started_at, self.claim_timeout):
+        run_id = self.store.claim_and_start(
+            spec.name,
+            owner=self.owner,
+            timeout=self.claim_timeout,
+            trigger=trigger,
+            slot=slot,
+            missed=missed,
+            started_at=started_at,
+        )
+        if run_id is None:
             log.info("job %s is running elsewhere; skipped", spec.name, extra={"job": spec.name})
             return None
-        run_id = self.store.start_run(
-            spec.name, owner=self.owner, trigger=trigger, slot=slot, missed=missed, started_at=started_at
-        )
         log.info(
             "job %s started (%s)",
             spec.name,

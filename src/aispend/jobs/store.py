@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,8 +50,8 @@ class JobStore:
         return {row.name: JobState.model_validate(row._mapping) for row in rows}
 
     # --- the claim: a job never runs twice at the same time ---------------------------------------
-    def claim(self, name: str, owner: str, now: datetime, timeout: timedelta) -> bool:
-        stmt = (
+    def _claim_stmt(self, name: str, owner: str, now: datetime, timeout: timedelta) -> Any:
+        return (
             update(JobState)
             .where(
                 and_(
@@ -60,8 +61,10 @@ class JobStore:
             )
             .values(running_owner=owner, running_until=now + timeout)
         )
+
+    def claim(self, name: str, owner: str, now: datetime, timeout: timedelta) -> bool:
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            return bool(conn.execute(self._claim_stmt(name, owner, now, timeout)).rowcount == 1)
 
     def release_claims_of_other_schedulers(self, own: str) -> list[str]:
         """On becoming leader: the previous leader is gone (it lost the lock), so its claims are void."""
@@ -90,9 +93,18 @@ class JobStore:
         return list(names)
 
     # --- runs ----------------------------------------------------------------------------------
-    def start_run(
-        self, name: str, *, owner: str, trigger: str, slot: datetime | None, missed: int, started_at: datetime
-    ) -> int:
+    def claim_and_start(
+        self,
+        name: str,
+        *,
+        owner: str,
+        timeout: timedelta,
+        trigger: str,
+        slot: datetime | None,
+        missed: int,
+        started_at: datetime,
+    ) -> int | None:
+        """Claim the job and record the run in one transaction; None when it is claimed elsewhere."""
         run = JobRun(
             job=name,
             slot=slot,
@@ -103,14 +115,16 @@ class JobStore:
             started_at=started_at,
         )
         with self.engine.begin() as conn:
+            claimed = conn.execute(
+                self._claim_stmt(name, owner, started_at, timeout).values(last_started_at=started_at)
+            )
+            if claimed.rowcount != 1:
+                return None
             result = conn.execute(
                 insert(JobRun).values(**run.model_dump(exclude={"id"})).returning(col(JobRun.id))
             )
             run_id = result.scalar_one()
             assert run_id is not None
-            conn.execute(
-                update(JobState).where(col(JobState.name) == name).values(last_started_at=started_at)
-            )
         return run_id
 
     def finish_run(
