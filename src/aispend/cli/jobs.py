@@ -144,7 +144,7 @@ def _runner(rt: Runtime, owner: str) -> Runner:
     engine = _engine_or_exit(rt)
     settings = rt.settings
     notifier, _serve = _outputs(settings, engine)
-    jobs = build_job_set(settings, default_registry(settings))
+    jobs = build_job_set(settings, default_registry(settings, rt.clock))
     return Runner(settings=settings, engine=engine, jobs=jobs, notifier=notifier, owner=owner, clock=rt.clock)
 
 
@@ -174,7 +174,7 @@ def list_cmd(
     rt = runtime(ctx)
     settings = rt.settings
     engine = _engine_or_exit(rt)
-    jobs = build_job_set(settings, default_registry(settings))
+    jobs = build_job_set(settings, default_registry(settings, rt.clock))
     rows = job_rows(jobs, JobStore(engine).states(), as_utc(rt.clock()))
     if as_json:
         typer.echo(json.dumps([_row_json(row) for row in rows], indent=2))

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from aispend.core.settings import Settings
+from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.notify import Notifier
 
 
@@ -28,6 +29,7 @@ class JobContext:
     slot: datetime | None
     notifier: Notifier
     stop_requested: Callable[[], bool] = lambda: False
+    clock: Clock = system_clock  # for bodies that need more than the start time (the runner's clock)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("aispend.jobs"))
 
     @property

@@ -124,9 +124,7 @@ class Runner:
     def run_now(self, name: str) -> RunOutcome:
         spec = self.spec(name)
         if not spec.wired:
-            raise JobNotWired(
-                f"job {name!r} has no body in this build (see docs/deployment.md, 'Wiring jobs')"
-            )
+            raise JobNotWired(f"job {name!r} has no body in this build (see docs/deployment.md, 'Wiring jobs')")
         self.store.ensure([name], baseline=as_utc(self.clock()))
         outcome = self._run(spec, trigger=TRIGGER_MANUAL, slot=None, missed=0)
         if outcome is None:
@@ -169,6 +167,7 @@ class Runner:
             slot=slot,
             notifier=self.notifier,
             stop_requested=self.stop_requested,
+            clock=self.clock,
             log=log,
         )
         begin = self.monotonic()
@@ -192,9 +191,7 @@ class Runner:
             finished_at=as_utc(self.clock()),
             duration_ms=int(duration * 1000),
         )
-        outcome = RunOutcome(
-            spec.name, finish.status, trigger, slot, missed, duration, finish.summary, finish.error
-        )
+        outcome = RunOutcome(spec.name, finish.status, trigger, slot, missed, duration, finish.summary, finish.error)
         log.info(
             "job %s %s in %.2fs",
             spec.name,

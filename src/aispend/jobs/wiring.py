@@ -4,20 +4,26 @@ other domains plug in at merge time; until a body is registered, its job is list
 
 from __future__ import annotations
 
+from functools import partial
+
+from aispend.connectors.registry import build_connectors
 from aispend.core.settings import Settings
+from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.catalog import RETENTION
 from aispend.jobs.registry import JobRegistry
 from aispend.jobs.retention import retention_job
+from aispend.jobs.sync_job import sync_source_job
 
 
-def default_registry(settings: Settings) -> JobRegistry:
+def default_registry(settings: Settings, clock: Clock = system_clock) -> JobRegistry:
     registry = JobRegistry()
     registry.register(RETENTION, retention_job)
 
-    # REGISTRATION POINT (sync engine): one sync job per configured connector, e.g.
-    #     for connector in configured_connectors(settings):
-    #         registry.register_sync_source(connector.name, lambda ctx, c=connector: sync_job(ctx, c))
-    # The job must update SyncState (the /metrics age-of-last-success gauge reads it).
+    # One sync job per configured source (connectors/registry.py lists them; the cloud connectors
+    # join there at merge and get their sync job here without another line).
+    for source, connector in build_connectors(settings, clock=clock).items():
+        if connector.is_configured():
+            registry.register_sync_source(source, partial(sync_source_job, source=source, connector=connector))
 
     # REGISTRATION POINT (governance): registry.register(EVALUATE, governance_evaluate_job)
     #     runs every AISPEND_JOBS_EVALUATE_CRON and right after every successful sync.
