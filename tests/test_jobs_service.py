@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +37,16 @@ from aispend.ledger.db import make_engine
 from aispend.ledger.models import SyncState
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`aispend jobs ...` configures logging for the process; give the next test the old setup back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_the_postgresql_leader_lock_is_exclusive_and_fails_over(engine: Engine) -> None:

@@ -4,6 +4,7 @@ against the local OpenAI admin fake; a failing source makes a failed run with th
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,16 @@ from tests.fakes.openai_admin import FakeOpenAIAdmin
 from tests.sync_helpers import cost_rows, sync_state
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`aispend jobs ...` configures logging for the process; give the next test the old setup back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
@@ -39,9 +50,7 @@ def run(env: dict[str, str], *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_each_configured_source_gets_a_sync_job_that_runs_the_sync_engine(
-    engine: Engine, env: dict[str, str]
-) -> None:
+def test_each_configured_source_gets_a_sync_job_that_runs_the_sync_engine(engine: Engine, env: dict[str, str]) -> None:
     code, out = run(env, "jobs", "list", "--json")
     assert code == 0, out
     jobs = {row["job"]: row for row in json.loads(out)}
