@@ -109,9 +109,7 @@ class _ScrapeTimeCollector(Collector):
         job_age = GaugeMetricFamily(
             "aispend_job_last_success_age_seconds", "Seconds since the job last succeeded", labels=["job"]
         )
-        streak = GaugeMetricFamily(
-            "aispend_job_consecutive_failures", "Failures in a row per job", labels=["job"]
-        )
+        streak = GaugeMetricFamily("aispend_job_consecutive_failures", "Failures in a row per job", labels=["job"])
         for row in job_rows:
             streak.add_metric([row.name], row.consecutive_failures)
             if row.last_success_at is not None:

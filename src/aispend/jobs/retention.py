@@ -45,9 +45,7 @@ def advance_watermark(engine: Engine, cutoff: datetime) -> datetime:
         current = as_utc(datetime.fromisoformat(row.value))
         if cutoff <= current:
             return current
-        conn.execute(
-            update(LedgerMeta).where(col(LedgerMeta.key) == WATERMARK_KEY).values(value=cutoff.isoformat())
-        )
+        conn.execute(update(LedgerMeta).where(col(LedgerMeta.key) == WATERMARK_KEY).values(value=cutoff.isoformat()))
         return cutoff
 
 

@@ -99,9 +99,7 @@ def next_slot(trigger: Trigger, after: datetime) -> datetime | None:
     return trigger.get_next_fire_time(None, after + _TICK)
 
 
-def due_slots(
-    trigger: Trigger, after: datetime, now: datetime, limit: int = 10_000
-) -> tuple[datetime | None, int]:
+def due_slots(trigger: Trigger, after: datetime, now: datetime, limit: int = 10_000) -> tuple[datetime | None, int]:
     """(latest slot in (after, now], how many slots fell in that range) — the coalescing arithmetic."""
     latest: datetime | None = None
     count = 0

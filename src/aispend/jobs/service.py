@@ -89,9 +89,7 @@ class Service:
         self.metrics.leader.set(1 if leader else 0)
         if leader and not self._was_leader:
             released = self.runner.store.release_claims_of_other_schedulers(self.owner)
-            log.info(
-                "leading the scheduled jobs", extra={"owner": self.owner, "handed_back": released or None}
-            )
+            log.info("leading the scheduled jobs", extra={"owner": self.owner, "handed_back": released or None})
         elif not leader and self._was_leader:
             log.warning("no longer the leader; scheduled jobs pause here", extra={"owner": self.owner})
         self._was_leader = leader

@@ -81,9 +81,7 @@ class JobStore:
             )
             if names:
                 conn.execute(
-                    update(JobState)
-                    .where(col(JobState.name).in_(names))
-                    .values(running_owner=None, running_until=None)
+                    update(JobState).where(col(JobState.name).in_(names)).values(running_owner=None, running_until=None)
                 )
                 conn.execute(
                     update(JobRun)
@@ -120,9 +118,7 @@ class JobStore:
             )
             if claimed.rowcount != 1:
                 return None
-            result = conn.execute(
-                insert(JobRun).values(**run.model_dump(exclude={"id"})).returning(col(JobRun.id))
-            )
+            result = conn.execute(insert(JobRun).values(**run.model_dump(exclude={"id"})).returning(col(JobRun.id)))
             run_id = result.scalar_one()
             assert run_id is not None
         return run_id

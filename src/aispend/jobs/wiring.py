@@ -9,7 +9,8 @@ from functools import partial
 from aispend.connectors.registry import build_connectors
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
-from aispend.jobs.catalog import RETENTION
+from aispend.jobs.catalog import MONTHLY_REVIEW, RETENTION
+from aispend.jobs.monthly import monthly_review_job
 from aispend.jobs.registry import JobRegistry
 from aispend.jobs.retention import retention_job
 from aispend.jobs.sync_job import sync_source_job
@@ -18,9 +19,9 @@ from aispend.jobs.sync_job import sync_source_job
 def default_registry(settings: Settings, clock: Clock = system_clock) -> JobRegistry:
     registry = JobRegistry()
     registry.register(RETENTION, retention_job)
+    registry.register(MONTHLY_REVIEW, monthly_review_job)  # shadow-AI audit now; thresholds join it (monthly.py)
 
-    # One sync job per configured source (connectors/registry.py lists them; the cloud connectors
-    # join there at merge and get their sync job here without another line).
+    # One sync job per configured source, in the order and with the factories of connectors/registry.py.
     for source, connector in build_connectors(settings, clock=clock).items():
         if connector.is_configured():
             registry.register_sync_source(source, partial(sync_source_job, source=source, connector=connector))
@@ -30,9 +31,6 @@ def default_registry(settings: Settings, clock: Clock = system_clock) -> JobRegi
 
     # REGISTRATION POINT (digest): registry.register(DIGEST, weekly_digest_job)
     #     must post with a dedupe key (digest + ISO week) so a re-run never posts twice.
-
-    # REGISTRATION POINT (monthly review: thresholds + shadow-AI audit, to FINANCE_CHANNEL):
-    #     registry.register(MONTHLY_REVIEW, monthly_review_job)
 
     # REGISTRATION POINT (quarterly model review): registry.register(QUARTERLY_REVIEW, quarterly_review_job)
 
