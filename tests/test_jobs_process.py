@@ -127,6 +127,7 @@ def test_run_without_slack_token_runs_the_schedule_with_the_terminal_sink(
     assert "aispend_scheduler_leader 1.0" in metrics
     assert 'aispend_job_runs_total{job="retention",status="ok"}' in metrics
     assert 'aispend_job_last_success_age_seconds{job="retention"}' in metrics
+    assert 'aispend_open_alerts{level="red"} 0.0' in metrics and "aispend_outbox_depth 0.0" in metrics
     assert _get(f"http://127.0.0.1:{port}/nope")[0] == 404
 
     assert proc.stop() == 0  # graceful: SIGTERM, the job in hand finishes, exit 0

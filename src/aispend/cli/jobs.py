@@ -9,6 +9,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from aispend.cli.runtime import Runtime, err_console, runtime
 from aispend.core.settings import Settings
 from aispend.core.timeutil import as_utc
 from aispend.jobs.catalog import JobSpec, build_job_set
+from aispend.jobs.governance_jobs import open_alerts_by_level, outbox_depth
 from aispend.jobs.logs import configure_logging
 from aispend.jobs.metrics import MetricFeeds
 from aispend.jobs.models import STATUS_OK, JobState
@@ -48,9 +50,11 @@ def slack_edge(settings: Settings, engine: Engine) -> SlackEdge | None:
 
 
 def metric_feeds(settings: Settings, engine: Engine) -> MetricFeeds:
-    """REGISTRATION POINT (governance alerts, Slack outbox): MetricFeeds(open_alerts_by_level=...,
-    outbox_depth=...)."""
-    return MetricFeeds()
+    """Open alerts by level and the governance outbox depth (add the Slack delivery queue at merge
+    if the Slack app keeps its own)."""
+    return MetricFeeds(
+        open_alerts_by_level=partial(open_alerts_by_level, engine), outbox_depth=partial(outbox_depth, engine)
+    )
 
 
 def startup_problems(settings: Settings) -> list[str]:
@@ -91,9 +95,7 @@ def run_command(ctx: typer.Context) -> None:
         raise typer.Exit(2)
     engine = _engine_or_exit(rt)
     notifier, serve = _outputs(settings, engine)
-    serve_schedule(
-        settings, engine, default_registry(settings), notifier, serve, metric_feeds(settings, engine)
-    )
+    serve_schedule(settings, engine, default_registry(settings), notifier, serve, metric_feeds(settings, engine))
 
 
 def serve_schedule(
@@ -167,9 +169,7 @@ def job_rows(jobs: list[JobSpec], states: dict[str, JobState], now: datetime) ->
 
 
 @app.command("list")
-def list_cmd(
-    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Stable JSON output.")
-) -> None:
+def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Stable JSON output.")) -> None:
     """Each job: its schedule, next run (company time zone), last result."""
     rt = runtime(ctx)
     settings = rt.settings
@@ -216,9 +216,7 @@ def _row_json(row: JobRow) -> dict[str, object]:
         "next_run": row.next_run.isoformat() if row.next_run and row.spec.wired else None,
         "overdue_slots": row.overdue_slots,
         "last_status": state.last_status if state else None,
-        "last_finished_at": as_utc(state.last_finished_at).isoformat()
-        if state and state.last_finished_at
-        else None,
+        "last_finished_at": as_utc(state.last_finished_at).isoformat() if state and state.last_finished_at else None,
         "last_summary": state.last_summary if state else None,
         "last_error": state.last_error if state else None,
         "consecutive_failures": state.consecutive_failures if state else 0,
@@ -245,9 +243,7 @@ def run_one(
         err_console.print(f"[yellow]{exc}[/yellow]")
         raise typer.Exit(3) from None
     if outcome.status == STATUS_OK:
-        typer.echo(
-            f"{name}: ok in {outcome.duration_s:.2f}s" + (f" — {outcome.summary}" if outcome.summary else "")
-        )
+        typer.echo(f"{name}: ok in {outcome.duration_s:.2f}s" + (f" — {outcome.summary}" if outcome.summary else ""))
         return
     err_console.print(f"[red]{name}: {outcome.status}[/red] {outcome.error or ''}")
     raise typer.Exit(1)

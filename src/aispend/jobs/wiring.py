@@ -9,14 +9,16 @@ from functools import partial
 from aispend.connectors.registry import build_connectors
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
-from aispend.jobs.catalog import MONTHLY_REVIEW, RETENTION
+from aispend.jobs.catalog import EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION
+from aispend.jobs.governance_jobs import evaluate_job, quarterly_review_job
 from aispend.jobs.monthly import monthly_review_job
 from aispend.jobs.registry import JobRegistry
 from aispend.jobs.retention import retention_job
 from aispend.jobs.sync_job import sync_source_job
 
 
-def default_registry(settings: Settings, clock: Clock = system_clock) -> JobRegistry:
+def default_registry(settings: Settings, clock: Clock = system_clock, *, deliver_outbox: bool = True) -> JobRegistry:
+    """`deliver_outbox=False` when the Slack app consumes the governance outbox itself."""
     registry = JobRegistry()
     registry.register(RETENTION, retention_job)
     registry.register(MONTHLY_REVIEW, monthly_review_job)  # shadow-AI audit now; thresholds join it (monthly.py)
@@ -26,13 +28,12 @@ def default_registry(settings: Settings, clock: Clock = system_clock) -> JobRegi
         if connector.is_configured():
             registry.register_sync_source(source, partial(sync_source_job, source=source, connector=connector))
 
-    # REGISTRATION POINT (governance): registry.register(EVALUATE, governance_evaluate_job)
-    #     runs every AISPEND_JOBS_EVALUATE_CRON and right after every successful sync.
+    # Evaluation runs every AISPEND_JOBS_EVALUATE_CRON and right after every successful sync.
+    registry.register(EVALUATE, partial(evaluate_job, deliver_outbox=deliver_outbox))
+    registry.register(QUARTERLY_REVIEW, quarterly_review_job)
 
     # REGISTRATION POINT (digest): registry.register(DIGEST, weekly_digest_job)
     #     must post with a dedupe key (digest + ISO week) so a re-run never posts twice.
-
-    # REGISTRATION POINT (quarterly model review): registry.register(QUARTERLY_REVIEW, quarterly_review_job)
 
     # REGISTRATION POINT (ledger rollups): registry.register(ROLLUPS, rollup_maintenance_job)
     #     e.g. rebuild the hourly CallRollup rows still backed by raw calls, to repair drift.
