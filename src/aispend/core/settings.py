@@ -267,7 +267,7 @@ class Settings(BaseSettings):
 
     @field_validator("ops_port", mode="before")
     @classmethod
-    def _blank_port(cls, value: object) -> object:
+    def _jobs_blank_port(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
@@ -275,7 +275,7 @@ class Settings(BaseSettings):
         "jobs_retention_cron", "jobs_rollups_cron",
     )
     @classmethod
-    def _schedule(cls, value: str) -> str:
+    def _jobs_schedule(cls, value: str) -> str:
         from aispend.jobs.schedule import (
             parse_schedule,  # local: settings must not import the jobs package eagerly
         )
@@ -285,7 +285,7 @@ class Settings(BaseSettings):
 
     @field_validator("jobs_sync_cron")
     @classmethod
-    def _sync_schedule(cls, value: str) -> str:
+    def _jobs_sync_schedule(cls, value: str) -> str:
         from aispend.jobs.schedule import parse_schedule
 
         parse_schedule(value.replace("{minute}", "0"), ZoneInfo("UTC"))
@@ -293,7 +293,7 @@ class Settings(BaseSettings):
 
     @field_validator("jobs_sync_crons")
     @classmethod
-    def _sync_overrides(cls, value: str) -> str:
+    def _jobs_sync_overrides(cls, value: str) -> str:
         from aispend.jobs.schedule import parse_schedule, parse_sync_overrides
 
         for cron in parse_sync_overrides(value).values():
