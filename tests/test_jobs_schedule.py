@@ -341,7 +341,7 @@ def test_every_operations_setting_is_in_env_example_and_the_defaults_parse() -> 
 
     example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
     ours = [name for name in Settings.model_fields if name.startswith(("jobs_", "ops_", "log_"))]
-    assert len(ours) == 19
+    assert len(ours) == 20
     missing = [name for name in ours if f"AISPEND_{name.upper()}=" not in example]
     assert missing == []
     settings = Settings()

@@ -196,12 +196,13 @@ def test_jobs_cli_lists_and_runs(engine: Engine, database_url: str, tmp_path: ob
     rows = {row["job"]: row for row in json.loads(listed.stdout)}
     assert rows["retention"]["last_status"] == "ok" and rows["retention"]["wired"] is True
     assert rows["retention"]["next_run"].endswith("03:30:00+01:00")  # company time zone, next 03:30
-    assert rows[DIGEST]["wired"] is False and rows[DIGEST]["next_run"] is None
+    assert rows[DIGEST]["wired"] is True  # the bot's digest, on the terminal without a Slack token
+    assert rows["rollups"]["wired"] is False and rows["rollups"]["next_run"] is None
 
     table = runner.invoke(app, ["jobs", "list"], env=env)
     assert table.exit_code == 0 and "not wired" in table.output
 
-    assert runner.invoke(app, ["jobs", "run", DIGEST], env=env).exit_code == 2
+    assert runner.invoke(app, ["jobs", "run", "rollups"], env=env).exit_code == 2
     unknown = runner.invoke(app, ["jobs", "run", "nope"], env=env)
     assert unknown.exit_code == 2 and "no job named 'nope'" in unknown.output
     with Session(engine) as session:

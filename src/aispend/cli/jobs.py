@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -16,10 +17,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from aispend.bot.wiring import Wired, wire
 from aispend.cli.runtime import Runtime, err_console, runtime
 from aispend.core.settings import Settings
-from aispend.core.timeutil import as_utc
-from aispend.jobs.catalog import JobSpec, build_job_set
+from aispend.core.timeutil import Clock, as_utc, system_clock
+from aispend.jobs.catalog import DIGEST, JobSpec, build_job_set
 from aispend.jobs.governance_jobs import open_alerts_by_level, outbox_depth
 from aispend.jobs.logs import configure_logging
 from aispend.jobs.metrics import MetricFeeds
@@ -29,6 +31,7 @@ from aispend.jobs.registry import JobRegistry
 from aispend.jobs.runner import JobBusy, JobNotWired, Runner
 from aispend.jobs.schedule import due_slots, next_slot
 from aispend.jobs.service import Serve, Service
+from aispend.jobs.slack_edge import OutboxNotifier, SlackServe, digest_job, slack_channels
 from aispend.jobs.store import JobStore
 from aispend.jobs.wiring import default_registry
 
@@ -38,15 +41,24 @@ log = logging.getLogger("aispend.run")
 
 @dataclass
 class SlackEdge:
-    serve: Serve
+    serve: Serve | None  # None without SLACK_BOT_TOKEN
     notifier: Notifier
+    wired: Wired
 
 
-def slack_edge(settings: Settings, engine: Engine) -> SlackEdge | None:
-    """REGISTRATION POINT (Slack app, branch slack-bot): build the Bolt app and its delivery here, e.g.
-    `bolt = build_app(settings, engine); return SlackEdge(serve=socket_mode_serve(bolt, settings),
-    notifier=SlackNotifier(bolt.client, settings))`. Until then a token only earns a warning."""
-    return None
+def slack_edge(settings: Settings, engine: Engine, clock: Clock = system_clock) -> SlackEdge:
+    """The bot (issue 6) inside `aispend run`: on Slack with SLACK_BOT_TOKEN, else the terminal sink."""
+    wired = wire(settings, engine, clock)
+    if wired.client is None:
+        return SlackEdge(serve=None, notifier=TerminalNotifier(), wired=wired)
+    notifier = OutboxNotifier(engine, wired.bot.outbox, slack_channels(settings))
+    return SlackEdge(serve=SlackServe(wired, settings), notifier=notifier, wired=wired)
+
+
+def build_registry(settings: Settings, edge: SlackEdge, clock: Clock = system_clock) -> JobRegistry:
+    registry = default_registry(settings, clock)
+    registry.register(DIGEST, partial(digest_job, wired=edge.wired))
+    return registry
 
 
 def metric_feeds(settings: Settings, engine: Engine) -> MetricFeeds:
@@ -71,16 +83,14 @@ def startup_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def _outputs(settings: Settings, engine: Engine) -> tuple[Notifier, Serve | None]:
-    has_bot = settings.slack_bot_token is not None and settings.slack_bot_token.get_secret_value().strip()
-    if not has_bot:
+def _edge(settings: Settings, engine: Engine, clock: Clock) -> SlackEdge:
+    edge = slack_edge(settings, engine, clock)
+    if edge.serve is None:
         log.info("no SLACK_BOT_TOKEN: messages go to the terminal sink (stdout)")
-        return TerminalNotifier(), None
-    edge = slack_edge(settings, engine)
-    if edge is None:
-        log.warning("SLACK_BOT_TOKEN is set but this build has no Slack app wired: using the terminal sink")
-        return TerminalNotifier(), None
-    return edge.notifier, edge.serve
+    else:
+        mode = "Socket Mode" if settings.slack_app_token is not None else "HTTP mode"
+        log.info("Slack app in %s; jobs post through the bot's outbox", mode)
+    return edge
 
 
 def run_command(ctx: typer.Context) -> None:
@@ -94,8 +104,16 @@ def run_command(ctx: typer.Context) -> None:
     if problems:
         raise typer.Exit(2)
     engine = _engine_or_exit(rt)
-    notifier, serve = _outputs(settings, engine)
-    serve_schedule(settings, engine, default_registry(settings), notifier, serve, metric_feeds(settings, engine))
+    edge = _edge(settings, engine, rt.clock)
+    serve_schedule(
+        settings,
+        engine,
+        build_registry(settings, edge, rt.clock),
+        edge.notifier,
+        edge.serve,
+        metric_feeds(settings, engine),
+        housekeeping=edge.wired.bot.outbox.deliver_pending,
+    )
 
 
 def serve_schedule(
@@ -105,6 +123,7 @@ def serve_schedule(
     notifier: Notifier,
     serve: Serve | None = None,
     feeds: MetricFeeds | None = None,
+    housekeeping: Callable[[], object] | None = None,
 ) -> None:
     """The body of `aispend run` once settings, database and outputs are settled."""
     if engine.dialect.name == "sqlite":
@@ -116,6 +135,7 @@ def serve_schedule(
         notifier=notifier,
         serve=serve,
         feeds=feeds or MetricFeeds(),
+        housekeeping=housekeeping,
     )
     unwired = [job.name for job in service.jobs if not job.wired]
     if unwired:
@@ -145,9 +165,9 @@ def _engine_or_exit(rt: Runtime) -> Engine:
 def _runner(rt: Runtime, owner: str) -> Runner:
     engine = _engine_or_exit(rt)
     settings = rt.settings
-    notifier, _serve = _outputs(settings, engine)
-    jobs = build_job_set(settings, default_registry(settings, rt.clock))
-    return Runner(settings=settings, engine=engine, jobs=jobs, notifier=notifier, owner=owner, clock=rt.clock)
+    edge = _edge(settings, engine, rt.clock)
+    jobs = build_job_set(settings, build_registry(settings, edge, rt.clock))
+    return Runner(settings=settings, engine=engine, jobs=jobs, notifier=edge.notifier, owner=owner, clock=rt.clock)
 
 
 @dataclass(frozen=True)
@@ -174,7 +194,7 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", h
     rt = runtime(ctx)
     settings = rt.settings
     engine = _engine_or_exit(rt)
-    jobs = build_job_set(settings, default_registry(settings, rt.clock))
+    jobs = build_job_set(settings, build_registry(settings, slack_edge(settings, engine, rt.clock), rt.clock))
     rows = job_rows(jobs, JobStore(engine).states(), as_utc(rt.clock()))
     if as_json:
         typer.echo(json.dumps([_row_json(row) for row in rows], indent=2))

@@ -255,6 +255,7 @@ class Settings(BaseSettings):
     jobs_claim_timeout_minutes: int = Field(default=120, ge=1)
     jobs_failure_alert_after: int = Field(default=3, ge=1)
     jobs_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    jobs_admin_channel: str = ""  # Slack channel id for job failure alerts (default: the leadership channel)
     ops_host: str = "127.0.0.1"
     ops_port: int | None = Field(default=9464, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"

@@ -34,6 +34,7 @@ from aispend.jobs.runner import Runner, RunOutcome
 from aispend.jobs.store import SCHEDULER_OWNER_PREFIX
 
 log = logging.getLogger("aispend.run")
+HOUSEKEEPING_SECONDS = 60
 
 # The Slack app's entry: runs until the event is set (Socket Mode client or HTTP listener).
 Serve = Callable[[threading.Event], None]
@@ -54,6 +55,7 @@ class Service:
     feeds: MetricFeeds = field(default_factory=MetricFeeds)
     leadership: Leadership | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    housekeeping: Callable[[], object] | None = None  # e.g. the Slack outbox retry, every minute on the leader
 
     def __post_init__(self) -> None:
         self.owner = new_owner()
@@ -104,6 +106,14 @@ class Service:
             log.exception("scheduler tick failed (retried at the next tick)")
         finally:
             self._idle.set()
+
+    def _housekeep(self) -> None:
+        if self.stop.is_set() or not self._was_leader or self.housekeeping is None:
+            return
+        try:
+            self.housekeeping()
+        except Exception:
+            log.exception("housekeeping failed (retried in a minute)")
 
     # --- health ----------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -158,6 +168,8 @@ class Service:
             next_run_time=now + timedelta(seconds=min(1.0, settings.jobs_tick_seconds)),
             id="tick",
         )
+        if self.housekeeping is not None:
+            scheduler.add_job(self._housekeep, "interval", seconds=HOUSEKEEPING_SECONDS, id="housekeeping")
         scheduler.start()
         log.info(
             "scheduler started: %d jobs (%d wired), time zone %s",
