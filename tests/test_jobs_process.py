@@ -142,18 +142,14 @@ def test_run_without_slack_token_runs_the_schedule_with_the_terminal_sink(
 def test_run_refuses_contradictory_slack_settings_with_a_clear_message(tmp_path: Path) -> None:
     env = _base_env(f"sqlite:///{tmp_path / 'a.db'}", tmp_path)
     env["SLACK_BOT_TOKEN"] = "xoxb-not-used"
-    result = subprocess.run(
-        [str(AISPEND), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([str(AISPEND), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET" in result.stderr
     assert "xoxb-not-used" not in result.stderr + result.stdout
 
     env.pop("SLACK_BOT_TOKEN")
     env["AISPEND_JOBS_DIGEST_CRON"] = "0 9 * * funday"
-    result = subprocess.run(
-        [str(AISPEND), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([str(AISPEND), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     stderr = " ".join(result.stderr.split())  # the console wraps long lines
     assert "jobs_digest_cron" in stderr and 'Invalid weekday name "funday"' in stderr
@@ -221,3 +217,53 @@ def test_two_replicas_on_postgresql_run_each_slot_once_alert_once_and_fail_over(
     assert "`evaluate` failed 3 times in a row" in alert_lines[0]
     assert {run.owner.split(":")[2] for run in runs} == {str(leader_pid), str(follower.pid)}
     print(f"fail-over took {takeover_s:.1f}s")
+
+
+def test_run_with_slack_serves_bolt_and_posts_the_digest_once(
+    engine: Engine, database_url: str, tmp_path: Path, procs: list[Proc]
+) -> None:
+    from tests.fakes.slack_api import FakeSlack
+
+    fake = FakeSlack().start()
+    try:
+        env = _base_env(database_url, tmp_path)
+        env.update(
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET="test-signing-secret",
+            AISPEND_SLACK_API_URL=fake.api_url,
+            AISPEND_HTTP_PORT="0",
+            AISPEND_SLACK_GOVERNANCE_CHANNEL="C0GOV",
+            AISPEND_JOBS_DIGEST_CRON="* * * * * *",  # every second: the outbox key keeps it to one per week
+            AISPEND_JOBS_DISABLED="retention,evaluate",
+        )
+        proc = Proc([str(AISPEND), "run"], env, tmp_path, "slack")
+        procs.append(proc)
+
+        def slack_port() -> int | None:
+            return next((int(r["slack_port"]) for r in proc.logs() if "slack_port" in r), None)  # type: ignore[call-overload]
+
+        port = int(wait_for(slack_port, 30, "the Slack HTTP listener"))  # type: ignore[call-overload]
+        wait_for(lambda: fake.history.get("C0GOV"), 30, "the digest in the governance channel")
+        with engine.connect() as conn:
+            wait_for(
+                lambda: conn.execute(
+                    select(JobRun).where(JobRun.job == "digest", JobRun.status == "ok")  # type: ignore[arg-type]
+                ).all()[2:],
+                30,
+                "three digest runs",
+            )
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", data=b"{}", method="POST")
+        assert _status(request) == 401  # Bolt verifies signatures in HTTP mode
+        assert proc.stop() == 0
+        posts = [m for m in fake.history["C0GOV"] if m.get("text")]
+        assert len(posts) == 1  # three runs, one digest (the outbox's ISO-week key)
+    finally:
+        fake.stop()
+
+
+def _status(request: urllib.request.Request) -> int:
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code

@@ -8,6 +8,7 @@ job and the notifier work the same way in both; only `serve` needs Slack.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from aispend.core.settings import Settings
 from aispend.jobs.registry import JobContext, JobResult
 
 DIGEST_TERMINAL_CHANNEL = "digest"
+log = logging.getLogger("aispend.run")
 
 
 class OutboxNotifier:
@@ -96,6 +98,12 @@ class SlackServe:
         from aispend.bot.server import make_http_server
 
         server = make_http_server(app, settings.http_host, settings.http_port)
+        log.info(
+            "Slack HTTP mode on http://%s:%d/slack/events",
+            settings.http_host,
+            server.server_port,
+            extra={"slack_port": server.server_port},
+        )
         thread = threading.Thread(target=server.serve_forever, name="slack-http", daemon=True)
         thread.start()
         stop.wait()
