@@ -11,6 +11,7 @@ from aispend.cli import (
     ingest,
     ingest_calls,
     ingest_focus,
+    jobs,
     reconcile,
     report,
     report_spend,
@@ -45,6 +46,8 @@ shadow_report.register(report.app)
 governance.register_root(app)
 governance.register(report.app)
 slack.register(app)  # run, digest, audit, outbox
+app.add_typer(jobs.app, name="jobs")
+app.command("run")(jobs.run_command)
 
 
 if __name__ == "__main__":

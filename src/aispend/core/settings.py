@@ -237,6 +237,70 @@ class Settings(BaseSettings):
     batch_discount_pct: Decimal = Field(default=Decimal(50), ge=0, le=100)
     self_host_tokens_per_day: int = Field(default=10_000_000, ge=1)
 
+    # --- operations -------------------------------------------------------------------------
+    # Schedules: cron strings (5 fields, or 6 with seconds first) or @first-business-day[-of-quarter] HH:MM,
+    # in the company time zone. "{minute}" in the sync cron is replaced by each source's staggered minute.
+    jobs_sync_cron: str = "{minute} * * * *"
+    jobs_sync_stagger_minutes: int = Field(default=7, ge=0, le=59)
+    jobs_sync_crons: str = ""  # per-source overrides: "openai=15 */2 * * *;aws=0 6 * * *"
+    jobs_evaluate_cron: str = "*/15 * * * *"
+    jobs_digest_cron: str = "0 9 * * mon"
+    jobs_monthly_review_cron: str = "@first-business-day 09:00"
+    jobs_quarterly_review_cron: str = "@first-business-day-of-quarter 10:00"
+    jobs_retention_cron: str = "30 3 * * *"
+    jobs_rollups_cron: str = "45 3 * * *"
+    jobs_disabled: CommaList = Field(default_factory=list)
+    jobs_tick_seconds: float = Field(default=10.0, gt=0)
+    jobs_lock_poll_seconds: float = Field(default=5.0, gt=0)
+    jobs_claim_timeout_minutes: int = Field(default=120, ge=1)
+    jobs_failure_alert_after: int = Field(default=3, ge=1)
+    jobs_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    jobs_admin_channel: str = ""  # Slack channel id for job failure alerts (default: the leadership channel)
+    ops_host: str = "127.0.0.1"
+    ops_port: int | None = Field(default=9464, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("jobs_disabled", mode="before")
+    @classmethod
+    def _split_jobs(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("ops_port", mode="before")
+    @classmethod
+    def _jobs_blank_port(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "jobs_evaluate_cron", "jobs_digest_cron", "jobs_monthly_review_cron", "jobs_quarterly_review_cron",
+        "jobs_retention_cron", "jobs_rollups_cron",
+    )
+    @classmethod
+    def _jobs_schedule(cls, value: str) -> str:
+        from aispend.jobs.schedule import (
+            parse_schedule,  # local: settings must not import the jobs package eagerly
+        )
+
+        parse_schedule(value, ZoneInfo("UTC"))
+        return value
+
+    @field_validator("jobs_sync_cron")
+    @classmethod
+    def _jobs_sync_schedule(cls, value: str) -> str:
+        from aispend.jobs.schedule import parse_schedule
+
+        parse_schedule(value.replace("{minute}", "0"), ZoneInfo("UTC"))
+        return value
+
+    @field_validator("jobs_sync_crons")
+    @classmethod
+    def _jobs_sync_overrides(cls, value: str) -> str:
+        from aispend.jobs.schedule import parse_schedule, parse_sync_overrides
+
+        for cron in parse_sync_overrides(value).values():
+            parse_schedule(cron, ZoneInfo("UTC"))
+        return value
+
     @field_validator("ai_service_names", "escalation_gates", "batch_workflows", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

@@ -76,9 +76,7 @@ def statuses(
     states = load_states(engine)
     listed = list(sources)
     names = {name for name, _ in listed}
-    result = [
-        source_status(name, configured, states.get(name), now, stale_after) for name, configured in listed
-    ]
+    result = [source_status(name, configured, states.get(name), now, stale_after) for name, configured in listed]
     for name in sorted(set(states) - names):
         result.append(source_status(name, False, states[name], now, stale_after))
     return result

@@ -62,9 +62,7 @@ class SyncPolicy:
         )
 
 
-def plan_window(
-    synced_until: date | None, today: date, policy: SyncPolicy, since: date | None = None
-) -> Window:
+def plan_window(synced_until: date | None, today: date, policy: SyncPolicy, since: date | None = None) -> Window:
     """The days to pull: [start, tomorrow). Pure.
 
     `synced_until` is the exclusive end of the last window written; the look-back re-pulls the

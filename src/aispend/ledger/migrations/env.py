@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import aispend.bot.models  # registers the Slack tables (outbox, alert messages, audit)
 import aispend.governance.models  # (registers the governance tables)
+import aispend.jobs.models  # registers job_state, job_run (operations)
 import aispend.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from aispend.shadow import models as _shadow_models  # noqa: F401  (shadow AI tables)
 from aispend.usage import models as _usage_models  # noqa: F401  (registers provider_usage)

@@ -1,0 +1,110 @@
+"""The Slack app (the bot package) inside `aispend run`: what it serves, how jobs post through its
+outbox, and the weekly digest as a scheduled job.
+
+`wire()` gives a bot on Slack when SLACK_BOT_TOKEN is set and on the terminal otherwise, so the digest
+job and the notifier work the same way in both; only `serve` needs Slack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from aispend.bot.blocks import Message
+from aispend.bot.digest import gather_digest, post_digest
+from aispend.bot.outbox import Outbox
+from aispend.bot.wiring import Wired
+from aispend.core.settings import Settings
+from aispend.jobs.registry import JobContext, JobResult
+
+DIGEST_TERMINAL_CHANNEL = "digest"
+log = logging.getLogger("aispend.run")
+
+
+class OutboxNotifier:
+    """Jobs' posts go through the bot's outbox: idempotent by dedupe key, retried until delivered."""
+
+    def __init__(self, engine: Engine, outbox: Outbox, channels: Mapping[str, str]) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.channels = channels
+
+    def post(self, channel: str, text: str, *, dedupe_key: str | None = None) -> None:
+        target = self.channels.get(channel, channel)
+        if not target:
+            raise ValueError(f"no Slack channel is set for {channel!r} messages (see docs/deployment.md)")
+        key = dedupe_key or f"ops:{channel}:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+        with Session(self.engine) as session:
+            self.outbox.post(session, key, target, Message(text=text))
+            session.commit()
+        self.outbox.deliver_pending()
+
+
+def slack_channels(settings: Settings) -> dict[str, str]:
+    """Logical channel -> Slack channel id ("" when unset: posting there fails with a clear error)."""
+    leadership = settings.slack_leadership_channel
+    return {
+        "admin": settings.jobs_admin_channel or leadership,
+        "finance": settings.slack_finance_channel,
+        "alerts": settings.slack_finance_channel,
+        "leadership": leadership,
+        "digest": settings.slack_governance_channel,
+    }
+
+
+def digest_job(context: JobContext, *, wired: Wired) -> JobResult:
+    settings = context.settings
+    channel = settings.slack_governance_channel
+    if not channel:
+        if wired.client is not None:
+            raise ValueError("AISPEND_SLACK_GOVERNANCE_CHANNEL is not set: the weekly digest has nowhere to go")
+        channel = DIGEST_TERMINAL_CHANNEL
+    commands = wired.bot.commands
+    data = gather_digest(commands.ledger, commands.governance, context.now, shadow=commands.shadow)
+    post_digest(context.engine, wired.bot.outbox, data, channel)  # once per ISO week (outbox key)
+    return JobResult(summary=f"digest {data.key} posted to {channel}")
+
+
+@dataclass
+class SlackServe:
+    """Serve the Bolt app until `stop` is set: Socket Mode with SLACK_APP_TOKEN, else HTTP mode."""
+
+    wired: Wired
+    settings: Settings
+
+    def __call__(self, stop: threading.Event) -> None:
+        from aispend.bot.app import build_app
+
+        settings = self.settings
+        assert self.wired.client is not None
+        socket_mode = settings.slack_app_token is not None
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        app = build_app(self.wired.bot, self.wired.client, signing_secret=None if socket_mode else secret)
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            assert settings.slack_app_token is not None
+            handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            handler.connect()
+            stop.wait()
+            handler.close()
+            return
+        from aispend.bot.server import make_http_server
+
+        server = make_http_server(app, settings.http_host, settings.http_port)
+        log.info(
+            "Slack HTTP mode on http://%s:%d/slack/events",
+            settings.http_host,
+            server.server_port,
+            extra={"slack_port": server.server_port},
+        )
+        thread = threading.Thread(target=server.serve_forever, name="slack-http", daemon=True)
+        thread.start()
+        stop.wait()
+        server.shutdown()

@@ -1,0 +1,40 @@
+"""Which body runs for which job in this build. The registration points below are where the
+other domains plug in at merge time; until a body is registered, its job is listed but never run.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from aispend.connectors.registry import build_connectors
+from aispend.core.settings import Settings
+from aispend.core.timeutil import Clock, system_clock
+from aispend.jobs.catalog import EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION
+from aispend.jobs.governance_jobs import evaluate_job, quarterly_review_job
+from aispend.jobs.monthly import monthly_review_job
+from aispend.jobs.registry import JobRegistry
+from aispend.jobs.retention import retention_job
+from aispend.jobs.sync_job import sync_source_job
+
+
+def default_registry(settings: Settings, clock: Clock = system_clock, *, deliver_outbox: bool = True) -> JobRegistry:
+    """`deliver_outbox=False` when the Slack app consumes the governance outbox itself."""
+    registry = JobRegistry()
+    registry.register(RETENTION, retention_job)
+    registry.register(MONTHLY_REVIEW, monthly_review_job)  # shadow-AI audit now; thresholds join it (monthly.py)
+
+    # One sync job per configured source, in the order and with the factories of connectors/registry.py.
+    for source, connector in build_connectors(settings, clock=clock).items():
+        if connector.is_configured():
+            registry.register_sync_source(source, partial(sync_source_job, source=source, connector=connector))
+
+    # Evaluation runs every AISPEND_JOBS_EVALUATE_CRON and right after every successful sync.
+    registry.register(EVALUATE, partial(evaluate_job, deliver_outbox=deliver_outbox))
+    registry.register(QUARTERLY_REVIEW, quarterly_review_job)
+
+    # REGISTRATION POINT (digest): registry.register(DIGEST, weekly_digest_job)
+    #     must post with a dedupe key (digest + ISO week) so a re-run never posts twice.
+
+    # REGISTRATION POINT (ledger rollups): registry.register(ROLLUPS, rollup_maintenance_job)
+    #     e.g. rebuild the hourly CallRollup rows still backed by raw calls, to repair drift.
+    return registry
