@@ -197,17 +197,18 @@ def test_jobs_cli_lists_and_runs(engine: Engine, database_url: str, tmp_path: ob
     assert rows["retention"]["last_status"] == "ok" and rows["retention"]["wired"] is True
     assert rows["retention"]["next_run"].endswith("03:30:00+01:00")  # company time zone, next 03:30
     assert rows[DIGEST]["wired"] is True  # the bot's digest, on the terminal without a Slack token
-    assert rows["rollups"]["wired"] is False and rows["rollups"]["next_run"] is None
+    assert rows["rollups"]["wired"] is True and rows["rollups"]["next_run"].endswith("03:45:00+01:00")
 
     table = runner.invoke(app, ["jobs", "list"], env=env)
-    assert table.exit_code == 0 and "not wired" in table.output
+    assert table.exit_code == 0 and "rollups" in table.output
 
-    assert runner.invoke(app, ["jobs", "run", "rollups"], env=env).exit_code == 2
+    rolled = runner.invoke(app, ["jobs", "run", "rollups"], env=env)
+    assert rolled.exit_code == 0 and "no drift" in rolled.output, rolled.output
     unknown = runner.invoke(app, ["jobs", "run", "nope"], env=env)
     assert unknown.exit_code == 2 and "no job named 'nope'" in unknown.output
     with Session(engine) as session:
         runs = session.execute(select(JobRun.job, JobRun.trigger)).all()
-    assert [tuple(r) for r in runs] == [("retention", "manual")]
+    assert [tuple(r) for r in runs] == [("retention", "manual"), ("rollups", "manual")]
 
 
 def test_on_sqlite_a_second_process_on_the_same_file_waits_as_follower(tmp_path: Path) -> None:

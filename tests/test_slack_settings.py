@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from aispend.core.settings import Settings
 
@@ -22,7 +21,6 @@ SLACK_ENV_NAMES = [
     "AISPEND_SLACK_FINANCE_ADMINS",
     "AISPEND_SLACK_ADMINS",
     "AISPEND_SLACK_MAX_RETRIES",
-    "AISPEND_DIGEST_SCHEDULE",
 ]
 
 
@@ -36,7 +34,7 @@ def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     s = settings(monkeypatch)
-    assert (s.http_host, s.http_port, s.digest_schedule) == ("127.0.0.1", 3000, "mon 09:00")
+    assert (s.http_host, s.http_port) == ("127.0.0.1", 3000)
     assert s.slack_bot_token is None and s.slack_finance_admins == []
 
 
@@ -46,17 +44,10 @@ def test_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         SLACK_BOT_TOKEN="xoxb-1",
         AISPEND_HTTP_PORT="8080",
         AISPEND_SLACK_FINANCE_ADMINS="U1, S2 ,",
-        AISPEND_DIGEST_SCHEDULE="Fri 7:30",
     )
     assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == "xoxb-1"
     assert "xoxb-1" not in repr(s)  # secrets never printed
-    assert s.http_port == 8080 and s.slack_finance_admins == ["U1", "S2"] and s.digest_schedule == "fri 07:30"
-
-
-@pytest.mark.parametrize("bad", ["monday 09:00", "mon 25:00", "mon", "mon 9"])
-def test_bad_schedule_is_named(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
-    with pytest.raises(ValidationError, match="AISPEND_DIGEST_SCHEDULE must look like"):
-        settings(monkeypatch, AISPEND_DIGEST_SCHEDULE=bad)
+    assert s.http_port == 8080 and s.slack_finance_admins == ["U1", "S2"]
 
 
 def test_env_example_lists_every_slack_setting() -> None:

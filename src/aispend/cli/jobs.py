@@ -93,8 +93,15 @@ def _edge(settings: Settings, engine: Engine, clock: Clock) -> SlackEdge:
     return edge
 
 
-def run_command(ctx: typer.Context) -> None:
-    """Run the scheduler (and the Slack app when configured) until SIGTERM/SIGINT."""
+def run_command(
+    ctx: typer.Context,
+    http: bool = typer.Option(False, "--http", help="Serve Slack in HTTP mode even when SLACK_APP_TOKEN is set."),
+) -> None:
+    """Run the scheduler (and the Slack app when configured) until SIGTERM/SIGINT.
+
+    Slack: Socket Mode when SLACK_APP_TOKEN is set, HTTP mode (AISPEND_HTTP_HOST:AISPEND_HTTP_PORT,
+    path /slack/events) otherwise or with --http. No SLACK_BOT_TOKEN: messages go to the terminal.
+    """
     rt = runtime(ctx)
     settings = rt.settings
     configure_logging(settings.log_format, settings.log_level)
@@ -105,6 +112,8 @@ def run_command(ctx: typer.Context) -> None:
         raise typer.Exit(2)
     engine = _engine_or_exit(rt)
     edge = _edge(settings, engine, rt.clock)
+    if isinstance(edge.serve, SlackServe):
+        edge.serve.force_http = http
     serve_schedule(
         settings,
         engine,

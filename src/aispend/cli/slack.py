@@ -7,7 +7,6 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -15,13 +14,12 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from aispend.bot import audit as audit_log
-from aispend.bot.app import SLACK_EVENTS_PATH, build_app
 from aispend.bot.digest import digest_chart, gather_digest, post_digest
 from aispend.bot.models import FAILED, PENDING, SENDING, OutboxMessage
 from aispend.bot.render import render_digest
 from aispend.bot.transport import blocks_as_text
-from aispend.bot.wiring import Wired, wire
-from aispend.cli.runtime import Runtime, err_console, runtime
+from aispend.bot.wiring import wire
+from aispend.cli.runtime import err_console, runtime
 from aispend.core.timeutil import parse_date
 
 console = Console()
@@ -30,91 +28,9 @@ log = logging.getLogger(__name__)
 
 def register(app: typer.Typer) -> None:
     """Add the Slack commands at the top level of the CLI."""
-    app.command("run")(run)
     app.command("digest")(digest)
     app.command("audit")(audit)
     app.command("outbox")(outbox)
-
-
-def run(
-    ctx: typer.Context,
-    http: bool = typer.Option(False, "--http", help="HTTP mode even when SLACK_APP_TOKEN is set."),
-) -> None:
-    """Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode at /slack/events."""
-    rt = runtime(ctx)
-    settings = rt.settings
-    if settings.slack_bot_token is None or not settings.slack_bot_token.get_secret_value():
-        err_console.print(
-            "[red]SLACK_BOT_TOKEN is not set[/red]: create the app from slack/manifest.yaml, "
-            "install it, and put its bot token in .env (see docs/slack.md)."
-        )
-        raise typer.Exit(2)
-    socket_mode = settings.slack_app_token is not None and not http
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-    if not socket_mode and not secret:
-        err_console.print("[red]SLACK_SIGNING_SECRET is not set[/red]: HTTP mode verifies every request with it.")
-        raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name, value in (
-        ("AISPEND_SLACK_GOVERNANCE_CHANNEL", settings.slack_governance_channel),
-        ("AISPEND_SLACK_FINANCE_CHANNEL", settings.slack_finance_channel),
-    ):
-        if not value:
-            err_console.print(f"[yellow]{name} is not set[/yellow]: messages meant for it will fail.")
-    engine = rt.engine()
-    wired = wire(settings, engine, rt.clock)
-    assert wired.client is not None
-    app = build_app(wired.bot, wired.client, signing_secret=None if socket_mode else secret)
-    scheduler = _start_scheduler(rt, wired)
-    try:
-        if socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            assert settings.slack_app_token is not None
-            console.print("aispend bot running in Socket Mode")
-            SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
-        else:
-            from aispend.bot.server import make_http_server
-
-            server = make_http_server(app, settings.http_host, settings.http_port)
-            console.print(
-                f"aispend bot listening on http://{settings.http_host}:{server.server_port}{SLACK_EVENTS_PATH}"
-            )
-            server.serve_forever()
-    finally:
-        scheduler.shutdown(wait=False)
-
-
-def _start_scheduler(rt: Runtime, wired: Wired) -> Any:
-    """The weekly digest at AISPEND_DIGEST_SCHEDULE; undelivered outbox messages retried each minute."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.cron import CronTrigger
-
-    settings = rt.settings
-    engine = rt.engine()
-    day, time_of_day = settings.digest_schedule.split()
-    hour, minute = (int(p) for p in time_of_day.split(":"))
-
-    def weekly_digest() -> None:
-        if not settings.slack_governance_channel:
-            log.error("AISPEND_SLACK_GOVERNANCE_CHANNEL is not set: the weekly digest was not posted")
-            return
-        data = gather_digest(
-            wired.bot.commands.ledger, wired.bot.commands.governance, rt.clock(), shadow=wired.bot.commands.shadow
-        )
-        post_digest(engine, wired.bot.outbox, data, settings.slack_governance_channel)
-
-    scheduler = BackgroundScheduler(timezone=settings.tz)
-    scheduler.add_job(
-        weekly_digest,
-        CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=settings.tz),
-        id="weekly-digest",
-        misfire_grace_time=6 * 3600,
-        coalesce=True,
-    )
-    scheduler.add_job(wired.bot.outbox.deliver_pending, "interval", minutes=1, id="outbox-retry")
-    scheduler.start()
-    return scheduler
 
 
 def digest(

@@ -144,24 +144,12 @@ class Settings(BaseSettings):
     slack_finance_admins: CommaList = Field(default_factory=list)  # user ids (U...) or user group ids (S...)
     slack_admins: CommaList = Field(default_factory=list)  # user ids (U...) or user group ids (S...)
     slack_max_retries: int = Field(default=5, ge=0, le=20)  # 429 / connection retries per Slack call
-    digest_schedule: str = "mon 09:00"  # weekly digest, company time zone: "<day> HH:MM"
 
     @field_validator("slack_finance_admins", "slack_admins", mode="before")
     @classmethod
     def _split_slack_ids(cls, value: object) -> object:
         return _split_commas(value)
 
-    @field_validator("digest_schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        parts = value.strip().lower().split()
-        days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-        hour, _, minute = parts[1].partition(":") if len(parts) == 2 else ("", "", "")
-        if len(parts) != 2 or parts[0] not in days or not (hour.isdigit() and minute.isdigit()) or not (
-            int(hour) < 24 and int(minute) < 60
-        ):
-            raise ValueError(f'AISPEND_DIGEST_SCHEDULE must look like "mon 09:00", got {value!r}')
-        return f"{parts[0]} {int(hour):02d}:{int(minute):02d}"
 
     @field_validator(
         "aws_tag_keys",

@@ -77,13 +77,14 @@ class SlackServe:
 
     wired: Wired
     settings: Settings
+    force_http: bool = False  # `aispend run --http`: HTTP mode even when SLACK_APP_TOKEN is set
 
     def __call__(self, stop: threading.Event) -> None:
         from aispend.bot.app import build_app
 
         settings = self.settings
         assert self.wired.client is not None
-        socket_mode = settings.slack_app_token is not None
+        socket_mode = settings.slack_app_token is not None and not self.force_http
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         app = build_app(self.wired.bot, self.wired.client, signing_secret=None if socket_mode else secret)
         if socket_mode:

@@ -9,11 +9,12 @@ from functools import partial
 from aispend.connectors.registry import build_connectors
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
-from aispend.jobs.catalog import EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION
+from aispend.jobs.catalog import EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION, ROLLUPS
 from aispend.jobs.governance_jobs import evaluate_job, quarterly_review_job
 from aispend.jobs.monthly import monthly_review_job
 from aispend.jobs.registry import JobRegistry
 from aispend.jobs.retention import retention_job
+from aispend.jobs.rollups import rollup_maintenance_job
 from aispend.jobs.sync_job import sync_source_job
 
 
@@ -35,6 +36,5 @@ def default_registry(settings: Settings, clock: Clock = system_clock, *, deliver
     # REGISTRATION POINT (digest): registry.register(DIGEST, weekly_digest_job)
     #     must post with a dedupe key (digest + ISO week) so a re-run never posts twice.
 
-    # REGISTRATION POINT (ledger rollups): registry.register(ROLLUPS, rollup_maintenance_job)
-    #     e.g. rebuild the hourly CallRollup rows still backed by raw calls, to repair drift.
+    registry.register(ROLLUPS, rollup_maintenance_job)
     return registry

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Dialect, bindparam, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from aispend.core.money import to_ledger
-from aispend.core.timeutil import floor_hour
+from aispend.core.timeutil import floor_hour, start_of_day
 from aispend.ledger.bulk import dict_rows, execute_many
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, LedgerMeta, table_of
 
@@ -120,9 +120,7 @@ def insert_encoded(conn: Connection, rows: Sequence[tuple[Any, ...]], now: datet
         list(rows),
     )
     inserted = int(
-        conn.execute(
-            select(func.count()).where(CALLS.c.id > before, CALLS.c.ingested_at == now)
-        ).scalar_one()
+        conn.execute(select(func.count()).where(CALLS.c.id > before, CALLS.c.ingested_at == now)).scalar_one()
     )
     if inserted:
         roll_up_inserted(conn, before, now)
@@ -164,29 +162,11 @@ def _hour_and_day_sql(dialect_name: str) -> tuple[str, str]:
 def roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
     """Add the rows this batch inserted (ids above `after_id`, stamped `now`) to the hourly and daily
     rollups and to the run totals, aggregated inside the database."""
-    hour, day = _hour_and_day_sql(conn.dialect.name)
-    dims = "provider, model, workflow, feature, team, customer, currency"
-    measures = ", ".join(_ROLLUP_MEASURES)
-    sums = (
-        "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
-        "COALESCE(SUM(cost), 0), SUM(CASE WHEN cost IS NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN cost IS NULL THEN input_tokens + output_tokens ELSE 0 END), "
-        "SUM(CASE WHEN zero_cost_flag THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0)"
-    )
     batch = "FROM call_record WHERE id > :after_id AND ingested_at = :now"
-    for table, time_columns, time_select in (
-        ("call_rollup", "hour, day", f"{hour} AS r_hour, {day} AS r_day"),
-        ("call_rollup_daily", "day", f"{day} AS r_day"),
-    ):
-        group = "r_hour, r_day" if table == "call_rollup" else "r_day"
-        key = "hour" if table == "call_rollup" else "day"
-        updates = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in _ROLLUP_MEASURES)
-        sql = text(
-            f"INSERT INTO {table} ({time_columns}, {dims}, {measures}) "
-            f"SELECT {time_select}, {dims}, {sums} {batch} GROUP BY {group}, {dims} "
-            f"ON CONFLICT ({key}, {dims}) DO UPDATE SET {updates}"
-        ).bindparams(bindparam("now", type_=CALLS.c.ingested_at.type))
-        conn.execute(sql, {"after_id": after_id, "now": now})
+    params = {"after_id": after_id, "now": now}
+    stamp = bindparam("now", type_=CALLS.c.ingested_at.type)
+    for table in ("call_rollup", "call_rollup_daily"):
+        conn.execute(_rollup_insert_sql(conn.dialect.name, table, batch).bindparams(stamp), params)
     run_day, last_outcome = _run_sql(conn.dialect.name)
     later = "excluded.ended_at >= agent_run.ended_at"
     earlier = "excluded.started_at < agent_run.started_at"
@@ -208,8 +188,74 @@ def roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
         f"outcome = CASE WHEN {later} AND excluded.outcome <> '' THEN excluded.outcome ELSE agent_run.outcome END, "
         "workflow = CASE WHEN agent_run.workflow = '' THEN excluded.workflow ELSE agent_run.workflow END, "
         "team = CASE WHEN agent_run.team = '' THEN excluded.team ELSE agent_run.team END"
-    ).bindparams(bindparam("now", type_=CALLS.c.ingested_at.type))
-    conn.execute(sql, {"after_id": after_id, "now": now})
+    ).bindparams(stamp)
+    conn.execute(sql, params)
+
+
+_DIMS = "provider, model, workflow, feature, team, customer, currency"
+_SUMS = (
+    "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
+    "COALESCE(SUM(cost), 0), SUM(CASE WHEN cost IS NULL THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN cost IS NULL THEN input_tokens + output_tokens ELSE 0 END), "
+    "SUM(CASE WHEN zero_cost_flag THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0)"
+)
+
+
+def _rollup_insert_sql(dialect_name: str, table: str, source: str) -> Any:
+    """INSERT .. SELECT aggregating the raw calls of `source` (a FROM .. WHERE clause) into `table`,
+    adding to rows already there."""
+    hour, day = _hour_and_day_sql(dialect_name)
+    hourly = table == "call_rollup"
+    time_columns, time_select = (
+        ("hour, day", f"{hour} AS r_hour, {day} AS r_day") if hourly else ("day", f"{day} AS r_day")
+    )
+    group = "r_hour, r_day" if hourly else "r_day"
+    key = "hour" if hourly else "day"
+    updates = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in _ROLLUP_MEASURES)
+    return text(
+        f"INSERT INTO {table} ({time_columns}, {_DIMS}, {', '.join(_ROLLUP_MEASURES)}) "
+        f"SELECT {time_select}, {_DIMS}, {_SUMS} {source} GROUP BY {group}, {_DIMS} "
+        f"ON CONFLICT ({key}, {_DIMS}) DO UPDATE SET {updates}"
+    )
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    first_day: date | None
+    rows_before: int
+    rows_after: int
+    drifted: bool
+
+
+def rebuild_rollups(conn: Connection, since: date) -> RebuildResult:
+    """Recompute the hourly and daily rollups of whole UTC days from `since` on, from raw calls.
+
+    Only days whose raw calls are all still kept (on or after the purge watermark) are rebuilt; older
+    rollups are the only record left and stay as they are. Returns whether anything had drifted.
+    """
+    first = since
+    watermark = purge_watermark(conn)
+    if watermark is not None:
+        # The first whole day at or after the watermark: the earliest fully backed by raw calls.
+        backed = watermark.date() if watermark == start_of_day(watermark.date()) else watermark.date() + timedelta(1)
+        first = max(first, backed)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    measures = [func.count(), *(func.sum(ROLLUPS.c[m]) for m in ("calls", "input_tokens", "cost", "unpriced_calls"))]
+    before = conn.execute(select(*measures).where(ROLLUPS.c.day >= first)).one()
+    before_daily = conn.execute(
+        select(*(func.sum(DAILY.c[m]) for m in ("calls", "input_tokens", "cost", "unpriced_calls"))).where(
+            DAILY.c.day >= first
+        )
+    ).one()
+    conn.execute(ROLLUPS.delete().where(ROLLUPS.c.day >= first))
+    conn.execute(DAILY.delete().where(DAILY.c.day >= first))
+    source = "FROM call_record WHERE ts >= :start"
+    stamp = bindparam("start", type_=CALLS.c.ts.type)
+    for table in ("call_rollup", "call_rollup_daily"):
+        conn.execute(_rollup_insert_sql(conn.dialect.name, table, source).bindparams(stamp), {"start": start})
+    after = conn.execute(select(*measures).where(ROLLUPS.c.day >= first)).one()
+    drifted = tuple(before[1:]) != tuple(after[1:]) or tuple(before_daily) != tuple(after[1:])
+    return RebuildResult(first, int(before[0]), int(after[0]), drifted)
 
 
 def rollup_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:
