@@ -22,14 +22,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import insert
 from sqlmodel import Session
 
 from aispend.governance import queries, store
 from aispend.governance.config import GovernanceConfig
 from aispend.governance.evaluate import evaluate
+from aispend.ledger.calls import apply_rollup_deltas
 from aispend.ledger.db import make_engine, upgrade
-from aispend.ledger.models import CallRollup
 from aispend.rules.findings import COMPANY, Scope
 from aispend.rules.forecast import HISTORY_DAYS
 from aispend.rules.spend_index import SpendIndex
@@ -43,7 +42,6 @@ NOW = datetime(2026, 11, 30, 18, tzinfo=UTC)
 
 def load(engine: object, days: int, hours: tuple[int, ...]) -> int:
     rng = random.Random(7)
-    table = CallRollup.__table__  # type: ignore[attr-defined]
     day = NOW.date() - timedelta(days=days - 1)
     total = 0
     with engine.begin() as conn:  # type: ignore[attr-defined]
@@ -77,7 +75,8 @@ def load(engine: object, days: int, hours: tuple[int, ...]) -> int:
                                 "latency_ms_sum": 0,
                             }
                         )
-            conn.execute(insert(table), batch)
+            # The ledger's own write path for rollups: hourly rows, and the daily rows governance reads.
+            apply_rollup_deltas(conn, batch)
             total += len(batch)
             day += timedelta(days=1)
     return total
