@@ -77,10 +77,9 @@ class CallRecord(SQLModel, table=True):
     """One model call from the company's own per-call logs. Kept for the raw retention window."""
 
     __tablename__ = "call_record"
-    __table_args__ = (
-        Index("ix_call_record_ts", "ts"),
-        Index("ix_call_record_run", "run_id"),
-    )
+    # Only the time index: every read of raw calls is a time range (runs are read from agent_run),
+    # and each extra index costs every insert.
+    __table_args__ = (Index("ix_call_record_ts", "ts"),)
 
     id: int | None = Field(default=None, primary_key=True)
     call_key: str = Field(max_length=64, unique=True)  # call id when given, else a content hash
