@@ -113,10 +113,11 @@ class GovernanceSource:
             ),
             None,
         )
-        before = _flat(current.yellow, current.red, current.currency, period) if current else None
+        old_yellow, old_red = (_plain(current.yellow), _plain(current.red)) if current else (None, None)
+        before = _flat(old_yellow, old_red, current.currency, period) if current else None
         currency = current.currency if current else self.config.currency
-        new_yellow = yellow if yellow is not None else (current.yellow if current else None)
-        new_red = red if red is not None else (current.red if current else None)
+        new_yellow = yellow if yellow is not None else old_yellow
+        new_red = red if red is not None else old_red
         rule = Threshold(target, period, new_yellow, new_red, currency)  # validates: ValueError
         store.set_threshold(session, rule, actor=actor or "slack", now=now)
         return before, _flat(rule.yellow, rule.red, rule.currency, period)
@@ -171,6 +172,13 @@ def change_lines(findings: list[Finding]) -> list[ChangeLine]:
         lines.append(((rank, -abs(change.amount), label), ChangeLine(label, change, reason)))
     lines.sort(key=lambda item: item[0])
     return [line for _, line in lines[:MAX_CHANGES]]
+
+
+def _plain(value: Decimal | None) -> Decimal | None:
+    """A stored amount without the ledger's trailing zeros (10000.000000000000 -> 10000)."""
+    if value is None:
+        return None
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
 def _flat(yellow: Decimal | None, red: Decimal | None, currency: str, period: str) -> dict[str, Any]:
