@@ -20,7 +20,7 @@ from aispend.bot.handlers import run_command
 from aispend.bot.models import AuditEntry, OutboxMessage
 from aispend.bot.outbox import Outbox
 from aispend.bot.transport import SlackTransport
-from aispend.bot.wiring import wire
+from aispend.bot.wiring import evaluate_and_deliver, wire
 from aispend.core.settings import Settings, load_settings
 from aispend.governance import store
 from aispend.governance.evaluate import evaluate_with_settings
@@ -290,3 +290,17 @@ def test_cli_sync_evaluates_and_delivers(engine: Engine, database_url: str) -> N
     assert json.loads(result.stdout) is not None  # the sync report, untouched
     assert "Red alert: workflow big, share of AI spend" in result.stderr
     assert "governance: " in result.stderr and "1 handed to Slack" in result.stderr
+
+
+def test_slack_sync_command_and_the_run_schedule_evaluate_and_deliver(engine: Engine, fake: FakeSlack) -> None:
+    seed(engine)
+    set_levels(engine, "150", "300")
+    wired = wire(slack_settings(fake), engine, lambda: NOW)
+    assert wired.bot.commands.sync is not None
+    summary = wired.bot.commands.sync(NOW)  # `/aispend sync`: no source has credentials here
+    assert "openai: not configured" in summary
+    [post] = fake.of("chat.postMessage")
+    assert post.body["channel"] == "C0FIN" and post.body["text"].startswith("Red alert: workflow big")
+    # `aispend run`'s scheduled job: nothing new since.
+    assert evaluate_and_deliver(engine, slack_settings(fake), NOW, wired.bot.alerts).notifications == 0
+    assert len(fake.of("chat.postMessage")) == 1
