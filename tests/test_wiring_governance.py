@@ -286,10 +286,14 @@ def test_cli_evaluate_delivers_and_keeps_json_on_stdout(engine: Engine, database
 def test_cli_sync_evaluates_and_delivers(engine: Engine, database_url: str) -> None:
     today = datetime.now(UTC).date()
     insert(engine, rollup(today, "500", "big", hour=0), *(rollup(today, "100", f"a{n}", hour=0) for n in range(5)))
-    result = run_cli(["sync", "--json"], database_url, **QUIET)
-    assert json.loads(result.stdout) is not None  # the sync report, untouched
-    assert "Red alert: workflow big, share of AI spend" in result.stderr
-    assert "governance: " in result.stderr and "1 handed to Slack" in result.stderr
+    quiet = run_cli(["sync", "--json"], database_url, **QUIET)
+    assert json.loads(quiet.output) is not None  # the sync report alone: no token, so nothing is printed
+    with Session(engine) as session:
+        [pending] = session.exec(select(Notification)).all()  # evaluated; waits for the next delivery
+        assert pending.dedupe_key.startswith("share|workflow:big|") and pending.delivered_at is None
+    result = run_cli(["sync"], database_url, **QUIET)
+    assert "Red alert: workflow big, share of AI spend" in result.stdout
+    assert "governance: 0 new notification(s), 1 handed to Slack, 1 message(s) sent" in result.output
 
 
 def test_slack_sync_command_and_the_run_schedule_evaluate_and_deliver(engine: Engine, fake: FakeSlack) -> None:

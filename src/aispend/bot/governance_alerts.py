@@ -116,10 +116,7 @@ def record_notification(
     alert = alert_from_notification(note, now, currency)
     key = event_key(note)
     if note["kind"] == "escalation":
-        line = (
-            f":rotating_light: Escalated to leadership: {note['level']} since more than the escalation delay "
-            "and not acknowledged."
-        )
+        line = f":rotating_light: Escalated to leadership: still {note['level']} and nobody acknowledged it."
         if not alerts.escalate(session, alert.key, line, event_key=key):
             alerts.record(session, alert, event_key=key)  # never posted before: post it, copy included
     elif note["kind"] == "reminder":

@@ -250,7 +250,7 @@ def render_alert(alert: AlertData, state: AlertState) -> Message:
     title = _alert_title(alert)
     owner = state.owner or alert.owner
     if _by_summary(alert):
-        body = f"{mark} *{escape(title)}*\n{escape(alert.summary)}"
+        body = f"{mark} *{escape(title)}*\n{clip(escape(alert.summary), MAX_SECTION_TEXT - 500)}"
     else:
         body = (
             f"{mark} *{escape(title)}*\n"
