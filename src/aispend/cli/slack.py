@@ -20,7 +20,7 @@ from aispend.bot.digest import digest_chart, gather_digest, post_digest
 from aispend.bot.models import FAILED, PENDING, SENDING, OutboxMessage
 from aispend.bot.render import render_digest
 from aispend.bot.transport import blocks_as_text
-from aispend.bot.wiring import Wired, evaluate_and_deliver, wire
+from aispend.bot.wiring import Wired, wire
 from aispend.cli.runtime import Runtime, err_console, runtime
 from aispend.core.timeutil import parse_date
 
@@ -86,8 +86,7 @@ def run(
 
 
 def _start_scheduler(rt: Runtime, wired: Wired) -> Any:
-    """The weekly digest at AISPEND_DIGEST_SCHEDULE; undelivered outbox messages retried each minute;
-    governance evaluated (and its alerts delivered) every AISPEND_EVALUATE_EVERY_MINUTES."""
+    """The weekly digest at AISPEND_DIGEST_SCHEDULE; undelivered outbox messages retried each minute."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
 
@@ -114,16 +113,6 @@ def _start_scheduler(rt: Runtime, wired: Wired) -> Any:
         coalesce=True,
     )
     scheduler.add_job(wired.bot.outbox.deliver_pending, "interval", minutes=1, id="outbox-retry")
-    if settings.evaluate_every_minutes:
-        # Governance on its own schedule (syncs evaluate too): new alerts reach Slack within minutes.
-        scheduler.add_job(
-            lambda: evaluate_and_deliver(engine, settings, rt.clock(), wired.bot.alerts),
-            "interval",
-            minutes=settings.evaluate_every_minutes,
-            id="governance-evaluate",
-            coalesce=True,
-            max_instances=1,
-        )
     scheduler.start()
     return scheduler
 
