@@ -308,3 +308,25 @@ def test_slack_sync_command_and_the_run_schedule_evaluate_and_deliver(engine: En
     # `aispend run`'s scheduled job: nothing new since.
     assert evaluate_and_deliver(engine, slack_settings(fake), NOW, wired.bot.alerts).notifications == 0
     assert len(fake.of("chat.postMessage")) == 1
+
+
+def test_the_scheduled_evaluate_job_of_aispend_run_delivers_alert_messages(engine: Engine, fake: FakeSlack) -> None:
+    from aispend.cli.jobs import build_registry, slack_edge
+    from aispend.jobs.catalog import EVALUATE
+    from aispend.jobs.registry import JobContext
+
+    seed(engine)
+    set_levels(engine, "150", "300")
+    settings = slack_settings(fake)
+    edge = slack_edge(settings, engine, lambda: NOW)
+    body = build_registry(settings, edge, lambda: NOW).body(EVALUATE)
+    assert body is not None
+    context = JobContext(
+        name=EVALUATE, settings=settings, engine=engine, now=NOW, slot=NOW, notifier=edge.notifier, clock=lambda: NOW
+    )
+    assert body(context).summary.endswith("1 new notification(s), 1 delivered")
+    [post] = fake.of("chat.postMessage")  # the alert message with its buttons, not a plain post
+    assert post.body["channel"] == "C0FIN" and post.body["text"].startswith("Red alert: workflow big over its")
+    assert any(b["type"] == "actions" for b in post.body["blocks"])  # Acknowledge, Snooze, Assign, Explain
+    assert body(context).summary.endswith("0 new notification(s), 0 delivered")
+    assert len(fake.of("chat.postMessage")) == 1
