@@ -5,7 +5,8 @@
 Builds a fresh ledger (SQLite in a temporary directory unless --database-url is given; that database must be
 empty), fills a year of hourly and daily rollups (workflows x models x 24 x 365 hourly rows), agent runs and
 outcomes, then times the command handlers (parse + query + render + limits check, everything but the HTTP round trip and
-the outbox write). Target: p95 < 200 ms.
+the outbox write), with the governance module wired as `wire()` does (thresholds on the company, a team and a
+workflow). Target: p95 < 200 ms.
 """
 
 from __future__ import annotations
@@ -19,12 +20,18 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import insert
+from sqlmodel import Session
 
 from aispend.bot.adapters import LedgerData
+from aispend.bot.governance_source import GovernanceSource
 from aispend.bot.handlers import CommandContext, run_command
 from aispend.bot.permissions import Permissions
+from aispend.governance import store
+from aispend.governance.config import GovernanceConfig
 from aispend.ledger.db import make_engine, upgrade
 from aispend.ledger.models import AgentRun, CallRollup, CallRollupDaily, Outcome, Workflow
+from aispend.rules.findings import Scope
+from aispend.rules.thresholds import Threshold
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 
@@ -146,13 +153,19 @@ def main() -> None:
         rows = fill(url, args.workflows, args.models, args.days)
         print(f"filled {rows:,} hourly rollup rows ({args.days} days) in {time.perf_counter() - started:.1f} s")
         engine = make_engine(url)
+        with Session(engine) as session:  # thresholds, so `workflow` and `status` colour against them
+            for scope in (Scope("company"), Scope("workflow", "workflow-07"), Scope("team", "team-3")):
+                rule = Threshold(scope, "month", Decimal(1000), Decimal(5000), "USD")
+                store.set_threshold(session, rule, actor="bench", now=NOW)
+            session.commit()
         ctx = CommandContext(
             engine=engine,
             ledger=LedgerData(engine),
-            governance=None,
+            governance=GovernanceSource(engine, GovernanceConfig()),  # as wire() builds it
             permissions=Permissions([], [], None, lambda: NOW),
         )
-        for text in ("top", "top month 10", "workflow workflow-07", "team team-3", "workflow workflw-07"):
+        texts = ("top", "top month 10", "workflow workflow-07", "team team-3", "workflow workflw-07", "status")
+        for text in texts:
             samples = time_handler(ctx, text, args.runs)
             print(
                 f"/aispend {text:<22} p50 {statistics.median(samples):7.1f} ms   p95 {p95(samples):7.1f} ms"

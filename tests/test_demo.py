@@ -27,9 +27,16 @@ def test_demo_prints_the_weekly_top_five_and_can_be_rerun(engine: Engine, databa
     assert "Top 5 by workflow — week of 2026-11-16" in first.output
     assert "Support triage agent" in first.output
     assert UNPRICED_MODEL in first.output
+    # Then what Slack would receive (no token: the terminal sink): governance's alerts, then the digest.
+    slack = first.output[first.output.index("What Slack would receive") :]
+    assert "--- Slack message to #ai-finance [alert:share|workflow:support-triage|2026-11:post] ---" in slack
+    assert "Red alert: workflow support-triage, share of AI spend" in slack and "Owner: @maria.garcia" in slack
+    assert "--- Slack message to #ai-governance [digest:2026-W47:message] ---" in slack
+    assert "budget $3,000.00" in slack and "forecast $" in slack
     again = run_cli(args, database_url)
     assert again.exit_code == 0
     assert " 0 new (nothing new)" in again.output
+    assert "0 new governance notification(s)" in again.output and "--- Slack message" not in again.output
 
     report = json.loads(run_cli(["report", "top", "--at", "2026-11-16", "--json"], database_url).output)
     runaway = next(r for r in report["rows"] if r["key"] == RUNAWAY_WORKFLOW)

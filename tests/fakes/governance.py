@@ -32,7 +32,15 @@ class InMemoryGovernance:
         ]
 
     def set_threshold(
-        self, session: Session, scope_kind: str, scope: str, yellow: Decimal | None, red: Decimal | None
+        self,
+        session: Session,
+        scope_kind: str,
+        scope: str,
+        yellow: Decimal | None,
+        red: Decimal | None,
+        *,
+        actor: str,
+        now: datetime,
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         self.set_calls += 1
         key = (scope_kind, scope)

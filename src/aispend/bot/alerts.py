@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -40,74 +40,120 @@ class AlertService:
         *,
         finance_channel: str,
         leadership_channel: str = "",
+        states: AlertStates | None = None,
     ) -> None:
         self.engine = engine
         self.outbox = outbox
         self.clock = clock
         self.finance_channel = finance_channel
         self.leadership_channel = leadership_channel
+        self.states = states
 
     def notify(self, alert: AlertData) -> None:
         """Post a new alert, or update the existing message and add a thread line when its level changed."""
-        now = self.clock()
         with Session(self.engine) as session:
-            stored = session.get(AlertMessage, alert.key)
-            if stored is None:
-                if alert.level == RECOVERED:
-                    return  # nothing was ever posted: nothing to recover
-                post_key = f"alert:{alert.key}:post"
-                stored = AlertMessage(
-                    alert_key=alert.key,
-                    post_key=post_key,
-                    channel=self.finance_channel,
-                    level=alert.level,
-                    owner=alert.owner,
-                    alert=alert_to_json(alert),
-                    updated_at=now,
-                )
-                session.add(stored)
-                self.outbox.post(session, post_key, self.finance_channel, render_alert(alert, _state(stored)))
-                if alert.escalate and self.leadership_channel:
-                    self.outbox.post(
-                        session,
-                        f"alert:{alert.key}:escalation",
-                        self.leadership_channel,
-                        render_alert(alert, _state(stored)),
-                    )
-            elif stored.level != alert.level:
-                previous = stored.level
-                stored.level = alert.level
-                stored.alert = alert_to_json(alert)
-                stored.revision += 1
-                stored.updated_at = now
-                if alert.level == RECOVERED:
-                    stored.state = RECOVERED
-                snoozed = stored.snoozed_until is not None and stored.snoozed_until > now
-                self._update(session, stored, alert)
-                if not snoozed or alert.level == RECOVERED:
-                    self.outbox.post(
-                        session,
-                        f"alert:{alert.key}:r{stored.revision}:thread",
-                        "",
-                        render_alert_thread_line(alert, previous),
-                        thread_of=stored.post_key,
-                    )
-                session.add(stored)
+            self.record(session, alert)
             session.commit()
         self.outbox.deliver_pending()
 
-    def acknowledge(self, alert_key: str, user_id: str) -> None:
-        self._act(
-            alert_key,
-            user_id,
-            "alert.acknowledge",
-            lambda s, now: _set(s, state="acknowledged", acknowledged_by=user_id),
-            f"Acknowledged by {mention(user_id)}.",
+    def record(self, session: Session, alert: AlertData, *, event_key: str | None = None) -> bool:
+        """Write what `alert` changes to the outbox in the caller's transaction; True if anything was written.
+
+        `event_key` (e.g. a governance notification's dedupe key) names this change's outbox rows; without
+        it they are named by the message's revision."""
+        now = self.clock()
+        stored = session.get(AlertMessage, alert.key)
+        if stored is None:
+            if alert.level == RECOVERED:
+                return False  # nothing was ever posted: nothing to recover
+            post_key = f"alert:{alert.key}:post"
+            stored = AlertMessage(
+                alert_key=alert.key,
+                post_key=post_key,
+                channel=self.finance_channel,
+                level=alert.level,
+                owner=alert.owner,
+                alert=alert_to_json(alert),
+                updated_at=now,
+            )
+            session.add(stored)
+            self.outbox.post(session, post_key, self.finance_channel, render_alert(alert, _state(stored)))
+            if alert.escalate and self.leadership_channel:
+                self.outbox.post(
+                    session,
+                    f"alert:{alert.key}:escalation",
+                    self.leadership_channel,
+                    render_alert(alert, _state(stored)),
+                )
+            return True
+        if stored.level == alert.level:
+            return False
+        previous = stored.level
+        stored.level = alert.level
+        stored.alert = alert_to_json(alert)
+        stored.revision += 1
+        stored.updated_at = now
+        if alert.level == RECOVERED:
+            stored.state = RECOVERED
+        elif _rank(alert.level) > _rank(previous) and stored.state in ("acknowledged", "snoozed"):
+            # An ack or snooze given at a lower level does not cover a rise (governance drops it too).
+            _set(stored, state="open", acknowledged_by=None, snoozed_until=None)
+        snoozed = stored.snoozed_until is not None and stored.snoozed_until > now
+        self._update(session, stored, alert, event_key)
+        if not snoozed or alert.level == RECOVERED:
+            self.outbox.post(
+                session,
+                _event(stored, "thread", event_key),
+                "",
+                render_alert_thread_line(alert, previous),
+                thread_of=stored.post_key,
+            )
+        session.add(stored)
+        return True
+
+    def escalate(self, session: Session, alert_key: str, line: str, *, event_key: str) -> bool:
+        """Copy the alert to the leadership channel (once) and say so in its thread."""
+        stored = session.get(AlertMessage, alert_key)
+        if stored is None:
+            return False
+        alert = alert_from_json(stored.alert)
+        if self.leadership_channel:
+            self.outbox.post(
+                session,
+                f"alert:{alert_key}:escalation",
+                self.leadership_channel,
+                render_alert(alert, _state(stored)),
+            )
+        else:
+            line += " (AISPEND_SLACK_LEADERSHIP_CHANNEL is not set: no copy was posted)"
+        self.outbox.post(
+            session, f"{event_key}:thread", "", render_action_line(line), thread_of=stored.post_key
         )
+        return True
+
+    def remind(self, session: Session, alert_key: str, line: str, *, event_key: str) -> bool:
+        """A line in the alert's thread (an open alert nobody acknowledged)."""
+        stored = session.get(AlertMessage, alert_key)
+        if stored is None:
+            return False
+        self.outbox.post(
+            session, f"{event_key}:thread", "", render_action_line(line), thread_of=stored.post_key
+        )
+        return True
+
+    def acknowledge(self, alert_key: str, user_id: str) -> None:
+        def change(session: Session, stored: AlertMessage, now: datetime) -> None:
+            _set(stored, state="acknowledged", acknowledged_by=user_id)
+            if self.states is not None:
+                self.states.acknowledge(session, alert_key, user_id, now)
+
+        self._act(alert_key, user_id, "alert.acknowledge", change, f"Acknowledged by {mention(user_id)}.")
 
     def snooze(self, alert_key: str, user_id: str) -> None:
-        def change(stored: AlertMessage, now: datetime) -> None:
+        def change(session: Session, stored: AlertMessage, now: datetime) -> None:
             _set(stored, state="snoozed", snoozed_until=now + SNOOZE)
+            if self.states is not None:
+                self.states.snooze(session, alert_key, now + SNOOZE)
 
         self._act(alert_key, user_id, "alert.snooze", change, f"Snoozed for 24 h by {mention(user_id)}.")
 
@@ -116,7 +162,7 @@ class AlertService:
             alert_key,
             user_id,
             "alert.assign_owner",
-            lambda s, now: _set(s, owner=owner),
+            lambda session, s, now: _set(s, owner=owner),
             f"{mention(user_id)} assigned {mention(owner)} as owner.",
         )
 
@@ -144,7 +190,9 @@ class AlertService:
         with Session(self.engine) as session:
             stored = self._get(session, alert_key)
             before = _snapshot(stored)
-            change(stored, now)
+            if before["state"] == RECOVERED:
+                return  # a recovered alert has no buttons left; an old click changes nothing
+            change(session, stored, now)
             after = _snapshot(stored)
             if before == after:
                 return
@@ -160,10 +208,10 @@ class AlertService:
                 before=before,
                 after=after,
             )
-            self._update(session, stored, alert_from_json(stored.alert))
+            self._update(session, stored, alert_from_json(stored.alert), None)
             self.outbox.post(
                 session,
-                f"alert:{alert_key}:r{stored.revision}:thread",
+                _event(stored, "thread", None),
                 "",
                 render_action_line(line),
                 thread_of=stored.post_key,
@@ -171,18 +219,13 @@ class AlertService:
             session.commit()
         self.outbox.deliver_pending()
 
-    def _update(self, session: Session, stored: AlertMessage, alert: AlertData) -> None:
+    def _update(self, session: Session, stored: AlertMessage, alert: AlertData, event_key: str | None) -> None:
         """Re-render the alert into its original message, and into the escalation copy if there is one."""
         message = render_alert(alert, _state(stored))
-        self.outbox.update(session, f"alert:{stored.alert_key}:r{stored.revision}:update", stored.post_key, message)
+        self.outbox.update(session, _event(stored, "update", event_key), stored.post_key, message)
         escalation_key = f"alert:{stored.alert_key}:escalation"
         if sent_row(session, escalation_key) is not None:
-            self.outbox.update(
-                session,
-                f"alert:{stored.alert_key}:r{stored.revision}:escalation-update",
-                escalation_key,
-                message,
-            )
+            self.outbox.update(session, _event(stored, "escalation-update", event_key), escalation_key, message)
 
     @staticmethod
     def _get(session: Session, alert_key: str) -> AlertMessage:
@@ -190,6 +233,28 @@ class AlertService:
         if stored is None:
             raise UnknownAlert(f"no alert message for {alert_key!r}")
         return stored
+
+
+class AlertStates(Protocol):
+    """Where an alert's acknowledgement and snooze are also kept (the governance alert state), written in
+    the same transaction as the Slack message's change so the two always agree."""
+
+    def acknowledge(self, session: Session, alert_key: str, user_id: str, now: datetime) -> None: ...
+    def snooze(self, session: Session, alert_key: str, until: datetime) -> None: ...
+
+
+_RANKS = {"yellow": 1, "red": 2}
+
+
+def _rank(level: str) -> int:
+    return _RANKS.get(level, 0)
+
+
+def _event(stored: AlertMessage, suffix: str, event_key: str | None) -> str:
+    """Outbox key of one change's row: by the change's own key when it has one, else by revision."""
+    if event_key:
+        return f"{event_key}:{suffix}"
+    return f"alert:{stored.alert_key}:r{stored.revision}:{suffix}"
 
 
 def _set(stored: AlertMessage, **values: Any) -> None:
@@ -267,4 +332,6 @@ def alert_from_json(data: dict[str, Any]) -> AlertData:
             ChangeLine(c["scope"], _unmoney(c["delta"]) or Money(Decimal(0), spent.currency), c["reason"])
             for c in data.get("explanation", [])
         ],
+        rule=data.get("rule", "threshold"),
+        summary=data.get("summary", ""),
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import dataclasses
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -12,7 +13,7 @@ from aispend.bot.chart import render_chart
 from aispend.bot.outbox import Outbox
 from aispend.bot.ports import Governance, LedgerQueries, ShadowFindings
 from aispend.bot.render import DIGEST_TOP, chart_title, render_digest
-from aispend.bot.views import DigestData
+from aispend.bot.views import GREEN, DigestData, ScopeColour, TopReport
 from aispend.core.timeutil import as_utc, week_start
 
 CHART_DAYS = 28
@@ -33,16 +34,31 @@ def gather_digest(
     start = week_start(week) if week else last_complete_week(now)
     end = start + timedelta(days=7)
     iso = start.isocalendar()
+    top = ledger.top_for("week", start, as_utc(now).date())
+    changes = []
+    if governance is not None:
+        # Seen from the Monday after the digest's week, "week over week" is that week against the one before.
+        week_end = min(as_utc(now), datetime.combine(end, time(0), UTC))
+        changes = governance.changes(week_end)
+        top = _coloured(top, governance.colours(now))
     return DigestData(
         key=f"{iso.year}-W{iso.week:02d}",
-        top=ledger.top_for("week", start, as_utc(now).date()),
+        top=top,
         budget=governance.budget(now) if governance else None,
-        changes=governance.changes(now) if governance else [],
+        changes=changes,
         shadow=shadow.new_this_month(start, now) if shadow else [],
         reconciliation_drift=ledger.reconciliation_drift(start, end),
         sources=ledger.sources(now),
         daily=ledger.daily(end - timedelta(days=CHART_DAYS), end),
     )
+
+
+def _coloured(top: TopReport, colours: list[ScopeColour]) -> TopReport:
+    """Each workflow's colour from governance: its threshold or share-of-spend level; green when no rule
+    flags it."""
+    by_workflow = {c.scope: c.colour for c in colours if c.scope_kind == "workflow"}
+    rows = [dataclasses.replace(r, colour=by_workflow.get(r.key, GREEN)) for r in top.rows]
+    return dataclasses.replace(top, rows=rows)
 
 
 def digest_chart(data: DigestData) -> bytes:

@@ -109,10 +109,13 @@ def _forecast(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Me
         return render_text_reply(NOT_WIRED.format(what="forecast"))
     budget = ctx.governance.budget(now)
     if budget is None:
-        return render_text_reply("No budget is configured, so there is nothing to forecast against.")
-    return render_text_reply(
-        f"*This month:* {money(budget.total)} spent · forecast {money(budget.forecast)} · budget {money(budget.budget)}"
-    )
+        return render_text_reply("No AI spend is recorded this period, so there is nothing to forecast.")
+    line = f"*This period:* {money(budget.total)} spent · forecast {money(budget.forecast)}"
+    if budget.budget is None:
+        return render_text_reply(
+            f"{line} · no company budget is set (`/aispend thresholds set company red=AMOUNT`)"
+        )
+    return render_text_reply(f"{line} · budget {money(budget.budget)}")
 
 
 def _changes(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
@@ -149,15 +152,25 @@ def _thresholds(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> 
     kind, scope = str(cmd.args["scope_kind"]), str(cmd.args["scope"])
     yellow = cmd.args.get("yellow")
     red = cmd.args.get("red")
+    target = f"{kind}:{scope}" if scope else kind
     with Session(ctx.engine) as session:
-        before, after = ctx.governance.set_threshold(
-            session,
-            kind,
-            scope,
-            yellow if isinstance(yellow, Decimal) else None,
-            red if isinstance(red, Decimal) else None,
-        )
-        target = f"{kind}:{scope}" if scope else kind
+        try:
+            # Both audits in one transaction: the governance one (thresholds history, actor slack:U...)
+            # with the change, and the Slack one (every change made from Slack) below.
+            before, after = ctx.governance.set_threshold(
+                session,
+                kind,
+                scope,
+                yellow if isinstance(yellow, Decimal) else None,
+                red if isinstance(red, Decimal) else None,
+                actor=f"slack:{user}",
+                now=now,
+            )
+        except ValueError as exc:
+            session.rollback()
+            return render_text_reply(
+                f"{escape(str(exc))}. Nothing was changed.\nUsage: `{escape(USAGE['thresholds'])}`"
+            )
         audit.record(session, at=now, user_id=user, action="thresholds.set", target=target, before=before, after=after)
         session.commit()
     return render_text_reply(f"Thresholds of `{escape(target)}` set: {escape(_levels(after))}.")

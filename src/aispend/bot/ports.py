@@ -1,8 +1,8 @@
 """What the Slack edge needs from the rest of aispend, as protocols the lead wires at merge time.
 
-`LedgerQueries` is implemented here (bot/adapters.py) over the ledger tables. `Governance` belongs to
-the governance module (thresholds, colours, forecast, changes); until it is
-wired, commands that need it answer that it is not configured.
+`LedgerQueries` is implemented here (bot/adapters.py) over the ledger tables; `Governance` by
+bot/governance_source.py over the governance module (thresholds, colours, forecast, changes). Without
+one, commands that need it answer that it is not configured.
 """
 
 from __future__ import annotations
@@ -43,9 +43,18 @@ class LedgerQueries(Protocol):
 class Governance(Protocol):
     def colours(self, now: datetime) -> list[ScopeColour]: ...
     def set_threshold(
-        self, session: Session, scope_kind: str, scope: str, yellow: Decimal | None, red: Decimal | None
+        self,
+        session: Session,
+        scope_kind: str,
+        scope: str,
+        yellow: Decimal | None,
+        red: Decimal | None,
+        *,
+        actor: str,
+        now: datetime,
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """Change one scope's thresholds in the caller's transaction; returns (before, after)."""
+        """Change one scope's thresholds in the caller's transaction (audited as `actor`); returns
+        (before, after). Raises ValueError with a message for the user when the levels are not valid."""
         ...
 
     def budget(self, now: datetime) -> BudgetLine | None: ...

@@ -206,8 +206,38 @@ def chart_title(data: DigestData) -> str:
 # --- alerts ---------------------------------------------------------------------------------------------
 
 
+RULE_LABELS = {
+    "share": "share of AI spend",
+    "new_entrant": "new in the top 5",
+    "change_wow": "week-over-week change",
+    "change_mom": "month-over-month change",
+    "run_cap": "runs over the cost cap",
+    "token_budget": "calls over the token budget",
+    "escalation_gate": "escalation gate skipped",
+    "dq_unpriced": "unpriced calls",
+    "dq_zero_cost": "calls with zero cost",
+    "dq_unattributed_workflow": "spend without a workflow",
+    "dq_unattributed_team": "spend without a team",
+    "dq_stale_source": "stale source",
+    "dq_reconciliation": "bill vs logs drift",
+    "unit_economics": "unit economics",
+    "currency": "mixed currencies",
+}
+
+
+def _by_summary(alert: AlertData) -> bool:
+    """Alerts of rules other than a money threshold are described by the rule's own summary."""
+    return alert.threshold is None and bool(alert.summary)
+
+
 def _alert_title(alert: AlertData) -> str:
-    scope = f"{alert.scope_kind} {alert.scope}"
+    scope = f"{alert.scope_kind} {alert.scope}".strip()
+    if _by_summary(alert):
+        what = RULE_LABELS.get(alert.rule, alert.rule.replace("_", " "))
+        if alert.level == RECOVERED:
+            return f"Recovered: {scope}, {what}"
+        word = {RED: "Red", YELLOW: "Yellow"}.get(alert.level, alert.level.capitalize())
+        return f"{word} alert: {scope}, {what}"
     if alert.level == RECOVERED:
         return f"Recovered: {scope} is back under its threshold"
     word = "Red" if alert.level == RED else "Yellow"
@@ -219,10 +249,13 @@ def render_alert(alert: AlertData, state: AlertState) -> Message:
     mark = ":white_check_mark:" if alert.level == RECOVERED else colour_mark(alert.level)
     title = _alert_title(alert)
     owner = state.owner or alert.owner
-    body = (
-        f"{mark} *{escape(title)}*\n"
-        f"Spent *{money(alert.spent)}* of a {money(alert.threshold)} threshold, {period_label(alert.period)}."
-    )
+    if _by_summary(alert):
+        body = f"{mark} *{escape(title)}*\n{clip(escape(alert.summary), MAX_SECTION_TEXT - 500)}"
+    else:
+        body = (
+            f"{mark} *{escape(title)}*\n"
+            f"Spent *{money(alert.spent)}* of a {money(alert.threshold)} threshold, {period_label(alert.period)}."
+        )
     if alert.forecast is not None:
         body += f"\nForecast for the {escape(alert.period.kind)}: {money(alert.forecast)}."
     body += f"\nOwner: {mention(owner)}"
@@ -248,7 +281,8 @@ def render_alert(alert: AlertData, state: AlertState) -> Message:
                 ],
             }
         )
-    text = f"{escape(title)}: spent {money(alert.spent)} of {money(alert.threshold)}. Owner: {mention(owner)}"
+    detail = escape(alert.summary) if _by_summary(alert) else f"spent {money(alert.spent)} of {money(alert.threshold)}"
+    text = clip(f"{escape(title)}: {detail}. Owner: {mention(owner)}", MAX_SECTION_TEXT)
     return check_limits(Message(text=text, blocks=blocks))
 
 
@@ -262,7 +296,16 @@ def _state_line(state: AlertState) -> str:
 
 def render_alert_thread_line(alert: AlertData, previous_level: str) -> Message:
     """The line added in the alert's thread when its level changes or it recovers."""
-    if alert.level == RECOVERED:
+    if _by_summary(alert):
+        if alert.level == RECOVERED:
+            text = f":white_check_mark: Recovered: {escape(alert.summary)}"
+        else:
+            text = (
+                f"{colour_mark(alert.level)} Level changed from {escape(previous_level)}"
+                f" to {escape(alert.level)}: {escape(alert.summary)}"
+            )
+        text = clip(text, MAX_SECTION_TEXT)
+    elif alert.level == RECOVERED:
         text = f":white_check_mark: Recovered: spend {money(alert.spent)} is back under the thresholds."
     else:
         text = (

@@ -113,7 +113,8 @@ class DigestData:
 
 @dataclass(frozen=True)
 class AlertData:
-    """One threshold alert as governance raises it; `key` is its notification's unique dedupe key."""
+    """One alert as governance raises it; `key` names the alert (governance's `rule|kind:key|period`), so
+    every level of it lives in one Slack message."""
 
     key: str
     scope_kind: str  # workflow | team | model | company
@@ -126,6 +127,8 @@ class AlertData:
     forecast: Money | None = None
     escalate: bool = False  # also to the leadership channel
     explanation: list[ChangeLine] = field(default_factory=list)
+    rule: str = "threshold"  # the governance rule that raised it (threshold, share, change_wow, ...)
+    summary: str = ""  # the rule's one-line finding; shown when there is no money threshold to compare with
 
 
 @dataclass(frozen=True)

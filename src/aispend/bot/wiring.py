@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TextIO
 
 from slack_sdk import WebClient
@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 from aispend.bot.adapters import LedgerData
 from aispend.bot.alerts import AlertService
 from aispend.bot.app import Bot
+from aispend.bot.governance_alerts import DeliveryResult, GovernanceAlertStates, deliver_with
+from aispend.bot.governance_source import GovernanceSource
 from aispend.bot.handlers import CommandContext
 from aispend.bot.outbox import Outbox, Transport
 from aispend.bot.permissions import Permissions
@@ -22,14 +24,18 @@ from aispend.bot.shadow_source import ShadowSource
 from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make_client
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock
+from aispend.governance.config import GovernanceConfig
 
 
-def sync_all_sources(engine: Engine, settings: Settings, clock: Clock) -> str:
-    """`/aispend sync`: the same sync as `aispend sync`, summarised one line per source."""
+def sync_all_sources(engine: Engine, settings: Settings, clock: Clock, alerts: AlertService | None = None) -> str:
+    """`/aispend sync`: the same sync as `aispend sync` (evaluation and alert delivery included),
+    summarised one line per source."""
     from aispend.connectors.registry import build_connectors
     from aispend.jobs.sync import sync_engine_from_settings
 
     reports = sync_engine_from_settings(engine, settings, clock).sync(build_connectors(settings, clock=clock))
+    if alerts is not None:
+        evaluate_and_deliver(engine, settings, clock(), alerts)
     lines = []
     for r in reports:
         line = f"{r.source}: {r.status}"
@@ -39,6 +45,14 @@ def sync_all_sources(engine: Engine, settings: Settings, clock: Clock) -> str:
             line += f" ({r.error[:200]})"
         lines.append(line)
     return "\n".join(lines) or "No source is configured."
+
+
+def evaluate_and_deliver(engine: Engine, settings: Settings, now: datetime, alerts: AlertService) -> DeliveryResult:
+    """Governance evaluation for `now`, then its new notifications into Slack (or the terminal)."""
+    from aispend.governance.evaluate import evaluate_with_settings
+
+    evaluate_with_settings(engine, settings, now)
+    return deliver_with(alerts, engine, now, settings.currency)
 
 
 @dataclass
@@ -52,7 +66,7 @@ def wire(
     engine: Engine,
     clock: Clock,
     *,
-    governance: Governance | None = None,
+    governance: Governance | None = None,  # default: the governance module (bot/governance_source.py)
     stream: TextIO | None = None,
     sleep: Sleep = time.sleep,
 ) -> Wired:
@@ -70,19 +84,20 @@ def wire(
         transport = TerminalTransport(stream or sys.stdout)
     outbox = Outbox(engine, transport, clock)
     permissions = Permissions(settings.slack_finance_admins, settings.slack_admins, client, clock)
-    commands = CommandContext(
-        sync=lambda now: sync_all_sources(engine, settings, clock),
-        shadow=ShadowSource(engine, settings),
-        engine=engine,
-        ledger=LedgerData(engine, settings.currency, stale_after=timedelta(hours=settings.sync_stale_hours)),
-        governance=governance,
-        permissions=permissions,
-    )
     alerts = AlertService(
         engine,
         outbox,
         clock,
         finance_channel=settings.slack_finance_channel,
         leadership_channel=settings.slack_leadership_channel,
+        states=GovernanceAlertStates(),
+    )
+    commands = CommandContext(
+        sync=lambda now: sync_all_sources(engine, settings, clock, alerts),
+        shadow=ShadowSource(engine, settings),
+        engine=engine,
+        ledger=LedgerData(engine, settings.currency, stale_after=timedelta(hours=settings.sync_stale_hours)),
+        governance=governance or GovernanceSource(engine, GovernanceConfig.from_settings(settings)),
+        permissions=permissions,
     )
     return Wired(bot=Bot(commands=commands, outbox=outbox, alerts=alerts, clock=clock), client=client)

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
+from decimal import Decimal
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 
+from aispend.bot.digest import gather_digest, post_digest
+from aispend.bot.governance_alerts import deliver_notifications
+from aispend.bot.wiring import wire
 from aispend.cli.report_spend import today_in_company_tz
 from aispend.cli.runtime import runtime
 from aispend.core.money import format_money
 from aispend.core.pricing import price_book
+from aispend.core.settings import Settings
 from aispend.core.timeutil import parse_date
 from aispend.demo.company import COMPANY, RUNAWAY_WORKFLOW
 from aispend.demo.generate import DEFAULT_DAYS, DEFAULT_SEED
 from aispend.demo.load import load_demo
+from aispend.governance import store
+from aispend.governance.evaluate import evaluate_with_settings
+from aispend.ledger.db import session_scope
 from aispend.reports.load import top_report
 from aispend.reports.render import render_top
+from aispend.rules.findings import COMPANY as COMPANY_SCOPE
+from aispend.rules.thresholds import Threshold, levels_from_budget
 
 
 def demo(
@@ -38,9 +50,7 @@ def demo(
     started = time.perf_counter()
     console.print(f"[bold]aispend demo[/bold] — {COMPANY}, a synthetic 200-person SaaS (seed {seed})")
     console.print(f"Loading {days} days of per-call logs ending {today} into {_db_label(rt.settings.database_url)} …")
-    summary = load_demo(
-        rt.engine(), end=today, now=rt.clock(), days=days, seed=seed, prices=price_book(rt.settings)
-    )
+    summary = load_demo(rt.engine(), end=today, now=rt.clock(), days=days, seed=seed, prices=price_book(rt.settings))
     total = ", ".join(format_money(v, c) for c, v in summary.cost_inserted.items()) or "nothing new"
     unpriced = ", ".join(f"{m} ({n:,} calls)" for (_, m), n in summary.unpriced_models.items())
     console.print(
@@ -60,10 +70,56 @@ def demo(
             f"({'+' + runaway['change_pct'] if runaway['change_pct'] else 'new'}% week over week): above the 20% "
             "share-of-spend line, so it is red even though the total is within budget."
         )
+    _show_slack(rt.engine(), rt.settings, _demo_now(today, as_of is None, rt.clock()), console)
     console.print(
         f"\nDone in {time.perf_counter() - started:.1f} s. Try: aispend report top --period month · "
-        "aispend report spend --by model"
+        "aispend report spend --by model · aispend report status"
     )
+
+
+def _demo_now(today: date, live: bool, clock_now: datetime) -> datetime:
+    """The moment the demo evaluates at: now, or the start of the --as-of day (every loaded day complete)."""
+    return clock_now if live else datetime.combine(today, dt_time(0), UTC)
+
+
+DEMO_BUDGET = Decimal(3000)  # a monthly company budget the demo stays within (yellow at 80%)
+
+
+def _demo_budget(engine: Engine, currency: str, now: datetime) -> None:
+    """A monthly company budget, unless one is set already (a person's change is kept)."""
+    with session_scope(engine) as session:
+        if any(t.scope_kind == "company" for t in store.list_thresholds(session)):
+            return
+        yellow, red = levels_from_budget(DEMO_BUDGET)
+        store.set_threshold(
+            session, Threshold(COMPANY_SCOPE, "month", yellow, red, currency), actor="aispend demo", now=now
+        )
+
+
+def _show_slack(engine: Engine, settings: Settings, now: datetime, console: Console) -> None:
+    """What Slack would receive: governance evaluates, its alerts go through the bot's outbox, then the
+    weekly digest. Always rendered in the terminal (a demo never posts to a real workspace)."""
+    preview = settings.model_copy(
+        update={
+            "slack_bot_token": None,
+            "slack_finance_channel": settings.slack_finance_channel or "#ai-finance",
+            "slack_leadership_channel": settings.slack_leadership_channel or "#leadership",
+            "slack_governance_channel": settings.slack_governance_channel or "#ai-governance",
+        }
+    )
+    _demo_budget(engine, preview.currency, now)
+    console.print("\n[bold]What Slack would receive[/bold] (no Slack token: shown here instead)")
+    result = evaluate_with_settings(engine, preview, now)
+    sys.stdout.flush()
+    delivered = deliver_notifications(engine, preview, now, stream=sys.stdout)
+    console.print(
+        f"\n{len(result.new_notifications)} new governance notification(s); "
+        f"{delivered.notifications} handed to the outbox, {delivered.sent} message(s) delivered."
+    )
+    wired = wire(preview, engine, lambda: now, stream=sys.stdout)
+    commands = wired.bot.commands
+    data = gather_digest(commands.ledger, commands.governance, now, shadow=commands.shadow)
+    post_digest(engine, wired.bot.outbox, data, preview.slack_governance_channel)
 
 
 def _db_label(url: str) -> str:

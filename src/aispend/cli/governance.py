@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -106,11 +107,22 @@ def evaluate_cmd(
         False, "--json", help="Print JSON (new notifications under new_notifications)."
     ),
     at: str | None = typer.Option(None, "--at", help=AT_HELP),
+    deliver: bool = typer.Option(
+        True,
+        "--deliver/--no-deliver",
+        help="Then send pending notifications to Slack (or print them when SLACK_BOT_TOKEN is not set).",
+    ),
 ) -> None:
-    """Evaluate every rule now, advance alert states, record notifications (idempotent)."""
+    """Evaluate every rule now, advance alert states, record notifications (idempotent), deliver them."""
     rt = runtime(ctx)
     now = parse_at(at, rt)
     result = evaluate(rt.engine(), now, _config(rt))
+    if deliver:
+        from aispend.bot.governance_alerts import deliver_notifications
+
+        # With --json, stdout is the JSON: the terminal rendering of the messages goes to stderr.
+        delivered = deliver_notifications(rt.engine(), rt.settings, now, stream=sys.stderr if as_json else sys.stdout)
+        err.print(f"{delivered.notifications} notification(s) handed to Slack, {delivered.sent} message(s) sent")
     if as_json:
         _print_json(
             {

@@ -31,7 +31,13 @@ from aispend.jobs.registry import JobRegistry
 from aispend.jobs.runner import JobBusy, JobNotWired, Runner
 from aispend.jobs.schedule import due_slots, next_slot
 from aispend.jobs.service import Serve, Service
-from aispend.jobs.slack_edge import OutboxNotifier, SlackServe, digest_job, slack_channels
+from aispend.jobs.slack_edge import (
+    OutboxNotifier,
+    SlackServe,
+    deliver_governance_alerts,
+    digest_job,
+    slack_channels,
+)
 from aispend.jobs.store import JobStore
 from aispend.jobs.wiring import default_registry
 
@@ -56,7 +62,8 @@ def slack_edge(settings: Settings, engine: Engine, clock: Clock = system_clock) 
 
 
 def build_registry(settings: Settings, edge: SlackEdge, clock: Clock = system_clock) -> JobRegistry:
-    registry = default_registry(settings, clock)
+    # Governance alerts go through the bot's AlertService (one message per alert, buttons), not plain posts.
+    registry = default_registry(settings, clock, deliver=partial(deliver_governance_alerts, wired=edge.wired))
     registry.register(DIGEST, partial(digest_job, wired=edge.wired))
     return registry
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from aispend.cli.runtime import err_console, runtime
 from aispend.connectors.base import Connector, ConnectorError, RetryableError, Window
 from aispend.connectors.registry import UnknownSourceError, build_connectors
+from aispend.core.settings import Settings
 from aispend.core.timeutil import parse_date
 from aispend.jobs.status import SourceStatus, describe_age, load_states, statuses
 from aispend.jobs.sync import SourceReport, sync_engine_from_settings
@@ -58,6 +61,7 @@ def sync_cmd(
             raise typer.Exit(2) from None
     engine = sync_engine_from_settings(rt.engine(), rt.settings, rt.clock, rt.sleep)
     reports = engine.sync(connectors, since=start)
+    _evaluate_and_deliver(rt.engine(), rt.settings, rt.clock(), as_json=as_json)
     explicit_unconfigured = [r.source for r in reports if sources and r.status == "not configured"]
     if as_json:
         typer.echo(json.dumps([_report_json(r) for r in reports], indent=2))
@@ -67,6 +71,25 @@ def sync_cmd(
         err_console.print(f"[red]{name}: not configured[/red] — set its settings (see .env.example)")
     if any(r.status == "failed" for r in reports) or explicit_unconfigured:
         raise typer.Exit(1)
+
+
+def _evaluate_and_deliver(engine: Engine, settings: Settings, now: datetime, *, as_json: bool) -> None:
+    """Governance runs at the end of every sync, so alerts are as fresh as the data; its notifications
+    go to Slack. Without a Slack token they are printed, except under --json, where the output stays
+    the sync report alone and they wait (pending) for the next delivery: `aispend evaluate`, the bot."""
+    from aispend.bot.governance_alerts import deliver_notifications
+    from aispend.governance.evaluate import evaluate_with_settings
+
+    result = evaluate_with_settings(engine, settings, now)
+    has_token = settings.slack_bot_token is not None and bool(settings.slack_bot_token.get_secret_value())
+    if as_json and not has_token:
+        return
+    delivered = deliver_notifications(engine, settings, now, stream=sys.stdout)
+    if not as_json:
+        err_console.print(
+            f"governance: {len(result.new_notifications)} new notification(s), "
+            f"{delivered.notifications} handed to Slack, {delivered.sent} message(s) sent"
+        )
 
 
 def _report_json(report: SourceReport) -> dict[str, Any]:

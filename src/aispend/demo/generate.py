@@ -34,15 +34,22 @@ class DemoOutcome:
     count: int
 
 
-def _runs_for(wf: DemoWorkflow, day: date, end: date, rng: random.Random) -> int:
+def _runaway(wf: DemoWorkflow, day: date, end: date, until: date | None) -> bool:
+    """The runaway's last RUNAWAY_STARTS_DAYS_AGO days before `end`, unless it was fixed by `until`."""
+    if wf.key != RUNAWAY_WORKFLOW or (end - day).days > RUNAWAY_STARTS_DAYS_AGO:
+        return False
+    return until is None or day < until
+
+
+def _runs_for(wf: DemoWorkflow, day: date, end: date, rng: random.Random, until: date | None) -> int:
     base = wf.runs_per_weekday * (wf.weekend_factor if day.weekday() >= 5 else 1.0)
-    if wf.key == RUNAWAY_WORKFLOW and (end - day).days <= RUNAWAY_STARTS_DAYS_AGO:
+    if _runaway(wf, day, end, until):
         base *= RUNAWAY_RUNS_FACTOR
     return max(0, round(base * rng.uniform(0.85, 1.15)))
 
 
-def _step_for(wf: DemoWorkflow, step: Step, day: date, end: date) -> Step:
-    if wf.key == RUNAWAY_WORKFLOW and step.name == "draft" and (end - day).days <= RUNAWAY_STARTS_DAYS_AGO:
+def _step_for(wf: DemoWorkflow, step: Step, day: date, end: date, until: date | None) -> Step:
+    if step.name == "draft" and _runaway(wf, day, end, until):
         provider, model = RUNAWAY_MODEL
         return Step(step.name, provider, model, step.input_tokens, step.output_tokens, step.cache_read_share)
     return step
@@ -53,9 +60,12 @@ def _tokens(mean: int, rng: random.Random) -> int:
 
 
 def generate_calls(
-    *, end: date, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED
+    *, end: date, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED, runaway_until: date | None = None
 ) -> tuple[Iterator[dict[str, Any]], list[DemoOutcome]]:
-    """Call rows (the documented call-log schema) for days [end - days, end), and daily outcomes."""
+    """Call rows (the documented call-log schema) for days [end - days, end), and daily outcomes.
+
+    `runaway_until`: the day the runaway workflow was fixed; from it on, it runs as before. To show a
+    recovery, load a demo ending on D, then the days after D with `runaway_until=D`."""
     outcomes: list[DemoOutcome] = []
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -65,17 +75,23 @@ def generate_calls(
                 # One generator per (seed, workflow, day): a day's data never depends on other days.
                 rng = random.Random(f"{seed}:{wf.key}:{day.isoformat()}")
                 resolved = 0
-                for run_index in range(_runs_for(wf, day, end, rng)):
+                for run_index in range(_runs_for(wf, day, end, rng, runaway_until)):
                     succeeded = rng.random() < wf.outcome_rate
                     resolved += succeeded
-                    yield from _run_calls(wf, day, end, run_index, succeeded, rng)
+                    yield from _run_calls(wf, day, end, run_index, succeeded, rng, runaway_until)
                 outcomes.append(DemoOutcome(wf.key, day, resolved))
 
     return rows(), outcomes
 
 
 def _run_calls(
-    wf: DemoWorkflow, day: date, end: date, run_index: int, succeeded: bool, rng: random.Random
+    wf: DemoWorkflow,
+    day: date,
+    end: date,
+    run_index: int,
+    succeeded: bool,
+    rng: random.Random,
+    until: date | None,
 ) -> Iterator[dict[str, Any]]:
     run_id = f"{wf.key}-{day.isoformat()}-{run_index:05d}"
     # Working hours weigh more: 07:00-19:00 UTC for most calls.
@@ -86,7 +102,7 @@ def _run_calls(
     call_index = 0
     for loop in range(loops):
         for base_step in wf.steps:
-            step = _step_for(wf, base_step, day, end)
+            step = _step_for(wf, base_step, day, end, until)
             input_tokens = _tokens(step.input_tokens, rng)
             cache_read = int(input_tokens * step.cache_read_share)
             is_last = loop == loops - 1 and base_step is wf.steps[-1]

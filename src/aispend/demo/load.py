@@ -27,10 +27,11 @@ def load_demo(
     days: int = DEFAULT_DAYS,
     seed: int = DEFAULT_SEED,
     prices: PriceBook | None = None,
+    runaway_until: date | None = None,
 ) -> ImportSummary:
-    """Idempotent: a second load for the same end date adds nothing."""
+    """Idempotent: a second load for the same end date adds nothing. `runaway_until`: see generate_calls."""
     _upsert_workflows(engine, now)
-    calls, outcomes = generate_calls(end=end, days=days, seed=seed)
+    calls, outcomes = generate_calls(end=end, days=days, seed=seed, runaway_until=runaway_until)
 
     def rows() -> Iterator[SourceRow]:
         for line, fields in enumerate(calls, start=1):

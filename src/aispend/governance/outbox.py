@@ -23,9 +23,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col
 
+from aispend.core.timeutil import as_utc
 from aispend.governance import store
+from aispend.governance.models import Notification
 from aispend.ledger.db import session_scope
 
 
@@ -39,3 +42,15 @@ def mark_delivered(engine: Engine, notification_id: int, *, at: datetime, ref: s
     """Record delivery (e.g. ref = "C0123/1732650000.000100"); delivering twice keeps the first record."""
     with session_scope(engine) as session:
         store.mark_delivered(session, notification_id, at=at, ref=ref)
+
+
+def claim_delivery(session: Session, notification_id: int, *, at: datetime, ref: str = "") -> bool:
+    """Mark delivered in the caller's transaction, only if nobody did yet (compare-and-set): the
+    deliverer writes its messages in the same transaction, so a notification is handed on exactly once
+    even with two deliverers running."""
+    result: Any = session.execute(
+        update(Notification)
+        .where(col(Notification.id) == notification_id, col(Notification.delivered_at).is_(None))
+        .values(delivered_at=as_utc(at), delivery_ref=ref or None)
+    )
+    return bool(result.rowcount)

@@ -11,6 +11,7 @@ from aispend.core.timeutil import as_utc
 from aispend.governance import queries
 from aispend.governance.config import GovernanceConfig
 from aispend.governance.evaluate import collect_findings
+from aispend.governance.store import thresholds_as_rules
 from aispend.rules.agentic import (
     cost_per_outcome,
     escalation_gate_findings,
@@ -18,9 +19,13 @@ from aispend.rules.agentic import (
     token_budget_findings,
 )
 from aispend.rules.change import ChangePolicy
-from aispend.rules.findings import Finding, severity
+from aispend.rules.findings import COMPANY, Finding, severity
+from aispend.rules.forecast import HISTORY_DAYS, Forecast, forecast_period
 from aispend.rules.periods import period_of
+from aispend.rules.share import evaluate_share
 from aispend.rules.spend import total_by
+from aispend.rules.spend_index import SpendIndex
+from aispend.rules.thresholds import evaluate_thresholds
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
@@ -56,3 +61,44 @@ def agents(session: Session, now: datetime, config: GovernanceConfig) -> list[Fi
         runs, queries.outcomes(session, period.start, end), per_workflow, wfs, period, config.currency
     )
     return _ordered(findings)
+
+
+def colour_findings(session: Session, now: datetime, config: GovernanceConfig) -> list[Finding]:
+    """Only what a scope's colour needs (thresholds and share of spend): cheap enough for every
+    `/aispend workflow` and App Home, where the full rule set would be too slow."""
+    today = as_utc(now).date()
+    end = today + timedelta(days=1)
+    thresholds = thresholds_as_rules(session)
+    period = period_of(config.period_kind, today)
+    start = min(
+        [period.start, today - timedelta(days=HISTORY_DAYS)]
+        + [period_of(t.period_kind, today).start for t in thresholds]
+    )
+    source = config.spend_source
+    by_workflow = queries.spend_rows(session, source, [(start, end)], ["workflow"])
+    findings = evaluate_share(by_workflow, now, config.share)
+    if thresholds:
+        kinds = {t.scope.kind for t in thresholds}
+        rows = {"workflow": by_workflow}
+        if kinds & {"company", "team"}:
+            rows["team"] = queries.spend_rows(session, source, [(start, end)], ["team"])
+        if kinds & {"provider", "model"}:
+            rows["model"] = queries.spend_rows(session, source, [(start, end)], ["provider", "model"])
+        source_of = {"company": "team", "team": "team", "workflow": "workflow", "provider": "model", "model": "model"}
+        index = SpendIndex.from_kinds({t.scope.kind: rows[source_of[t.scope.kind]] for t in thresholds})
+        findings += evaluate_thresholds(index, thresholds, now)
+    return findings
+
+
+def company_forecast(session: Session, now: datetime, config: GovernanceConfig) -> tuple[Forecast, str] | None:
+    """The company's spend so far in the current period and its period-end forecast, with the currency;
+    None when nothing was spent in the forecast's window."""
+    today = as_utc(now).date()
+    period = period_of(config.period_kind, today)
+    start = min(period.start, today - timedelta(days=HISTORY_DAYS))
+    rows = queries.spend_rows(session, config.spend_source, [(start, today + timedelta(days=1))], ["team"])
+    index = SpendIndex.from_kinds({"company": rows})
+    currency = index.currency(COMPANY)
+    if currency is None:
+        return None
+    return forecast_period(index.daily(COMPANY), period, now), currency

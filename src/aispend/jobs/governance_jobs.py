@@ -8,7 +8,7 @@ Slack app brings its own outbox consumer, build the registry with `deliver_outbo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
@@ -26,9 +26,18 @@ LEADERSHIP_CHANNEL = "leadership"  # escalations and reviews
 OPEN_LEVELS = ("yellow", "red")
 
 
-def evaluate_job(context: JobContext, *, deliver_outbox: bool = True) -> JobResult:
+def evaluate_job(
+    context: JobContext, *, deliver_outbox: bool = True, deliver: Callable[[JobContext], int] | None = None
+) -> JobResult:
+    """`deliver`: the Slack app's own delivery (alert messages through the bot's outbox, see
+    jobs/slack_edge.py); without it, plain posts through the notifier."""
     result = evaluate_with_settings(context.engine, context.settings, context.now)
-    delivered = deliver_pending(context.engine, context.notifier, context) if deliver_outbox else 0
+    delivered = 0
+    if deliver is not None:
+        delivered = deliver(context)
+    elif deliver_outbox:
+        delivered = deliver_pending(context.engine, context.notifier, context)
+    deliver_outbox = deliver_outbox or deliver is not None
     summary = f"{len(result.findings)} finding(s), {len(result.new_notifications)} new notification(s)"
     if deliver_outbox:
         summary += f", {delivered} delivered"

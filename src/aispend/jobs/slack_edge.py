@@ -71,6 +71,14 @@ def digest_job(context: JobContext, *, wired: Wired) -> JobResult:
     return JobResult(summary=f"digest {data.key} posted to {channel}")
 
 
+def deliver_governance_alerts(context: JobContext, *, wired: Wired) -> int:
+    """Governance notifications as alert messages (one per alert, updated in place, ack/snooze buttons)
+    through the bot's outbox, exactly once (bot/governance_alerts.py); returns how many were handed on."""
+    from aispend.bot.governance_alerts import deliver_with
+
+    return deliver_with(wired.bot.alerts, context.engine, context.now, context.settings.currency).notifications
+
+
 @dataclass
 class SlackServe:
     """Serve the Bolt app until `stop` is set: Socket Mode with SLACK_APP_TOKEN, else HTTP mode."""

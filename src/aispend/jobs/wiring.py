@@ -4,6 +4,7 @@ other domains plug in at merge time; until a body is registered, its job is list
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from aispend.connectors.registry import build_connectors
@@ -12,14 +13,21 @@ from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.catalog import EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION, ROLLUPS
 from aispend.jobs.governance_jobs import evaluate_job, quarterly_review_job
 from aispend.jobs.monthly import monthly_review_job
-from aispend.jobs.registry import JobRegistry
+from aispend.jobs.registry import JobContext, JobRegistry
 from aispend.jobs.retention import retention_job
 from aispend.jobs.rollups import rollup_maintenance_job
 from aispend.jobs.sync_job import sync_source_job
 
 
-def default_registry(settings: Settings, clock: Clock = system_clock, *, deliver_outbox: bool = True) -> JobRegistry:
-    """`deliver_outbox=False` when the Slack app consumes the governance outbox itself."""
+def default_registry(
+    settings: Settings,
+    clock: Clock = system_clock,
+    *,
+    deliver_outbox: bool = True,
+    deliver: Callable[[JobContext], int] | None = None,
+) -> JobRegistry:
+    """`deliver_outbox=False` when the Slack app consumes the governance outbox itself; `deliver`: the
+    Slack app's delivery, run right after each evaluation (jobs/slack_edge.py)."""
     registry = JobRegistry()
     registry.register(RETENTION, retention_job)
     registry.register(MONTHLY_REVIEW, monthly_review_job)  # shadow-AI audit now; thresholds join it (monthly.py)
@@ -30,7 +38,7 @@ def default_registry(settings: Settings, clock: Clock = system_clock, *, deliver
             registry.register_sync_source(source, partial(sync_source_job, source=source, connector=connector))
 
     # Evaluation runs every AISPEND_JOBS_EVALUATE_CRON and right after every successful sync.
-    registry.register(EVALUATE, partial(evaluate_job, deliver_outbox=deliver_outbox))
+    registry.register(EVALUATE, partial(evaluate_job, deliver_outbox=deliver_outbox, deliver=deliver))
     registry.register(QUARTERLY_REVIEW, quarterly_review_job)
 
     # REGISTRATION POINT (digest): registry.register(DIGEST, weekly_digest_job)

@@ -1,0 +1,172 @@
+"""Governance notifications into Slack, through the bot's one outbox and its AlertService.
+
+Each pending `gov_notification` (kinds alert, recovery, escalation, reminder) becomes one change of one
+alert message: the first level posts to the finance channel (mentioning the workflow's owner), a later
+level or the recovery updates that message and adds a thread line, an escalation copies it to the
+leadership channel. The notification is marked delivered (compare-and-set) in the SAME transaction that
+writes its outbox rows, and those rows are keyed by the notification's dedupe key: a crash anywhere, a
+re-run or two deliverers at once never post twice and never lose a message (the outbox then sends what
+was written). Acknowledge / Snooze in Slack write the governance alert state too (GovernanceAlertStates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TextIO
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from aispend.bot.alerts import AlertService
+from aispend.bot.views import RECOVERED, AlertData, Period
+from aispend.core.money import Money
+from aispend.core.settings import Settings
+from aispend.core.timeutil import as_utc
+from aispend.governance import store
+from aispend.governance.outbox import claim_delivery, pending
+
+MAX_KEY = 200  # outbox keys are at most 255 characters, suffixes included
+
+
+def alert_key(note: dict[str, Any]) -> str:
+    """The alert a notification belongs to: governance's own alert reference `rule|kind:key|period`,
+    which the Acknowledge / Snooze buttons carry back (store.find_alert understands it)."""
+    scope = note["scope"]
+    return _short(f"{note['rule']}|{scope['kind']}:{scope['key']}|{note['period']}")
+
+
+def event_key(note: dict[str, Any]) -> str:
+    """Outbox key prefix of the messages one notification causes."""
+    return _short(f"gov:{note['dedupe_key']}")
+
+
+def _short(key: str) -> str:
+    if len(key) <= MAX_KEY:
+        return key
+    return key[:120] + "#" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _money(value: Any) -> Money | None:
+    if isinstance(value, dict) and "amount" in value and "currency" in value:
+        return Money(Decimal(str(value["amount"])), str(value["currency"]))
+    return None
+
+
+def period_from_key(key: str, now: datetime) -> Period:
+    """`2026-11` (month), `2026-W48` (ISO week) or a day; complete once `now` is past its end."""
+    if "-W" in key:
+        year, week = key.split("-W")
+        start = date.fromisocalendar(int(year), int(week), 1)
+        kind, end = "week", start + timedelta(days=7)
+    elif len(key) == 7:
+        start = date.fromisoformat(f"{key}-01")
+        kind, end = "month", (start + timedelta(days=32)).replace(day=1)
+    else:
+        start = date.fromisoformat(key)
+        kind, end = "day", start + timedelta(days=1)
+    return Period(kind, start, end, complete=as_utc(now).date() >= end)
+
+
+def alert_from_notification(note: dict[str, Any], now: datetime, currency: str) -> AlertData:
+    """A pure mapping: the notification (governance/outbox.py's shape) as the bot's AlertData."""
+    finding = note.get("finding") or {}
+    numbers = finding.get("numbers") or {}
+    scope = note["scope"]
+    level = RECOVERED if note["kind"] == "recovery" else note["level"]
+    threshold = forecast = None
+    if note["rule"] == "threshold":
+        limits = numbers.get("limits") or {}
+        threshold = _money(limits.get(note["level"])) or _money(limits.get("red")) or _money(limits.get("yellow"))
+        forecast = _money((numbers.get("forecast") or {}).get("expected"))
+        spent = _money((numbers.get("forecast") or {}).get("actual_to_date"))
+    else:
+        spent = next(
+            (
+                m
+                for m in (_money(numbers.get(k)) for k in ("workflow_spend", "after", "spend", "cost"))
+                if m is not None
+            ),
+            None,
+        )
+    return AlertData(
+        key=alert_key(note),
+        scope_kind=scope["kind"],
+        scope=scope["key"] if scope["kind"] != "company" else "",
+        level=level,
+        spent=spent or Money(Decimal(0), currency),
+        threshold=threshold,
+        period=period_from_key(note["period"], now),
+        owner=note.get("owner") or "",
+        forecast=forecast,
+        escalate=note["kind"] == "escalation",
+        rule=note["rule"],
+        summary=note.get("text") or "",
+    )
+
+
+def record_notification(
+    alerts: AlertService, session: Session, note: dict[str, Any], now: datetime, currency: str
+) -> None:
+    """Write what one notification changes in Slack (in the caller's transaction)."""
+    alert = alert_from_notification(note, now, currency)
+    key = event_key(note)
+    if note["kind"] == "escalation":
+        line = f":rotating_light: Escalated to leadership: still {note['level']} and nobody acknowledged it."
+        if not alerts.escalate(session, alert.key, line, event_key=key):
+            alerts.record(session, alert, event_key=key)  # never posted before: post it, copy included
+    elif note["kind"] == "reminder":
+        line = f":bell: Still {note['level']} and not acknowledged: {note.get('text') or ''}"
+        if not alerts.remind(session, alert.key, line[:2900], event_key=key):
+            alerts.record(session, alert, event_key=key)
+    else:
+        alerts.record(session, alert, event_key=key)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    notifications: int  # governance notifications handed to the outbox by this call
+    sent: int  # outbox messages sent by this call (any that were pending, not only these)
+
+
+def deliver_with(alerts: AlertService, engine: Engine, now: datetime, currency: str) -> DeliveryResult:
+    """Hand every pending notification to `alerts` (oldest first), then send the outbox."""
+    handed = 0
+    while batch := pending(engine, limit=100):
+        for note in batch:
+            with Session(engine) as session:
+                if not claim_delivery(session, note["id"], at=now, ref=f"slack-outbox:{event_key(note)}"):
+                    session.rollback()  # another deliverer has it
+                    continue
+                record_notification(alerts, session, note, now, currency)
+                session.commit()
+            handed += 1
+    return DeliveryResult(handed, alerts.outbox.deliver_pending())
+
+
+def deliver_notifications(
+    engine: Engine, settings: Settings, now: datetime, *, stream: TextIO | None = None
+) -> DeliveryResult:
+    """What `aispend evaluate`, `aispend sync` and the demo call after evaluating: Slack when
+    SLACK_BOT_TOKEN is set, else the same messages as text on `stream` (stdout by default)."""
+    from aispend.bot.wiring import wire
+
+    wired = wire(settings, engine, lambda: now, stream=stream or sys.stdout)
+    return deliver_with(wired.bot.alerts, engine, now, settings.currency)
+
+
+class GovernanceAlertStates:
+    """Acknowledge / Snooze clicked in Slack also acknowledge / snooze the governance alert (no reminder,
+    no escalation), in the same transaction as the message's change."""
+
+    def acknowledge(self, session: Session, alert_key: str, user_id: str, now: datetime) -> None:
+        with contextlib.suppress(store.NotFoundError):  # not a governance alert: nothing to keep in step
+            store.ack_alert(session, alert_key, who=f"slack:{user_id}", now=now)
+
+    def snooze(self, session: Session, alert_key: str, until: datetime) -> None:
+        with contextlib.suppress(store.NotFoundError):
+            store.snooze_alert(session, alert_key, until=until)
