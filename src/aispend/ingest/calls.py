@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from aispend.core.pricing import PriceBook
 from aispend.ingest.call_schema import NormalizedCall, RowError, normalize_call
@@ -130,13 +129,8 @@ def import_calls(
 
 def write_batch(engine: Engine, encoded: list[tuple[Any, ...]], now: datetime, summary: ImportSummary) -> None:
     """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there."""
-    try:
-        with engine.begin() as conn:
-            inserted = insert_encoded(conn, encoded, now)
-    except IntegrityError:
-        # Another importer wrote some of these rows meanwhile (PostgreSQL); the retry skips them.
-        with engine.begin() as conn:
-            inserted = insert_encoded(conn, encoded, now)
+    with engine.begin() as conn:
+        inserted = insert_encoded(conn, encoded, now)
     summary.inserted += inserted
     summary.duplicates += len(encoded) - inserted
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Dialect, Engine
@@ -149,7 +148,3 @@ def _absorb(engine: Engine, result: _ChunkResult, now: datetime, summary: Import
     summary.unpriced_models.update(result.unpriced_models)
     summary.zero_cost_flagged += result.zero_cost_flagged
     write_batch(engine, result.rows, now, summary)
-
-
-def worth_parallel(path: Path, workers: int) -> bool:
-    return workers > 0 and path.stat().st_size >= PARALLEL_MIN_BYTES

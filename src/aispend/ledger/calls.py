@@ -95,11 +95,6 @@ class CallEncoder:
         return rows
 
 
-def insert_calls(conn: Connection, calls: Sequence[StoredCall], now: datetime) -> int:
-    """Insert the calls not already in the ledger, add them to rollups and runs; return how many were new."""
-    return insert_encoded(conn, CallEncoder(type(conn.dialect)).encode(calls, now), now)
-
-
 def insert_encoded(conn: Connection, rows: Sequence[tuple[Any, ...]], now: datetime) -> int:
     """Insert encoded calls (see CallEncoder) that are not in the ledger yet; return how many were new.
 

@@ -134,18 +134,6 @@ def _call_counts_by(conn: Connection, by: str, start: date, end: date) -> dict[t
     }
 
 
-def daily_spend_by(conn: Connection, by: str, start: date, end: date) -> list[tuple[date, str, str, Decimal]]:
-    """(day, key, currency, cost) for charts and forecasts."""
-    column = ROLLUPS.c[check_dimension(by)]
-    stmt = (
-        select(ROLLUPS.c.day, column, ROLLUPS.c.currency, func.sum(ROLLUPS.c.cost))
-        .where(ROLLUPS.c.day >= start, ROLLUPS.c.day < end)
-        .group_by(ROLLUPS.c.day, column, ROLLUPS.c.currency)
-        .order_by(ROLLUPS.c.day)
-    )
-    return [(day, key, currency, cost or Decimal(0)) for day, key, currency, cost in conn.execute(stmt)]
-
-
 def unpriced_models(conn: Connection, start: date, end: date) -> list[tuple[str, str, int]]:
     """(provider, model, calls) with no known price in the period, most calls first."""
     total = func.sum(ROLLUPS.c.unpriced_calls)
