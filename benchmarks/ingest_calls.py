@@ -3,9 +3,10 @@
     python benchmarks/ingest_calls.py [--rows 1000000] [--postgres URL]
 
 For each database it reports, on the same generated file:
-  * parse only      — read + JSON-decode + normalize + price every row, no database;
+  * parse only      — read + JSON-decode + validate + price every row in one process, no database;
   * bare insert     — executemany of pre-built tuples into an empty copy of call_record (the database's limit);
-  * aispend ingest  — the real import path (`import_calls`), in a child process to measure its peak RSS;
+  * aispend ingest  — the real import path (`aispend ingest calls`: parser processes that, on SQLite, also
+                      write), in a child process to measure its peak RSS;
 and the ratio of the ingest rate to the bare-insert rate. Not part of the test suite.
 """
 
@@ -26,10 +27,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from aispend.core.pricing import PriceBook
-from aispend.ingest.call_schema import normalize_call
-from aispend.ingest.calls import price_call
+from aispend.ingest.call_decoder import iter_call_rows
+from aispend.ingest.calls import ImportSummary, fewer_gc_passes, stored_calls
 from aispend.ingest.parallel import default_workers
-from aispend.ingest.readers import iter_rows, open_binary
+from aispend.ingest.readers import open_binary
+from aispend.ledger.calls import CallEncoder, StoredCall
 
 MODELS = [
     ("openai", "gpt-4o"),
@@ -71,55 +73,34 @@ def generate(path: Path, rows: int) -> None:
             out.write(json.dumps(row) + "\n")
 
 
+def _calls(path: Path) -> list[StoredCall]:
+    return list(
+        stored_calls(
+            iter_call_rows(str(path), open_binary(str(path)), "jsonl"), PriceBook(), "USD", None, ImportSummary()
+        )
+    )
+
+
 def parse_only(path: Path) -> float:
-    prices = PriceBook()
+    """The import's own read + decode + validate + price, in one process, no database."""
     started = time.perf_counter()
-    count = 0
-    for row in iter_rows(str(path), open_binary(str(path)), "jsonl"):
-        assert row.fields is not None
-        price_call(normalize_call(row.fields), prices)
-        count += 1
+    with fewer_gc_passes():
+        count = sum(
+            1
+            for _ in stored_calls(
+                iter_call_rows(str(path), open_binary(str(path)), "jsonl"), PriceBook(), "USD", None, ImportSummary()
+            )
+        )
     return count / (time.perf_counter() - started)
 
 
 def bare_insert(url: str, path: Path) -> float:
-    """Pre-built tuples, executemany into an empty table shaped like call_record: the database's own limit."""
-    prices = PriceBook()
-    calls = [
-        price_call(normalize_call(r.fields), prices)
-        for r in iter_rows(str(path), open_binary(str(path)), "jsonl")
-        if r.fields is not None
-    ]
+    """Pre-built tuples (the import's own encoding), executemany into an empty table shaped like
+    call_record with only its unique key: the database's own limit."""
+    calls = _calls(path)
     now = datetime.now(UTC)
     is_sqlite = url.startswith("sqlite")
-    tuples = [
-        (
-            c.call_key,
-            c.ts,
-            c.provider,
-            c.model,
-            c.input_tokens,
-            c.output_tokens,
-            c.cache_read_tokens,
-            c.cache_write_tokens,
-            None if c.cost is None else (int(c.cost.scaleb(12)) if is_sqlite else c.cost),
-            c.currency,
-            c.cost_source,
-            c.zero_cost_flag,
-            c.workflow,
-            c.feature,
-            c.team,
-            c.customer,
-            c.user,
-            c.run_id,
-            c.step,
-            c.outcome,
-            c.latency_ms,
-            c.prompt_prefix_hash,
-            now,
-        )
-        for c in calls
-    ]
+    tuples = CallEncoder(type(create_engine(url).dialect)).encode(calls, now)
     del calls
     engine = create_engine(url)
     table = f"bare_{uuid.uuid4().hex[:8]}"

@@ -13,10 +13,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from aispend.cli.runtime import err_console, runtime
 from aispend.core.money import format_money
 from aispend.core.pricing import PriceError, price_book
+from aispend.ingest.call_decoder import iter_call_rows
 from aispend.ingest.call_schema import RowError
 from aispend.ingest.calls import ImportSummary, Rejection, import_calls
 from aispend.ingest.parallel import PARALLEL_MIN_BYTES, default_workers, import_jsonl_parallel
-from aispend.ingest.readers import SourceRow, detect_format, iter_rows, open_binary
+from aispend.ingest.readers import SourceRow, detect_format, open_binary
 
 
 def register(app: typer.Typer) -> None:
@@ -76,7 +77,7 @@ def ingest_calls(
             binary = open_binary(name)
             raw = getattr(binary, "fileobj", binary)
             try:
-                for row in iter_rows(name, binary, fmt):
+                for row in iter_call_rows(name, binary, fmt):
                     yield row
                     if show_progress and row.line % 2000 == 0:
                         progress.update(task, completed=done_bytes + raw.tell())

@@ -1,18 +1,19 @@
 """The per-call log schema: field names (OpenTelemetry GenAI names and plain aliases) and validation.
 
-`normalize_call(raw)` turns one parsed row (a dict from JSONL or CSV) into a NormalizedCall or raises
+`normalize_call(raw)` turns one parsed row (a dict from JSONL or CSV) into a StoredCall or raises
 RowError with a reason that names the field. Pure: no I/O, no pricing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from aispend.core.money import MoneyError, normalize_currency, parse_decimal
+from aispend.ledger.calls import StoredCall
 
 # Canonical field -> accepted names, in order of preference. Matching is case-sensitive for the
 # dotted OpenTelemetry names and also accepts their plain forms.
@@ -62,6 +63,7 @@ _TEXT_LIMITS = {
     "outcome": 64,
     "provider": 64,
     "model": 128,
+    "prompt_prefix_hash": 128,
 }
 
 
@@ -69,95 +71,44 @@ class RowError(ValueError):
     """A row that cannot be imported; the message is the reason shown to the user."""
 
 
-@dataclass(slots=True)
-class NormalizedCall:
-    call_key: str
-    ts: datetime
-    provider: str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost: Decimal | None  # as given in the row; None when absent
-    currency: str
-    workflow: str
-    feature: str
-    team: str
-    customer: str
-    user: str
-    run_id: str
-    step: str
-    outcome: str
-    latency_ms: int | None
-    prompt_prefix_hash: str | None
+FIELDS = tuple(ALIASES)  # the canonical fields, in the order build_call takes their values
+
+# The key of a row that answers each field (None when the row has none of its names), one per
+# distinct key set: rows from one producer share their keys, so alias resolution happens once per
+# file, not once per row.
+_LAYOUTS: dict[frozenset[str], tuple[str | None, ...]] = {}
 
 
-# Which of a row's keys answers each canonical field, cached per distinct key set: rows from one
-# producer share their keys, so alias resolution happens once per file, not once per row.
-_FIELD_MAPS: dict[frozenset[str], tuple[tuple[str, str], ...]] = {}
-
-
-def _field_map(keys: frozenset[str]) -> tuple[tuple[str, str], ...]:
-    found = _FIELD_MAPS.get(keys)
+def layout(keys: frozenset[str]) -> tuple[str | None, ...]:
+    found = _LAYOUTS.get(keys)
     if found is None:
-        pairs = []
-        for canonical, names in ALIASES.items():
-            for name in names:
-                if name in keys:
-                    pairs.append((canonical, name))
-                    break
-        found = _FIELD_MAPS[keys] = tuple(pairs)
-        if len(_FIELD_MAPS) > 4096:  # pathological inputs with ever-changing keys
-            _FIELD_MAPS.clear()
+        found = tuple(next((name for name in names if name in keys), None) for names in ALIASES.values())
+        if len(_LAYOUTS) > 4096:  # pathological inputs with ever-changing keys
+            _LAYOUTS.clear()
+        _LAYOUTS[keys] = found
     return found
 
 
-def _canonical(raw: dict[str, Any]) -> dict[str, Any]:
-    """{canonical field: value} for the fields present with a value ("" and null count as absent)."""
-    out = {}
-    for canonical, name in _field_map(frozenset(raw)):
-        value = raw[name]
-        if value is not None and value != "":
-            out[canonical] = value
-    return out
+_DIMENSIONS = ("workflow", "feature", "team", "customer", "user", "run_id", "step", "outcome")
 
 
-def _text(values: dict[str, Any], field: str) -> str:
-    value = values.get(field)
+def _text(value: Any, field: str) -> str:
+    """A text field, stripped; "" when absent."""
     if value is None:
         return ""
     text = value.strip() if type(value) is str else str(value).strip()
     limit = _TEXT_LIMITS.get(field)
-    if limit and len(text) > limit:
+    if limit is not None and len(text) > limit:
         raise RowError(f"{field} is longer than {limit} characters")
     return text
 
 
-_TEXT_FIELDS = ("workflow", "feature", "team", "customer", "user", "run_id", "step", "outcome")
-
-
-def _texts(values: dict[str, Any]) -> dict[str, str]:
-    """The dimension fields, stripped ("" when absent); one loop instead of a call per field."""
-    out = {}
-    for field in _TEXT_FIELDS:
-        value = values.get(field)
-        if value is None:
-            out[field] = ""
-            continue
-        text = value.strip() if type(value) is str else str(value).strip()
-        if len(text) > _TEXT_LIMITS[field]:
-            raise RowError(f"{field} is longer than {_TEXT_LIMITS[field]} characters")
-        out[field] = text
-    return out
-
-
-def _int(values: dict[str, Any], field: str, *, default: int | None = 0) -> int | None:
-    value = values.get(field)
-    if value is None:
-        return default
+def _whole(value: Any, field: str) -> int | None:
+    """A non-negative whole number (int, or text/decimal of one); None when absent ("" or null)."""
     if type(value) is int:
         number = value
+    elif value is None or value == "":
+        return None
     elif isinstance(value, bool):
         raise RowError(f"{field} must be a whole number, got {value!r}")
     else:
@@ -186,6 +137,8 @@ def parse_timestamp(value: Any) -> datetime:
                 parsed = datetime.fromisoformat(text)
             except ValueError:
                 raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}") from None
+        if parsed.tzinfo is UTC:
+            return parsed
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
@@ -200,69 +153,136 @@ def _from_unix(seconds: Decimal) -> datetime:
     return datetime.fromtimestamp(float(seconds), tz=UTC)  # a time, not money: float is fine
 
 
-def normalize_call(row: dict[str, Any], default_currency: str = "USD") -> NormalizedCall:
-    raw = _canonical(row)
-    stamp = raw.get("timestamp")
-    if stamp is None:
+def normalize_call(row: dict[str, Any], default_currency: str = "USD") -> StoredCall:
+    """The row (a dict from JSONL or CSV) as a call for the ledger; its cost is decided later
+    (see ingest.calls.price_call)."""
+    get = row.get
+    return build_call([None if key is None else get(key) for key in layout(frozenset(row))], default_currency)
+
+
+def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCall:
+    """A call from the values of FIELDS, in that order (None when absent); "" counts as absent too.
+
+    The one place rows are validated, whichever decoder produced the values. Runs once per imported
+    row: plain code, no per-field dictionaries."""
+    (
+        call_id,
+        stamp,
+        provider,
+        model,
+        input_tokens,
+        uncached_tokens,
+        output_tokens,
+        cache_read,
+        cache_write,
+        cost,
+        currency,
+        workflow,
+        feature,
+        team,
+        customer,
+        user,
+        run_id,
+        step,
+        outcome,
+        latency_ms,
+        prompt_prefix_hash,
+    ) = values
+    if stamp is None or stamp == "":
         raise RowError("missing timestamp (timestamp / ts / time)")
     ts = parse_timestamp(stamp)
-    model = _text(raw, "model")
+    model = _text(model, "model")
     if not model:
         raise RowError("missing model (model / gen_ai.request.model / gen_ai.response.model)")
-    provider = _text(raw, "provider").lower()
-    cache_read = _int(raw, "cache_read_tokens") or 0
-    cache_write = _int(raw, "cache_write_tokens") or 0
-    uncached = _int(raw, "uncached_input_tokens", default=None)
-    input_tokens = _int(raw, "input_tokens", default=None)
+    provider = _text(provider, "provider").lower()
+    # Well-formed values take the inline test; anything else goes through the checking helper.
+    cache_read = cache_read if type(cache_read) is int and cache_read >= 0 else _whole(cache_read, "cache_read_tokens")
+    cache_write = (
+        cache_write if type(cache_write) is int and cache_write >= 0 else _whole(cache_write, "cache_write_tokens")
+    )
+    cache_read, cache_write = cache_read or 0, cache_write or 0
+    if uncached_tokens is not None:
+        uncached_tokens = _whole(uncached_tokens, "uncached_input_tokens")
+    input_tokens = (
+        input_tokens if type(input_tokens) is int and input_tokens >= 0 else _whole(input_tokens, "input_tokens")
+    )
     if input_tokens is None:
-        input_tokens = (uncached or 0) + cache_read + cache_write
+        input_tokens = (uncached_tokens or 0) + cache_read + cache_write
     if cache_read + cache_write > input_tokens:
         raise RowError(
             f"cache tokens ({cache_read} read + {cache_write} write) exceed input_tokens ({input_tokens}); "
             "input_tokens must include cached tokens (or give uncached_input_tokens instead)"
         )
-    output_tokens = _int(raw, "output_tokens") or 0
-    cost_value = raw.get("cost")
-    cost: Decimal | None = None
-    if cost_value is not None:
-        try:
-            cost = parse_decimal(cost_value if not isinstance(cost_value, float) else str(cost_value), what="cost")
-        except MoneyError as exc:
-            raise RowError(str(exc)) from None
-        if cost < 0:
-            raise RowError(f"cost must not be negative for a call, got {cost}")
-    try:
-        currency = normalize_currency(raw.get("currency"), default_currency)
-    except MoneyError as exc:
-        raise RowError(str(exc)) from None
-    texts = _texts(raw)
-    call = NormalizedCall(
+    output_tokens = (
+        output_tokens if type(output_tokens) is int and output_tokens >= 0 else _whole(output_tokens, "output_tokens")
+    )
+    if latency_ms is not None:
+        latency_ms = latency_ms if type(latency_ms) is int and latency_ms >= 0 else _whole(latency_ms, "latency_ms")
+    # Straight-line on purpose: this runs for every imported row.
+    workflow = workflow.strip() if type(workflow) is str else _text(workflow, "workflow")
+    feature = feature.strip() if type(feature) is str else _text(feature, "feature")
+    team = team.strip() if type(team) is str else _text(team, "team")
+    customer = customer.strip() if type(customer) is str else _text(customer, "customer")
+    user = user.strip() if type(user) is str else _text(user, "user")
+    run_id = run_id.strip() if type(run_id) is str else _text(run_id, "run_id")
+    step = step.strip() if type(step) is str else _text(step, "step")
+    outcome = outcome.strip() if type(outcome) is str else _text(outcome, "outcome")
+    dimensions = (workflow, feature, team, customer, user, run_id, step, outcome)
+    if max(map(len, dimensions)) > 64:  # over the shortest limit (outcome's): check each against its own
+        for value, field in zip(dimensions, _DIMENSIONS, strict=True):
+            _text(value, field)
+    call = StoredCall(
         call_key="",
         ts=ts,
         provider=provider,
         model=model,
         input_tokens=input_tokens,
-        output_tokens=output_tokens,
+        output_tokens=output_tokens or 0,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        cost=cost,
-        currency=currency,
-        workflow=texts["workflow"],
-        feature=texts["feature"],
-        team=texts["team"],
-        customer=texts["customer"],
-        user=texts["user"],
-        run_id=texts["run_id"],
-        step=texts["step"],
-        outcome=texts["outcome"],
-        latency_ms=_int(raw, "latency_ms", default=None),
-        prompt_prefix_hash=_text(raw, "prompt_prefix_hash") or None,
+        cost=None if cost is None else _cost(cost),
+        currency=default_currency if currency is None else _currency(currency, default_currency),
+        cost_source="",
+        zero_cost_flag=False,
+        workflow=workflow,
+        feature=feature,
+        team=team,
+        customer=customer,
+        user=user,
+        run_id=run_id,
+        step=step,
+        outcome=outcome,
+        latency_ms=latency_ms,
+        prompt_prefix_hash=_text(prompt_prefix_hash, "prompt_prefix_hash") or None,
     )
-    call.call_key = call_key(call, _text(raw, "call_id"))
+    call.call_key = call_key(call, _text(call_id, "call_id"))
     return call
 
 
-def call_key(call: NormalizedCall, call_id: str) -> str:
+def _cost(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        cost = parse_decimal(value if not isinstance(value, float) else str(value), what="cost")
+    except MoneyError as exc:
+        raise RowError(str(exc)) from None
+    if cost < 0:
+        raise RowError(f"cost must not be negative for a call, got {cost}")
+    return cost
+
+
+def _currency(value: Any, default: str) -> str:
+    if value is None or value == "" or value == default:
+        return default
+    if type(value) is not str:
+        raise RowError(f"not an ISO 4217 currency code: {value!r}")
+    try:
+        return normalize_currency(value, default)
+    except MoneyError as exc:
+        raise RowError(str(exc)) from None
+
+
+def call_key(call: StoredCall, call_id: str) -> str:
     """The natural key: the call id when given, else a hash of the row's normalized content."""
     if call_id:
         key = f"id:{call.provider}:{call_id}"

@@ -5,8 +5,10 @@ A crash mid-file loses nothing already committed, and a re-run skips what is the
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -15,11 +17,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from aispend.core.pricing import PriceBook
-from aispend.ingest.call_schema import NormalizedCall, RowError, normalize_call
+from aispend.ingest.call_schema import RowError, build_call, normalize_call
 from aispend.ingest.readers import SourceRow
 from aispend.ledger.calls import (
+    BatchTotals,
     CallEncoder,
     StoredCall,
+    batch_totals,
     cost_inserted,
     insert_encoded,
     last_call_id,
@@ -58,48 +62,40 @@ class ImportSummary:
             self.rejections.append(rejection)
 
 
-def price_call(call: NormalizedCall, prices: PriceBook) -> StoredCall:
-    """Decide the call's cost: as given, priced at its own timestamp, or unpriced (never 0)."""
-    provider = call.provider or prices.provider_for(call.model) or "unknown"
-    has_tokens = call.input_tokens + call.output_tokens > 0
+def price_call(call: StoredCall, prices: PriceBook) -> StoredCall:
+    """Decide the call's cost, in place: as given, priced at its own timestamp, or unpriced (never 0)."""
+    if not call.provider:
+        call.provider = prices.provider_for(call.model) or "unknown"
     if call.cost is not None:
-        cost: Decimal | None = call.cost
-        source = COST_GIVEN
-    else:
-        cost = prices.cost_of(
-            provider,
-            call.model,
-            call.ts,
-            call.input_tokens,
-            call.output_tokens,
-            call.cache_read_tokens,
-            call.cache_write_tokens,
-        )
-        source = COST_PRICED if cost is not None else COST_UNPRICED
-    return StoredCall(
-        call_key=call.call_key,
-        ts=call.ts,
-        provider=provider,
-        model=call.model,
-        input_tokens=call.input_tokens,
-        output_tokens=call.output_tokens,
-        cache_read_tokens=call.cache_read_tokens,
-        cache_write_tokens=call.cache_write_tokens,
-        cost=cost,
-        currency=call.currency,
-        cost_source=source,
-        zero_cost_flag=source == COST_GIVEN and cost == 0 and has_tokens,
-        workflow=call.workflow,
-        feature=call.feature,
-        team=call.team,
-        customer=call.customer,
-        user=call.user,
-        run_id=call.run_id,
-        step=call.step,
-        outcome=call.outcome,
-        latency_ms=call.latency_ms,
-        prompt_prefix_hash=call.prompt_prefix_hash,
+        call.cost_source = COST_GIVEN
+        call.zero_cost_flag = call.cost == 0 and call.input_tokens + call.output_tokens > 0
+        return call
+    call.cost = prices.cost_of(
+        call.provider,
+        call.model,
+        call.ts,
+        call.input_tokens,
+        call.output_tokens,
+        call.cache_read_tokens,
+        call.cache_write_tokens,
     )
+    call.cost_source = COST_PRICED if call.cost is not None else COST_UNPRICED
+    return call
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while importing.
+
+    An import allocates millions of short-lived containers (rows, tuples) and makes no reference
+    cycles worth chasing; at the default threshold (700) the collector ran every few rows' worth of
+    allocations and cost about a tenth of the import's CPU time (measured)."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def import_calls(
@@ -119,18 +115,22 @@ def import_calls(
         watermark = purge_watermark(conn)
         first_id = last_call_id(conn)
     encoder = CallEncoder(type(engine.dialect))
-    for batch in _batches(stored_calls(rows, prices, default_currency, watermark, summary), batch_size):
-        write_batch(engine, encoder.encode(batch, now), now, summary)
-        if on_batch:
-            on_batch(summary)
+    with fewer_gc_passes():
+        for batch in _batches(stored_calls(rows, prices, default_currency, watermark, summary), batch_size):
+            encoded = encoder.encode(batch, now)
+            write_batch(engine, encoded, batch_totals(encoded, encoder.sqlite), now, summary)
+            if on_batch:
+                on_batch(summary)
     finish_summary(engine, summary, first_id, now)
     return summary
 
 
-def write_batch(engine: Engine, encoded: list[tuple[Any, ...]], now: datetime, summary: ImportSummary) -> None:
+def write_batch(
+    engine: Engine, encoded: list[tuple[Any, ...]], totals: BatchTotals, now: datetime, summary: ImportSummary
+) -> None:
     """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there."""
     with engine.begin() as conn:
-        inserted = insert_encoded(conn, encoded, now)
+        inserted = insert_encoded(conn, encoded, now, totals)
     summary.inserted += inserted
     summary.duplicates += len(encoded) - inserted
 
@@ -149,11 +149,14 @@ def stored_calls(
 ) -> Iterator[StoredCall]:
     for row in rows:
         summary.rows_read += 1
-        if row.fields is None:
+        if row.values is None and row.fields is None:
             summary.reject(Rejection(row.file, row.line, row.error or "unreadable row"))
             continue
         try:
-            call = normalize_call(row.fields, default_currency)
+            if row.values is not None:
+                call = build_call(row.values, default_currency)
+            else:
+                call = normalize_call(row.fields, default_currency)  # type: ignore[arg-type]
         except RowError as exc:
             summary.reject(Rejection(row.file, row.line, str(exc)))
             continue

@@ -81,10 +81,28 @@ REQUIRED = ("BilledCost", "BillingCurrency", "ChargePeriodStart", "ChargePeriodE
 # restated export (same charges, corrected amounts) updates the stored lines instead of adding new
 # ones. Tags are left out on purpose: re-tagging a resource and re-exporting must not double it.
 IDENTITY = (
-    "Provider", "BillingAccountId", "SubAccountId", "BillingPeriodStart", "ChargePeriodStart",
-    "ChargePeriodEnd", "ChargeCategory", "ChargeClass", "ChargeFrequency", "ChargeDescription",
-    "ServiceName", "ResourceId", "SkuId", "SkuPriceId", "Region", "AvailabilityZone", "PricingCategory",
-    "PricingUnit", "ConsumedUnit", "CommitmentDiscountId", "CommitmentDiscountStatus", "BillingCurrency",
+    "Provider",
+    "BillingAccountId",
+    "SubAccountId",
+    "BillingPeriodStart",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeFrequency",
+    "ChargeDescription",
+    "ServiceName",
+    "ResourceId",
+    "SkuId",
+    "SkuPriceId",
+    "Region",
+    "AvailabilityZone",
+    "PricingCategory",
+    "PricingUnit",
+    "ConsumedUnit",
+    "CommitmentDiscountId",
+    "CommitmentDiscountStatus",
+    "BillingCurrency",
 )
 
 MODEL_TAG_KEYS = ("model", "ai-model", "aispend-model", "aispend:model", "gen_ai.request.model", "llm-model")
@@ -100,10 +118,17 @@ _MODEL_IN_TEXT = re.compile(
 
 # Widths of the ledger's text columns (cost_line): longer identifiers are rejected rather than cut,
 # dimension values taken from tags are cut (they are labels, not identities).
-_WIDTHS = {"resource_id": 1024, "sku_id": 256, "region": 128, "provider": 128, "service_name": 256,
-           "service_category": 128, "charge_category": 32, "consumed_unit": 128}
-_DIMENSION_WIDTHS = {"workflow": 128, "feature": 128, "team": 128, "customer": 128, "environment": 64,
-                     "model": 128}
+_WIDTHS = {
+    "resource_id": 1024,
+    "sku_id": 256,
+    "region": 128,
+    "provider": 128,
+    "service_name": 256,
+    "service_category": 128,
+    "charge_category": 32,
+    "consumed_unit": 128,
+}
+_DIMENSION_WIDTHS = {"workflow": 128, "feature": 128, "team": 128, "customer": 128, "environment": 64, "model": 128}
 # MoneyAmount stores 12 decimals: NUMERIC(38, 12) on PostgreSQL, a 64-bit count of 1e-12 on SQLite.
 _AMOUNT_LIMITS = {
     "sqlite": Decimal(2**63 - 1).scaleb(-LEDGER_SCALE),
@@ -370,9 +395,7 @@ class FocusNormalizer:
         if start is None or end is None:
             raise RowError(f"{'ChargePeriodStart' if start is None else 'ChargePeriodEnd'} is missing")
         if end < start:
-            raise RowError(
-                f"ChargePeriodEnd {end.isoformat()} is before ChargePeriodStart {start.isoformat()}"
-            )
+            raise RowError(f"ChargePeriodEnd {end.isoformat()} is before ChargePeriodStart {start.isoformat()}")
         tags = _tags(values.get("Tags"))
         # Attribution reads tags as text; keys are trimmed (" org" and "org" are the same tag to a human).
         label_tags = {str(k).strip(): str(v) for k, v in tags.items() if v is not None}
@@ -429,9 +452,7 @@ class FocusNormalizer:
     def _money(self, values: Mapping[str, Any], name: str) -> Decimal | None:
         amount = _amount(values.get(name), name)
         if amount is not None and abs(amount) >= self.amount_limit:
-            raise RowError(
-                f"{name} {amount} is beyond what this ledger database can store (±{self.amount_limit:,.0f})"
-            )
+            raise RowError(f"{name} {amount} is beyond what this ledger database can store (±{self.amount_limit:,.0f})")
         return amount
 
 
@@ -589,9 +610,7 @@ def ingest_focus_files(
     for path in paths:
         try:
             with engine.begin() as conn:
-                summary = ingest_focus_file(
-                    conn, path, normalizer, now=now, on_reject=on_reject, chunk_size=chunk_size
-                )
+                summary = ingest_focus_file(conn, path, normalizer, now=now, on_reject=on_reject, chunk_size=chunk_size)
         except (FocusFileError, OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
             total.files += 1
             total.failed_files += 1

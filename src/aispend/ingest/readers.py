@@ -17,14 +17,17 @@ import msgspec
 from aispend.ingest.call_schema import RowError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SourceRow:
-    """One data row: where it came from (file, 1-based line) and its fields, or why it is unreadable."""
+    """One data row: where it came from (file, 1-based line) and its fields, or why it is unreadable.
+
+    A typed reader (ingest.call_decoder) gives the schema's field values instead of a dict of fields."""
 
     file: str
     line: int
     fields: dict[str, Any] | None
     error: str | None = None
+    values: tuple[Any, ...] | None = None
 
 
 def detect_format(name: str) -> str:
@@ -53,7 +56,7 @@ def iter_rows(name: str, binary: IO[bytes], fmt: str) -> Iterator[SourceRow]:
 
 
 # float_hook=Decimal: a cost never passes through a binary float (msgspec hands over the literal text).
-_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+JSON_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
@@ -61,7 +64,7 @@ def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
         if not raw.strip():
             continue
         try:
-            value = _DECODER.decode(raw)
+            value = JSON_DECODER.decode(raw)
         except msgspec.DecodeError as exc:
             yield SourceRow(name, line_no, None, f"not valid JSON: {exc}")
             continue
@@ -69,19 +72,19 @@ def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
             yield SourceRow(name, line_no, None, "a line must be a JSON object")
             continue
         if raw.find(b"{", 1) != -1:  # maybe nested objects: flatten (a "{" inside a string is harmless)
-            value = _flatten(value)
+            value = flatten(value)
         yield SourceRow(name, line_no, value)
 
 
-def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested objects become dotted keys, so {"gen_ai": {"usage": {...}}} reads like OTel attributes."""
     flat: dict[str, Any] = {}
     for key, item in value.items():
         name = f"{prefix}{key}"
         if isinstance(item, dict) and key not in ("tags", "attributes"):
-            flat.update(_flatten(item, f"{name}."))
+            flat.update(flatten(item, f"{name}."))
         elif isinstance(item, dict):
-            flat.update(_flatten(item, ""))
+            flat.update(flatten(item, ""))
         else:
             flat[name] = item
     return flat
