@@ -142,8 +142,8 @@ def sqlite_time(ts: datetime) -> str:
     """A UTC time as SQLAlchemy stores it in SQLite ('YYYY-MM-DD HH:MM:SS.ffffff').
 
     Built from a cached 'YYYY-MM-DD HH:' and table lookups: datetime formatting was the largest
-    single cost of encoding a call."""
-    if ts.tzinfo is not UTC:
+    single cost of encoding a call. A naive time is taken as UTC already, as the column's processor does."""
+    if ts.tzinfo is not UTC and ts.tzinfo is not None:
         ts = ts.astimezone(UTC)
     key = (ts.year, ts.month, ts.day, ts.hour)
     hour = _HOUR_TEXT.get(key)
