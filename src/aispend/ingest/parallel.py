@@ -39,7 +39,7 @@ from aispend.ledger.calls import (
 )
 from aispend.ledger.db import make_engine
 
-CHUNK_LINES = 10000
+CHUNK_LINES = 20000
 # Below this size the start-up of worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
