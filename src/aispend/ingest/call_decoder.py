@@ -16,7 +16,7 @@ from typing import IO, Any
 import msgspec
 
 from aispend.ingest.call_schema import ALIASES, FIELDS, layout
-from aispend.ingest.readers import JSON_DECODER, SourceRow, flatten, iter_rows
+from aispend.ingest.readers import SourceRow, decode_json_line, iter_rows
 
 # The type each field has in a well-formed log; anything else takes the generic path.
 _TYPES: dict[str, Any] = {
@@ -53,16 +53,10 @@ class CallLineDecoder:
                 cost = values[_COST]
                 if cost is None or cost.is_finite():
                     return values, None, None
-        try:
-            value = JSON_DECODER.decode(raw)
-        except msgspec.DecodeError as exc:
-            return None, None, f"not valid JSON: {exc}"
-        if not isinstance(value, dict):
-            return None, None, "a line must be a JSON object"
-        if raw.find(b"{", 1) != -1:
-            value = flatten(value)
-        self._learn(value)
-        return None, value, None
+        fields, error = decode_json_line(raw)
+        if fields is not None:
+            self._learn(fields)
+        return None, fields, error
 
     def _learn(self, fields: dict[str, Any]) -> None:
         """Take the names this line used for the typed decoding of the following lines."""

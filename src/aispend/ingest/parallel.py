@@ -161,6 +161,7 @@ def import_jsonl_parallel(
     with engine.connect() as conn:
         watermark = purge_watermark(conn)
         first_id = last_call_id(conn)
+    sqlite_url = _file_sqlite_url(engine)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(
@@ -170,7 +171,7 @@ def import_jsonl_parallel(
         initargs=(
             prices.custom_prices,
             type(engine.dialect),
-            _file_sqlite_url(engine),
+            sqlite_url,
             context.Lock(),
             default_currency,
             watermark,
@@ -179,7 +180,7 @@ def import_jsonl_parallel(
     ) as pool:
         in_flight: list[Future[_ChunkResult]] = []
         # Workers that write keep one more chunk in flight each, so one parses while another writes.
-        window = workers * 2 if _file_sqlite_url(engine) else workers
+        window = workers * 2 if sqlite_url else workers
         for name, binary in files:
             for first_line, data in _chunks(binary):
                 in_flight.append(pool.submit(_parse_chunk, name, first_line, data))

@@ -63,17 +63,21 @@ def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
     for line_no, raw in enumerate(binary, start=1):
         if not raw.strip():
             continue
-        try:
-            value = JSON_DECODER.decode(raw)
-        except msgspec.DecodeError as exc:
-            yield SourceRow(name, line_no, None, f"not valid JSON: {exc}")
-            continue
-        if not isinstance(value, dict):
-            yield SourceRow(name, line_no, None, "a line must be a JSON object")
-            continue
-        if raw.find(b"{", 1) != -1:  # maybe nested objects: flatten (a "{" inside a string is harmless)
-            value = flatten(value)
-        yield SourceRow(name, line_no, value)
+        fields, error = decode_json_line(raw)
+        yield SourceRow(name, line_no, fields, error)
+
+
+def decode_json_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """(the line's fields, None), nested objects flattened, or (None, why the line is unreadable)."""
+    try:
+        value = JSON_DECODER.decode(raw)
+    except msgspec.DecodeError as exc:
+        return None, f"not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return None, "a line must be a JSON object"
+    if raw.find(b"{", 1) != -1:  # maybe nested objects: flatten (a "{" inside a string is harmless)
+        value = flatten(value)
+    return value, None
 
 
 def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
