@@ -13,6 +13,7 @@ and the ratio of the ingest rate to the bare-insert rate. Not part of the test s
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
 import resource
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from sqlalchemy import create_engine, text
 from aispend.core.pricing import PriceBook
 from aispend.ingest.call_decoder import iter_call_rows
 from aispend.ingest.calls import ImportSummary, fewer_gc_passes, stored_calls
-from aispend.ingest.parallel import default_workers
+from aispend.ingest.parallel import chunks, default_workers
 from aispend.ingest.readers import open_binary
 from aispend.ledger.calls import CallEncoder, StoredCall
 
@@ -73,35 +75,30 @@ def generate(path: Path, rows: int) -> None:
             out.write(json.dumps(row) + "\n")
 
 
-def _calls(path: Path) -> list[StoredCall]:
-    return list(
-        stored_calls(
-            iter_call_rows(str(path), open_binary(str(path)), "jsonl"), PriceBook(), "USD", None, ImportSummary()
-        )
-    )
+def _calls(path: Path) -> Iterator[list[StoredCall]]:
+    """The file's calls, a chunk at a time, as an import worker makes them."""
+    prices = PriceBook()
+    with open_binary(str(path)) as binary:
+        for first_line, data in chunks(binary):
+            rows = iter_call_rows(str(path), io.BytesIO(data), "jsonl", first_line)
+            yield stored_calls(rows, prices, "USD", None, ImportSummary())
 
 
 def parse_only(path: Path) -> float:
     """The import's own read + decode + validate + price, in one process, no database."""
     started = time.perf_counter()
     with fewer_gc_passes():
-        count = sum(
-            1
-            for _ in stored_calls(
-                iter_call_rows(str(path), open_binary(str(path)), "jsonl"), PriceBook(), "USD", None, ImportSummary()
-            )
-        )
+        count = sum(len(calls) for calls in _calls(path))
     return count / (time.perf_counter() - started)
 
 
 def bare_insert(url: str, path: Path) -> float:
     """Pre-built tuples (the import's own encoding), executemany into an empty table shaped like
     call_record with only its unique key: the database's own limit."""
-    calls = _calls(path)
     now = datetime.now(UTC)
     is_sqlite = url.startswith("sqlite")
-    tuples = CallEncoder(type(create_engine(url).dialect)).encode(calls, now)
-    del calls
+    encoder = CallEncoder(type(create_engine(url).dialect))
+    tuples = [row for calls in _calls(path) for row in encoder.encode(calls, now)]
     engine = create_engine(url)
     table = f"bare_{uuid.uuid4().hex[:8]}"
     with engine.begin() as conn:

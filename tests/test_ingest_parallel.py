@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,7 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from aispend.core.pricing import PriceBook
 from aispend.ingest.calls import import_calls
-from aispend.ingest.parallel import CHUNK_LINES, import_jsonl_parallel
+from aispend.ingest.parallel import CHUNK_LINES, chunks, import_jsonl_parallel
 from aispend.ingest.readers import iter_rows, open_binary
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, table_of
 
@@ -73,3 +74,15 @@ def test_parallel_import_equals_the_serial_one(engine: Engine, tmp_path: Path) -
         )
     assert again.inserted == 0 and again.duplicates == serial.inserted
     assert _snapshot(engine) == expected
+
+
+def test_chunks_keep_every_line_whole_and_numbered() -> None:
+    lines = [b"x" * (i % 13) + b"%d\n" % i for i in range(1000)]
+    data = b"".join(lines) + b"last line without a newline"
+    pieces = list(chunks(io.BytesIO(data), lines_per_chunk=50, block_size=97))
+    assert b"".join(piece for _, piece in pieces) == data
+    for first, piece in pieces:
+        assert piece.startswith(lines[first - 1])
+        assert piece.endswith(b"\n") or piece.endswith(b"newline")
+    assert [first for first, _ in pieces] == sorted({first for first, _ in pieces})
+    assert all(50 <= piece.count(b"\n") <= 50 + 97 for _, piece in pieces[:-1])

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aispend.core.pricing import PriceBook, TokenCounts, library_price
+from aispend.core.pricing import CustomPrice, PriceBook, TokenCounts, library_price
 
 TS = datetime(2026, 11, 1, 12, tzinfo=UTC)
 MODELS = [
@@ -52,3 +53,24 @@ def test_cached_tokens_cost_less_than_uncached(provider: str, model: str) -> Non
     cached = book.cost(provider, model, TS, TokenCounts(10_000, 0, cache_read_tokens=10_000))
     assert uncached is not None and cached is not None
     assert cached < uncached
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    input_price=st.decimals(min_value=0, max_value=100, places=9),
+    output_price=st.decimals(min_value=0, max_value=100, places=4),
+    inputs=st.integers(0, 10_000_000),
+    cached_share=st.integers(0, 100),
+    output=st.integers(0, 1_000_000),
+)
+def test_custom_prices_are_exact_whatever_their_decimals(
+    input_price: Decimal, output_price: Decimal, inputs: int, cached_share: int, output: int
+) -> None:
+    # Prices with up to 6 decimals per million tokens are summed in integers, finer ones in Decimal:
+    # both must give the exact amount.
+    cached = inputs * cached_share // 100
+    book = PriceBook(
+        [CustomPrice("internal", "ft-7b", date(2026, 1, 1), {"input_mtok": input_price, "output_mtok": output_price})]
+    )
+    expected = (input_price * inputs + output_price * output) / Decimal(1_000_000)  # cache reads cost as input
+    assert book.cost_of("internal", "ft-7b", TS, inputs, output, cached, 0) == expected

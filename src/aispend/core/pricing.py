@@ -37,7 +37,7 @@ class TokenCounts:
 class _Linear:
     """Per-million prices for one day; tiers apply to every token once input crosses their start."""
 
-    __slots__ = ("cache_read", "cache_write", "input", "output", "tiered")
+    __slots__ = ("cache_read", "cache_write", "input", "output", "tiered", "units")
 
     def __init__(self, prices: dict[str, Decimal | TieredPrices | None]) -> None:
         base_input = prices.get("input_mtok")
@@ -49,6 +49,7 @@ class _Linear:
         self.tiered = any(
             isinstance(p, TieredPrices) for p in (self.input, self.output, self.cache_read, self.cache_write)
         )
+        self.units = None if self.tiered else _whole_units(self.input, self.output, self.cache_read, self.cache_write)
 
     def cost(self, tokens: TokenCounts) -> Decimal:
         return self.cost_of(
@@ -57,6 +58,9 @@ class _Linear:
 
     def cost_of(self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Decimal:
         uncached = max(input_tokens - cache_read - cache_write, 0)
+        if self.units is not None:  # exact in integers: one Decimal per call instead of eight
+            i, o, r, w = self.units
+            return Decimal(i * uncached + o * output_tokens + r * cache_read + w * cache_write).scaleb(-_UNIT_DIGITS)
         total = Decimal(0)
         for price, count in (
             (self.input, uncached),
@@ -69,6 +73,22 @@ class _Linear:
             unit = _unit_price(price, input_tokens) if self.tiered else price
             total += unit * count  # type: ignore[operator]
         return total / _MILLION
+
+
+# Prices per token in 10^-12 dollars: a price per million tokens with at most 6 decimals is a whole
+# number of these, so costs can be summed in integers and are still exact.
+_UNIT_DIGITS = 12
+
+
+def _whole_units(*per_million: Decimal | TieredPrices | None) -> tuple[int, ...] | None:
+    """The prices as whole 10^-12 units per token (a missing price is 0), or None if one is finer."""
+    units = []
+    for price in per_million:
+        scaled = Decimal(0) if price is None else Decimal(price).scaleb(_UNIT_DIGITS - 6)  # type: ignore[arg-type]
+        if scaled != scaled.to_integral_value():
+            return None
+        units.append(int(scaled))
+    return tuple(units)
 
 
 def _unit_price(price: Decimal | TieredPrices, total_input_tokens: int) -> Decimal:

@@ -89,7 +89,7 @@ def layout(keys: frozenset[str]) -> tuple[str | None, ...]:
     return found
 
 
-_DIMENSIONS = ("workflow", "feature", "team", "customer", "user", "run_id", "step", "outcome")
+_CHECKED = ("provider", "model", "workflow", "feature", "team", "customer", "user", "run_id", "step", "outcome")
 
 
 def _text(value: Any, field: str) -> str:
@@ -191,11 +191,12 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
     if stamp is None or stamp == "":
         raise RowError("missing timestamp (timestamp / ts / time)")
     ts = parse_timestamp(stamp)
-    model = _text(model, "model")
+    # Straight-line on purpose: this runs for every imported row. Well-formed values take the inline
+    # test; anything else goes through the checking helper, which names the field.
+    model = model.strip() if type(model) is str else _text(model, "model")
     if not model:
         raise RowError("missing model (model / gen_ai.request.model / gen_ai.response.model)")
-    provider = _text(provider, "provider").lower()
-    # Well-formed values take the inline test; anything else goes through the checking helper.
+    provider = (provider.strip() if type(provider) is str else _text(provider, "provider")).lower()
     cache_read = cache_read if type(cache_read) is int and cache_read >= 0 else _whole(cache_read, "cache_read_tokens")
     cache_write = (
         cache_write if type(cache_write) is int and cache_write >= 0 else _whole(cache_write, "cache_write_tokens")
@@ -218,7 +219,6 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
     )
     if latency_ms is not None:
         latency_ms = latency_ms if type(latency_ms) is int and latency_ms >= 0 else _whole(latency_ms, "latency_ms")
-    # Straight-line on purpose: this runs for every imported row.
     workflow = workflow.strip() if type(workflow) is str else _text(workflow, "workflow")
     feature = feature.strip() if type(feature) is str else _text(feature, "feature")
     team = team.strip() if type(team) is str else _text(team, "team")
@@ -227,35 +227,38 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
     run_id = run_id.strip() if type(run_id) is str else _text(run_id, "run_id")
     step = step.strip() if type(step) is str else _text(step, "step")
     outcome = outcome.strip() if type(outcome) is str else _text(outcome, "outcome")
-    dimensions = (workflow, feature, team, customer, user, run_id, step, outcome)
-    if max(map(len, dimensions)) > 64:  # over the shortest limit (outcome's): check each against its own
-        for value, field in zip(dimensions, _DIMENSIONS, strict=True):
+    checked = (provider, model, workflow, feature, team, customer, user, run_id, step, outcome)
+    if max(map(len, checked)) > 64:  # over the shortest limit (outcome's): check each against its own
+        for value, field in zip(checked, _CHECKED, strict=True):
             _text(value, field)
-    call = StoredCall(
-        call_key="",
-        ts=ts,
-        provider=provider,
-        model=model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens or 0,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cost=None if cost is None else _cost(cost),
-        currency=default_currency if currency is None else _currency(currency, default_currency),
-        cost_source="",
-        zero_cost_flag=False,
-        workflow=workflow,
-        feature=feature,
-        team=team,
-        customer=customer,
-        user=user,
-        run_id=run_id,
-        step=step,
-        outcome=outcome,
-        latency_ms=latency_ms,
-        prompt_prefix_hash=_text(prompt_prefix_hash, "prompt_prefix_hash") or None,
+    if cost is not None:
+        # A typed decoder hands over a finite Decimal already; anything else is parsed and checked.
+        cost = cost if type(cost) is Decimal and cost.is_finite() and cost >= 0 else _cost(cost)
+    call = StoredCall(  # positional, in field order: a third of the time of keyword arguments
+        "",  # call_key, set below
+        ts,
+        provider,
+        model,
+        input_tokens,
+        output_tokens or 0,
+        cache_read,
+        cache_write,
+        cost,
+        default_currency if currency is None else _currency(currency, default_currency),
+        "",  # cost_source, decided by pricing
+        False,  # zero_cost_flag, decided by pricing
+        workflow,
+        feature,
+        team,
+        customer,
+        user,
+        run_id,
+        step,
+        outcome,
+        latency_ms,
+        None if prompt_prefix_hash is None else _text(prompt_prefix_hash, "prompt_prefix_hash") or None,
     )
-    call.call_key = call_key(call, _text(call_id, "call_id"))
+    call.call_key = call_key(call, call_id.strip() if type(call_id) is str else _text(call_id, "call_id"))
     return call
 
 

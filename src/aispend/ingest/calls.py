@@ -116,8 +116,8 @@ def import_calls(
         first_id = last_call_id(conn)
     encoder = CallEncoder(type(engine.dialect))
     with fewer_gc_passes():
-        for batch in _batches(stored_calls(rows, prices, default_currency, watermark, summary), batch_size):
-            encoded = encoder.encode(batch, now)
+        for batch in _batches(rows, batch_size):
+            encoded = encoder.encode(stored_calls(batch, prices, default_currency, watermark, summary), now)
             write_batch(engine, encoded, batch_totals(encoded, encoder.sqlite), now, summary)
             if on_batch:
                 on_batch(summary)
@@ -146,17 +146,24 @@ def stored_calls(
     default_currency: str,
     watermark: datetime | None,
     summary: ImportSummary,
-) -> Iterator[StoredCall]:
+) -> list[StoredCall]:
+    """The importable calls of a batch of rows, priced; rejected rows and the batch's counts go to
+    the summary."""
+    calls: list[StoredCall] = []
+    keep = calls.append
+    unpriced_models = summary.unpriced_models
+    read = flagged = 0
     for row in rows:
-        summary.rows_read += 1
-        if row.values is None and row.fields is None:
-            summary.reject(Rejection(row.file, row.line, row.error or "unreadable row"))
-            continue
+        read += 1
+        values = row.values
         try:
-            if row.values is not None:
-                call = build_call(row.values, default_currency)
+            if values is not None:
+                call = build_call(values, default_currency)
+            elif row.fields is not None:
+                call = normalize_call(row.fields, default_currency)
             else:
-                call = normalize_call(row.fields, default_currency)  # type: ignore[arg-type]
+                summary.reject(Rejection(row.file, row.line, row.error or "unreadable row"))
+                continue
         except RowError as exc:
             summary.reject(Rejection(row.file, row.line, str(exc)))
             continue
@@ -170,17 +177,20 @@ def stored_calls(
                 )
             )
             continue
-        stored = price_call(call, prices)
-        summary.cost_sources[stored.cost_source] += 1
-        if stored.cost_source == COST_UNPRICED:
-            summary.unpriced_models[(stored.provider, stored.model)] += 1
-        if stored.zero_cost_flag:
-            summary.zero_cost_flagged += 1
-        yield stored
+        price_call(call, prices)
+        if call.cost is None:
+            unpriced_models[(call.provider, call.model)] += 1
+        elif call.zero_cost_flag:
+            flagged += 1
+        keep(call)
+    summary.rows_read += read
+    summary.zero_cost_flagged += flagged
+    summary.cost_sources.update(call.cost_source for call in calls)
+    return calls
 
 
-def _batches(items: Iterable[StoredCall], size: int) -> Iterator[list[StoredCall]]:
-    batch: list[StoredCall] = []
+def _batches(items: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
+    batch: list[SourceRow] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:

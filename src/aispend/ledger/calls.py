@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, bindparam, case, func, select, text
@@ -181,26 +181,28 @@ class BatchTotals:
 
 def batch_totals(rows: Sequence[tuple[Any, ...]], sqlite_encoded: bool) -> BatchTotals:
     """Sum encoded call rows (see CallEncoder) exactly as roll_up_inserted's SQL does."""
-    ts_at, cost_at, run_at, outcome_at = _AT["ts"], _AT["cost"], _AT["run_id"], _AT["outcome"]
-    p, m, w, f, t, c, cur = (_AT[n] for n in (*ROLLUP_KEY[1:7], "currency"))
-    in_at, out_at = _AT["input_tokens"], _AT["output_tokens"]
-    read_at, write_at = _AT["cache_read_tokens"], _AT["cache_write_tokens"]
+    ts_at, run_at, outcome_at = _AT["ts"], _AT["run_id"], _AT["outcome"]
+    w, t, cur = _AT["workflow"], _AT["team"], _AT["currency"]
+    # One C call per row for the rollup dimensions and one for the measures.
+    dimensions = itemgetter(*(_AT[n] for n in (*ROLLUP_KEY[1:7], "currency")))
+    measures = itemgetter(
+        *(_AT[n] for n in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost"))
+    )
     zero_at, latency_at = _AT["zero_cost_flag"], _AT["latency_ms"]
     hourly: dict[tuple[Any, ...], list[Any]] = {}
     runs: dict[str, list[Any]] = {}
     for row in rows:
         ts = row[ts_at]
-        hour = ts[:13] if sqlite_encoded else ts.replace(minute=0, second=0, microsecond=0)
-        key = (hour, row[p], row[m], row[w], row[f], row[t], row[c], row[cur])
+        key = (ts[:13] if sqlite_encoded else ts.replace(minute=0, second=0, microsecond=0), dimensions(row))
         sums = hourly.get(key)
         if sums is None:
             sums = hourly[key] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-        inputs, outputs, cost = row[in_at], row[out_at], row[cost_at]
+        inputs, outputs, reads, writes, cost = measures(row)
         sums[0] += 1
         sums[1] += inputs
         sums[2] += outputs
-        sums[3] += row[read_at]
-        sums[4] += row[write_at]
+        sums[3] += reads
+        sums[4] += writes
         if cost is None:
             sums[6] += 1
             sums[7] += inputs + outputs
@@ -208,8 +210,9 @@ def batch_totals(rows: Sequence[tuple[Any, ...]], sqlite_encoded: bool) -> Batch
             sums[5] += cost
         if row[zero_at]:
             sums[8] += 1
-        if row[latency_at] is not None:
-            sums[9] += row[latency_at]
+        latency = row[latency_at]
+        if latency is not None:
+            sums[9] += latency
         run_id = row[run_at]
         if run_id:
             outcome = row[outcome_at]
@@ -219,10 +222,15 @@ def batch_totals(rows: Sequence[tuple[Any, ...]], sqlite_encoded: bool) -> Batch
                 unpriced = int(cost is None)
                 runs[run_id] = [row[w], row[t], ts, ts, 1, inputs, outputs, cost or 0, row[cur], unpriced, last]
                 continue
-            run[0] = max(run[0], row[w])
-            run[1] = max(run[1], row[t])
-            run[2] = min(run[2], ts)
-            run[3] = max(run[3], ts)
+            # Comparisons rather than min()/max() calls: this loop runs once per imported call.
+            if row[w] > run[0]:
+                run[0] = row[w]
+            if row[t] > run[1]:
+                run[1] = row[t]
+            if ts < run[2]:
+                run[2] = ts
+            elif ts > run[3]:
+                run[3] = ts
             run[4] += 1
             run[5] += inputs
             run[6] += outputs
@@ -230,21 +238,21 @@ def batch_totals(rows: Sequence[tuple[Any, ...]], sqlite_encoded: bool) -> Batch
                 run[9] += 1
             else:
                 run[7] += cost
-            run[8] = max(run[8], row[cur])
+            if row[cur] > run[8]:
+                run[8] = row[cur]
             if last is not None and (run[10] is None or last > run[10]):
                 run[10] = last
     daily: dict[tuple[Any, ...], list[Any]] = {}
     hourly_rows = []
-    for key, sums in hourly.items():
-        hour = key[0]
+    for (hour, dims), sums in hourly.items():
         if sqlite_encoded:
             hour_value, day = f"{hour}:00:00.000000", hour[:10]
         else:
             hour_value, day = hour, hour.date()
-        hourly_rows.append((hour_value, day, *key[1:], *sums))
-        day_sums = daily.get((day, *key[1:]))
+        hourly_rows.append((hour_value, day, *dims, *sums))
+        day_sums = daily.get((day, *dims))
         if day_sums is None:
-            daily[(day, *key[1:])] = list(sums)
+            daily[(day, *dims)] = list(sums)
         else:
             for index, value in enumerate(sums):
                 day_sums[index] += value
@@ -275,23 +283,21 @@ def insert_encoded(
     """Insert encoded calls (see CallEncoder) that are not in the ledger yet; return how many were new.
 
     One DBAPI executemany of INSERT .. ON CONFLICT (call_key) DO NOTHING: rows already there are
-    skipped by the unique index itself. The new rows are exactly those with an id above the batch's
-    start that carry this import's timestamp (on PostgreSQL a concurrent importer's rows carry its
-    own). When all rows were new, the batch's precomputed totals are added to the rollups and runs;
-    otherwise the totals of just the new rows are aggregated in SQL.
+    skipped by the unique index itself. When all rows were new, the batch's precomputed totals are
+    added to the rollups and runs; otherwise the totals of just the new rows (those with an id above
+    the batch's start that carry this import's timestamp: on PostgreSQL a concurrent importer's rows
+    carry its own) are aggregated in SQL.
     """
     if not rows:
         return 0
     before = last_call_id(conn)
     columns = [*_CALL_COLUMNS, "ingested_at"]
-    conn.exec_driver_sql(
+    # Both drivers report the rows an executemany actually inserted (skipped conflicts not counted).
+    inserted = conn.exec_driver_sql(
         f"INSERT INTO {_quote(conn, CALLS.name)} ({', '.join(_quote(conn, c) for c in columns)}) "
         f"VALUES ({_markers(conn, len(columns))}) ON CONFLICT (call_key) DO NOTHING",
         list(rows),
-    )
-    inserted = int(
-        conn.execute(select(func.count()).where(CALLS.c.id > before, CALLS.c.ingested_at == now)).scalar_one()
-    )
+    ).rowcount
     if inserted == len(rows) and totals is not None:
         apply_batch_totals(conn, totals)
     elif inserted:
