@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.pool import StaticPool
 
 from aispend.core.pricing import PriceBook
 from aispend.ingest.calls import import_calls
 from aispend.ingest.parallel import CHUNK_LINES, chunks, import_jsonl_parallel
 from aispend.ingest.readers import iter_rows, open_binary
+from aispend.ledger.db import make_engine, upgrade
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, table_of
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -86,3 +88,19 @@ def test_chunks_keep_every_line_whole_and_numbered() -> None:
         assert piece.endswith(b"\n") or piece.endswith(b"newline")
     assert [first for first, _ in pieces] == sorted({first for first, _ in pieces})
     assert all(50 <= piece.count(b"\n") <= 50 + 97 for _, piece in pieces[:-1])
+
+
+def test_in_memory_database_is_written_by_the_importing_process(tmp_path: Path) -> None:
+    # Workers cannot open an in-memory database: they parse, and this process writes in file order.
+    memory = make_engine("sqlite://", poolclass=StaticPool)
+    upgrade(memory)
+    path = _write(tmp_path / "calls.jsonl", CHUNK_LINES + 50)
+    with open_binary(str(path)) as handle:
+        summary = import_jsonl_parallel(
+            memory, [(str(path), handle)], now=NOW, prices=PriceBook(), default_currency="USD", workers=2
+        )
+    assert (summary.rows_read, summary.inserted, summary.rejected_count) == (CHUNK_LINES + 50, CHUNK_LINES + 49, 1)
+    calls = _snapshot(memory)[0][0]
+    with memory.connect() as conn:
+        rollup_calls = conn.execute(select(func.sum(table_of(CallRollup).c.calls))).scalar_one()
+    assert calls == rollup_calls == CHUNK_LINES + 49

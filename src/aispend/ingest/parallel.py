@@ -1,6 +1,7 @@
 """Parallel import of large JSONL call logs: worker processes parse, validate, price and encode
-chunks of lines. On a SQLite file each worker also writes its chunks, one transaction at a time
-under the database's write lock; on PostgreSQL this process writes them in file order. Same rows
+chunks of lines, and write each chunk in its own transaction, one worker at a time (this import's
+write lock). Only an in-memory SQLite database, which workers cannot open, is written by this
+process, in file order. Same rows
 and same summary as the serial path; a bounded number of chunks in flight keeps memory flat.
 """
 
@@ -69,7 +70,7 @@ _STATE: dict[str, Any] = {}
 def _init_worker(
     custom: list[CustomPrice],
     dialect_class: type[Dialect],
-    sqlite_url: str | None,
+    database_url: str | None,
     write_turn: Any,
     currency: str,
     watermark: datetime | None,
@@ -80,7 +81,7 @@ def _init_worker(
         write_turn=write_turn,
         prices=PriceBook(custom),
         encoder=CallEncoder(dialect_class),
-        engine=make_engine(sqlite_url) if sqlite_url else None,
+        engine=make_engine(database_url) if database_url else None,
         currency=currency,
         watermark=watermark,
         now=now,
@@ -105,9 +106,10 @@ def _parse_chunk(name: str, first_line: int, data: bytes) -> _ChunkResult:
     )
     engine: Engine | None = _STATE["engine"]
     if engine is not None:
-        # SQLite: write here, one batch at a time under the database's write lock, instead of shipping
-        # the rows back to one writing process (that copy and the one writer were the limit).
-        # Workers queue on a shared lock: SQLite's own busy wait polls with sleeps, which left the CPU idle.
+        # Write here instead of shipping the rows back to one writing process (that copy and the one
+        # writer were the limit, and held every chunk in flight in one process's memory). Workers take
+        # turns on a shared lock: on SQLite its own busy wait polls with sleeps, which left the CPU idle;
+        # on every database it keeps one batch's id range its own (see insert_encoded).
         with _STATE["write_turn"]:
             result.inserted = write_exclusive(engine, rows, result.totals, _STATE["now"])
         result.rows, result.totals = [], None
@@ -115,10 +117,12 @@ def _parse_chunk(name: str, first_line: int, data: bytes) -> _ChunkResult:
 
 
 def write_exclusive(engine: Engine, rows: list[tuple[Any, ...]], totals: BatchTotals | None, now: datetime) -> int:
-    """Write one batch in a transaction that takes SQLite's write lock first (BEGIN IMMEDIATE), so
-    that the id range read at its start stays this batch's while several processes write."""
+    """Write one batch in one transaction. On SQLite it takes the database's write lock first (BEGIN
+    IMMEDIATE), so that the id range read at its start stays this batch's while other processes
+    write."""
     with engine.connect() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         inserted = insert_encoded(conn, rows, now, totals)
         conn.commit()
     return inserted
@@ -149,9 +153,9 @@ def chunks(
         yield first, rest
 
 
-def _file_sqlite_url(engine: Engine) -> str | None:
-    """The URL worker processes can open themselves: a SQLite file (not an in-memory database)."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+def _worker_url(engine: Engine) -> str | None:
+    """The URL worker processes can open themselves: any database but an in-memory SQLite one."""
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
         return None
     return engine.url.render_as_string(hide_password=False)
 
@@ -166,14 +170,14 @@ def import_jsonl_parallel(
     workers: int,
     on_progress: Callable[[], None] | None = None,
 ) -> ImportSummary:
-    """Worker processes parse, price and encode chunks of lines. On a SQLite file they also write
-    them, taking turns on the write lock; elsewhere (PostgreSQL) this process writes each chunk. The
-    summary is gathered in file order either way."""
+    """Worker processes parse, price, encode and write chunks of lines, taking turns on the write
+    lock (on an in-memory SQLite database this process writes each chunk). The summary is gathered
+    in file order either way."""
     summary = ImportSummary()
     with engine.connect() as conn:
         watermark = purge_watermark(conn)
         first_id = last_call_id(conn)
-    sqlite_url = _file_sqlite_url(engine)
+    database_url = _worker_url(engine)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(
@@ -183,7 +187,7 @@ def import_jsonl_parallel(
         initargs=(
             prices.custom_prices,
             type(engine.dialect),
-            sqlite_url,
+            database_url,
             context.Lock(),
             default_currency,
             watermark,
@@ -192,7 +196,7 @@ def import_jsonl_parallel(
     ) as pool:
         in_flight: list[Future[_ChunkResult]] = []
         # Workers that write keep one more chunk in flight each, so one parses while another writes.
-        window = workers * 2 if sqlite_url else workers
+        window = workers * 2 if database_url else workers
         for name, binary in files:
             for first_line, data in chunks(binary):
                 in_flight.append(pool.submit(_parse_chunk, name, first_line, data))
