@@ -62,14 +62,14 @@ class ImportSummary:
             self.rejections.append(rejection)
 
 
-def price_call(call: StoredCall, prices: PriceBook) -> StoredCall:
+def price_call(call: StoredCall, prices: PriceBook) -> None:
     """Decide the call's cost, in place: as given, priced at its own timestamp, or unpriced (never 0)."""
     if not call.provider:
         call.provider = prices.provider_for(call.model) or "unknown"
     if call.cost is not None:
         call.cost_source = COST_GIVEN
         call.zero_cost_flag = call.cost == 0 and call.input_tokens + call.output_tokens > 0
-        return call
+        return
     call.cost = prices.cost_of(
         call.provider,
         call.model,
@@ -80,7 +80,6 @@ def price_call(call: StoredCall, prices: PriceBook) -> StoredCall:
         call.cache_write_tokens,
     )
     call.cost_source = COST_PRICED if call.cost is not None else COST_UNPRICED
-    return call
 
 
 @contextmanager

@@ -56,7 +56,7 @@ def iter_rows(name: str, binary: IO[bytes], fmt: str) -> Iterator[SourceRow]:
 
 
 # float_hook=Decimal: a cost never passes through a binary float (msgspec hands over the literal text).
-JSON_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
@@ -70,25 +70,25 @@ def _iter_jsonl(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
 def decode_json_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """(the line's fields, None), nested objects flattened, or (None, why the line is unreadable)."""
     try:
-        value = JSON_DECODER.decode(raw)
+        value = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         return None, f"not valid JSON: {exc}"
     if not isinstance(value, dict):
         return None, "a line must be a JSON object"
     if raw.find(b"{", 1) != -1:  # maybe nested objects: flatten (a "{" inside a string is harmless)
-        value = flatten(value)
+        value = _flatten(value)
     return value, None
 
 
-def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested objects become dotted keys, so {"gen_ai": {"usage": {...}}} reads like OTel attributes."""
     flat: dict[str, Any] = {}
     for key, item in value.items():
         name = f"{prefix}{key}"
         if isinstance(item, dict) and key not in ("tags", "attributes"):
-            flat.update(flatten(item, f"{name}."))
+            flat.update(_flatten(item, f"{name}."))
         elif isinstance(item, dict):
-            flat.update(flatten(item, ""))
+            flat.update(_flatten(item, ""))
         else:
             flat[name] = item
     return flat

@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, bindparam, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from aispend.core.money import LEDGER_SCALE, to_ledger
+from aispend.core.money import to_ledger
 from aispend.core.timeutil import floor_hour, start_of_day
 from aispend.ledger.bulk import dict_rows, execute_many
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, LedgerMeta, table_of
+from aispend.ledger.types import ledger_units
 
 CALLS = table_of(CallRecord)
 ROLLUPS = table_of(CallRollup)
@@ -71,11 +72,11 @@ def _insert(conn: Connection, table: Any) -> Any:
 
 class CallEncoder:
     """Turns StoredCalls into bind-ready tuples (column order of _CALL_COLUMNS, then ingested_at) for one
-    database driver. Built from the dialect class, so a worker process can encode while the main
-    process writes.
+    database driver. Built from the dialect class, so that worker processes can build their own.
 
     On SQLite the two columns that need converting are done directly (the time as SQLAlchemy's text
-    form, money as integer 10^-12 units; a test checks both against the columns' own bind processors):
+    form, money as the column type's integer 10^-12 units; a test checks the rows against the columns'
+    own bind processors):
     the generic processors were a third of the per-row cost of an import. Other databases use the
     columns' bind processors."""
 
@@ -153,15 +154,6 @@ def sqlite_time(ts: datetime) -> str:
         hour = _HOUR_TEXT[key] = f"{key[0]:04d}-{key[1]:02d}-{key[2]:02d} {key[3]:02d}:"
     micro = ts.microsecond
     return f"{hour}{_TWO_DIGITS[ts.minute]}:{_TWO_DIGITS[ts.second]}.{'000000' if micro == 0 else f'{micro:06d}'}"
-
-
-def ledger_units(amount: Decimal) -> int:
-    """An amount as SQLite stores it: an integer count of 10^-12 units (see ledger.types.MoneyAmount)."""
-    units = amount.scaleb(LEDGER_SCALE)
-    whole = int(units)
-    if whole == units:  # at most 12 decimals: exact already
-        return whole
-    return int(to_ledger(amount).scaleb(LEDGER_SCALE))
 
 
 # Where each column sits in an encoded call row.

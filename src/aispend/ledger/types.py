@@ -10,7 +10,15 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from aispend.core.money import LEDGER_SCALE, to_ledger
 
-_SCALE_FACTOR = 10**LEDGER_SCALE
+
+def ledger_units(amount: Decimal) -> int:
+    """An amount as SQLite stores it (see MoneyAmount): a whole count of 10^-12 units, rounded to
+    12 decimals. Called once per imported call, so the exact case skips the rounding."""
+    units = amount.scaleb(LEDGER_SCALE)
+    whole = int(units)
+    if whole == units:  # at most 12 decimals: exact already
+        return whole
+    return int(to_ledger(amount).scaleb(LEDGER_SCALE))
 
 
 class MoneyAmount(TypeDecorator[Decimal]):
@@ -35,10 +43,9 @@ class MoneyAmount(TypeDecorator[Decimal]):
             return None
         if isinstance(value, float):
             raise TypeError("money must be Decimal, never float")
-        amount = to_ledger(Decimal(value))
         if dialect.name == "sqlite":
-            return int(amount.scaleb(LEDGER_SCALE))
-        return amount
+            return ledger_units(Decimal(value))
+        return to_ledger(Decimal(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
