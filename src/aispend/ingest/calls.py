@@ -61,6 +61,17 @@ class ImportSummary:
         if len(self.rejections) < MAX_LISTED_REJECTIONS:
             self.rejections.append(rejection)
 
+    def add(self, part: ImportSummary) -> None:
+        """Count in another part of the same import (a chunk done by a worker process)."""
+        self.rows_read += part.rows_read
+        self.inserted += part.inserted
+        self.duplicates += part.duplicates
+        self.rejected_count += part.rejected_count
+        self.rejections.extend(part.rejections[: max(0, MAX_LISTED_REJECTIONS - len(self.rejections))])
+        self.cost_sources.update(part.cost_sources)
+        self.unpriced_models.update(part.unpriced_models)
+        self.zero_cost_flagged += part.zero_cost_flagged
+
 
 def price_call(call: StoredCall, prices: PriceBook) -> None:
     """Decide the call's cost, in place: as given, priced at its own timestamp, or unpriced (never 0)."""
@@ -127,9 +138,15 @@ def import_calls(
 def write_batch(
     engine: Engine, encoded: list[tuple[Any, ...]], totals: BatchTotals, now: datetime, summary: ImportSummary
 ) -> None:
-    """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there."""
-    with engine.begin() as conn:
+    """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there.
+
+    On SQLite the transaction takes the database's write lock first (BEGIN IMMEDIATE), so that the id
+    range read at its start stays this batch's even while other processes write."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         inserted = insert_encoded(conn, encoded, now, totals)
+        conn.commit()
     summary.inserted += inserted
     summary.duplicates += len(encoded) - inserted
 

@@ -1,8 +1,8 @@
 """Parallel import of large JSONL call logs: worker processes parse, validate, price and encode
 chunks of lines, and write each chunk in its own transaction, one worker at a time (this import's
 write lock). Only an in-memory SQLite database, which workers cannot open, is written by this
-process, in file order. Same rows
-and same summary as the serial path; a bounded number of chunks in flight keeps memory flat.
+process, in file order. Same rows and same summary as the serial path; a bounded number of chunks
+in flight keeps memory flat.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import gc
 import io
 import multiprocessing
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -23,9 +22,7 @@ from sqlalchemy import Dialect, Engine
 from aispend.core.pricing import CustomPrice, PriceBook
 from aispend.ingest.call_decoder import iter_call_rows
 from aispend.ingest.calls import (
-    MAX_LISTED_REJECTIONS,
     ImportSummary,
-    Rejection,
     finish_summary,
     stored_calls,
     write_batch,
@@ -34,7 +31,6 @@ from aispend.ledger.calls import (
     BatchTotals,
     CallEncoder,
     batch_totals,
-    insert_encoded,
     last_call_id,
     purge_watermark,
 )
@@ -52,15 +48,9 @@ def default_workers() -> int:
 
 @dataclass
 class _ChunkResult:
-    rows: list[tuple[Any, ...]]  # empty when the worker wrote them itself
+    summary: ImportSummary  # the chunk's counts, inserted and duplicates too once the worker wrote it
+    rows: list[tuple[Any, ...]]  # left for this process to write (only when workers cannot open the database)
     totals: BatchTotals | None
-    inserted: int | None = None  # set when the worker wrote the rows
-    rows_read: int = 0
-    rejected_count: int = 0
-    rejections: list[Rejection] = field(default_factory=list)
-    cost_sources: Counter[str] = field(default_factory=Counter)
-    unpriced_models: Counter[tuple[str, str]] = field(default_factory=Counter)
-    zero_cost_flagged: int = 0
 
 
 # Worker-process state, set once by the initializer.
@@ -94,38 +84,17 @@ def _parse_chunk(name: str, first_line: int, data: bytes) -> _ChunkResult:
     stored = stored_calls(rows_in, _STATE["prices"], _STATE["currency"], _STATE["watermark"], summary)
     encoder: CallEncoder = _STATE["encoder"]
     rows = encoder.encode(stored, _STATE["now"])
-    result = _ChunkResult(
-        rows=rows,
-        totals=batch_totals(rows, encoder.sqlite),
-        rows_read=summary.rows_read,
-        rejected_count=summary.rejected_count,
-        rejections=summary.rejections,
-        cost_sources=summary.cost_sources,
-        unpriced_models=summary.unpriced_models,
-        zero_cost_flagged=summary.zero_cost_flagged,
-    )
+    totals = batch_totals(rows, encoder.sqlite)
     engine: Engine | None = _STATE["engine"]
-    if engine is not None:
-        # Write here instead of shipping the rows back to one writing process (that copy and the one
-        # writer were the limit, and held every chunk in flight in one process's memory). Workers take
-        # turns on a shared lock: on SQLite its own busy wait polls with sleeps, which left the CPU idle;
-        # on every database it keeps one batch's id range its own (see insert_encoded).
-        with _STATE["write_turn"]:
-            result.inserted = write_exclusive(engine, rows, result.totals, _STATE["now"])
-        result.rows, result.totals = [], None
-    return result
-
-
-def write_exclusive(engine: Engine, rows: list[tuple[Any, ...]], totals: BatchTotals | None, now: datetime) -> int:
-    """Write one batch in one transaction. On SQLite it takes the database's write lock first (BEGIN
-    IMMEDIATE), so that the id range read at its start stays this batch's while other processes
-    write."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        inserted = insert_encoded(conn, rows, now, totals)
-        conn.commit()
-    return inserted
+    if engine is None:
+        return _ChunkResult(summary, rows, totals)
+    # Write here instead of shipping the rows back to one writing process (that copy and the one
+    # writer were the limit, and held every chunk in flight in one process's memory). Workers take
+    # turns on a shared lock: on SQLite its own busy wait polls with sleeps, which left the CPU idle;
+    # on every database it keeps one batch's id range its own (see insert_encoded).
+    with _STATE["write_turn"]:
+        write_batch(engine, rows, totals, _STATE["now"], summary)
+    return _ChunkResult(summary, [], None)
 
 
 def chunks(
@@ -211,14 +180,6 @@ def import_jsonl_parallel(
 
 
 def _absorb(engine: Engine, result: _ChunkResult, now: datetime, summary: ImportSummary) -> None:
-    summary.rows_read += result.rows_read
-    summary.rejections.extend(result.rejections[: max(0, MAX_LISTED_REJECTIONS - len(summary.rejections))])
-    summary.rejected_count += result.rejected_count
-    summary.cost_sources.update(result.cost_sources)
-    summary.unpriced_models.update(result.unpriced_models)
-    summary.zero_cost_flagged += result.zero_cost_flagged
-    if result.inserted is not None:
-        summary.inserted += result.inserted
-        summary.duplicates += result.rows_read - result.rejected_count - result.inserted
-    elif result.totals is not None:
-        write_batch(engine, result.rows, result.totals, now, summary)
+    if result.totals is not None:
+        write_batch(engine, result.rows, result.totals, now, result.summary)
+    summary.add(result.summary)
