@@ -5,8 +5,8 @@
 For each database it reports, on the same generated file:
   * parse only      — read + JSON-decode + validate + price every row in one process, no database;
   * bare insert     — executemany of pre-built tuples into an empty copy of call_record (the database's limit);
-  * aispend ingest  — the real import path (`aispend ingest calls`: parser processes that, on SQLite, also
-                      write), in a child process to measure its peak RSS;
+  * aispend ingest  — the real import path (`aispend ingest calls`: parser processes that also write their
+                      chunks), in a child process to measure its peak RSS;
 and the ratio of the ingest rate to the bare-insert rate. Not part of the test suite.
 """
 
