@@ -14,9 +14,11 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from aispend.cli.main import app
+from aispend.cli.runtime import Runtime
+from aispend.core.settings import load_settings
 from tests.cloud_fakes import ce_error
 from tests.five_sources import AZURE_SUB, GCP_ACCOUNT, GCP_TABLE, FiveSources, five_sources, without_foreign_credentials
-from tests.sync_helpers import NOW, cost_rows
+from tests.sync_helpers import NOW, FakeTime, cost_rows, fixed_clock
 
 CLOUD = ("aws", "azure", "gcp")
 
@@ -30,8 +32,13 @@ def upstream(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Fiv
         yield sources
 
 
+def pinned() -> Runtime:
+    """The command's clock is the upstreams' day: the check must not read the wall clock."""
+    return Runtime(settings=load_settings(), clock=fixed_clock(), sleep=FakeTime().sleep)
+
+
 def check(*sources: str) -> tuple[int, dict[str, dict[str, Any]]]:
-    result = CliRunner().invoke(app, ["connectors", "check", *sources, "--json"])
+    result = CliRunner().invoke(app, ["connectors", "check", *sources, "--json"], obj=pinned())
     return result.exit_code, {entry["source"]: entry for entry in json.loads(result.stdout)}
 
 
@@ -64,7 +71,7 @@ def test_configured_cloud_sources_authenticate_and_say_what_they_found(
 
 
 def test_check_table_shows_the_findings(engine: Engine, upstream: FiveSources) -> None:
-    result = CliRunner().invoke(app, ["connectors", "check", "aws", "gcp"], env={"COLUMNS": "250"})
+    result = CliRunner().invoke(app, ["connectors", "check", "aws", "gcp"], env={"COLUMNS": "250"}, obj=pinned())
     assert result.exit_code == 0, result.output
     assert "Cost Explorer answered (1 billed request(s))" in result.output
     assert "projects billed to it: support-bot" in result.output
