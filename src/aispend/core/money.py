@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -52,14 +53,33 @@ def normalize_currency(code: str | None, default: str = "USD") -> str:
     return value
 
 
+# A comma is read only as a thousands separator, and only where it cannot be a decimal comma:
+# "1,500.00" and "1,500,000" are fine; "0,25", "1,50" and a lone "1,500" are refused, never guessed.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _ungroup(cleaned: str, original: str, what: str) -> str:
+    if "," not in cleaned or not _NUMBER.fullmatch(cleaned.replace(",", "")):
+        return cleaned  # no comma, or not a number anyway: the caller says "not a number"
+    if _GROUPED.fullmatch(cleaned) and ("." in cleaned or cleaned.count(",") > 1):
+        return cleaned.replace(",", "")
+    raise MoneyError(
+        f"{what} {original!r} is ambiguous: a comma may be a decimal or a thousands separator; "
+        "write it with a decimal point (1.50) and no grouping, or as 1,500.00"
+    )
+
+
 def parse_decimal(text: str | int | Decimal, *, what: str = "amount") -> Decimal:
-    """Parse an amount from text without ever going through float."""
+    """Parse an amount from text without ever going through float (or guessing a decimal comma)."""
     if isinstance(text, Decimal):
         value = text
     elif isinstance(text, int) and not isinstance(text, bool):
         value = Decimal(text)
     elif isinstance(text, str):
-        cleaned = text.strip().replace(",", "")
+        cleaned = _ungroup(text.strip(), text, what)
+        if not _NUMBER.fullmatch(cleaned):
+            raise MoneyError(f"{what} is not a number: {text!r}")
         try:
             value = Decimal(cleaned)
         except InvalidOperation:
