@@ -112,7 +112,7 @@ def test_status_forecast_changes_and_workflow_use_governance(engine: Engine) -> 
 
     status = text_of(run_command(commands, "status", "U1", NOW))
     assert ":red_circle: workflow *big*: $400.00 (yellow $150.00, red $300.00)" in status
-    assert ":large_green_circle: company **: $4,000.00 (yellow $20,000.00, red $40,000.00)" in status
+    assert ":large_green_circle: company: $4,000.00 (yellow $20,000.00, red $40,000.00)" in status
     assert "a1" not in status  # no threshold, and a share nobody flags
     forecast = run_command(commands, "forecast", "U1", NOW).message.text
     assert forecast.startswith("*This period:* $4,000.00 spent · forecast $")

@@ -5,6 +5,7 @@ Nothing here knows Slack or the database: renderers turn these into (text, block
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -192,3 +193,11 @@ class HomeData:
     colours: list[ScopeColour]
     top: TopReport
     sources: list[SourceFreshness]
+
+
+def coloured(top: TopReport, colours: list[ScopeColour]) -> TopReport:
+    """Each workflow's colour from governance: its threshold or share-of-spend level; green when no rule
+    flags it."""
+    by_workflow = {c.scope: c.colour for c in colours if c.scope_kind == "workflow"}
+    rows = [dataclasses.replace(r, colour=by_workflow.get(r.key, GREEN)) for r in top.rows]
+    return dataclasses.replace(top, rows=rows)
