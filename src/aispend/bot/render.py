@@ -255,6 +255,8 @@ def _alert_title(alert: AlertData) -> str:
     if alert.level == RECOVERED:
         return f"Recovered: {scope} is back under its threshold"
     word = "Red" if alert.level == RED else "Yellow"
+    if alert.basis == "forecast":
+        return f"{word} alert (forecast): {scope} on course to pass its {alert.period.kind}ly threshold"
     return f"{word} alert: {scope} over its {alert.period.kind}ly threshold"
 
 
@@ -270,8 +272,15 @@ def render_alert(alert: AlertData, state: AlertState) -> Message:
             f"{mark} *{escape(title)}*\n"
             f"Spent *{money(alert.spent)}* of a {money(alert.threshold)} threshold, {period_label(alert.period)}."
         )
+    if alert.basis == "forecast" and not _by_summary(alert):
+        body += " It has not passed the threshold yet: the forecast has."
     if alert.forecast is not None:
-        body += f"\nForecast for the {escape(alert.period.kind)}: {money(alert.forecast)}."
+        spread = (
+            f" (range {money(alert.forecast_low)}–{money(alert.forecast_high)})"
+            if alert.forecast_low is not None and alert.forecast_high is not None
+            else ""
+        )
+        body += f"\nForecast for the {escape(alert.period.kind)}: {money(alert.forecast)}{spread}."
     body += f"\nOwner: {mention(owner)}"
     blocks: list[Block] = [section(body)]
     status = _state_line(state)

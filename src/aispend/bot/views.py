@@ -130,6 +130,9 @@ class AlertData:
     explanation: list[ChangeLine] = field(default_factory=list)
     rule: str = "threshold"  # the governance rule that raised it (threshold, share, change_wow, ...)
     summary: str = ""  # the rule's one-line finding; shown when there is no money threshold to compare with
+    basis: str = "actual"  # actual | forecast: what crossed the level (a forecast breach is not spend yet)
+    forecast_low: Money | None = None  # the forecast's range, as the CLI shows it
+    forecast_high: Money | None = None
 
 
 @dataclass(frozen=True)
