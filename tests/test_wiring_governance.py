@@ -112,7 +112,7 @@ def test_status_forecast_changes_and_workflow_use_governance(engine: Engine) -> 
 
     status = text_of(run_command(commands, "status", "U1", NOW))
     assert ":red_circle: workflow *big*: $400.00 (yellow $150.00, red $300.00)" in status
-    assert ":large_green_circle: company **: $4,000.00 (yellow $20,000.00, red $40,000.00)" in status
+    assert ":large_green_circle: company: $4,000.00 (yellow $20,000.00, red $40,000.00)" in status
     assert "a1" not in status  # no threshold, and a share nobody flags
     forecast = run_command(commands, "forecast", "U1", NOW).message.text
     assert forecast.startswith("*This period:* $4,000.00 spent · forecast $")
@@ -171,7 +171,7 @@ def test_alert_life_from_governance_to_slack_and_back(engine: Engine, fake: Fake
     assert step(engine, settings, NOW) == (1, 1)
     [post] = fake.of("chat.postMessage")
     assert post.body["channel"] == "C0FIN" and "<@U0BIG>" in post.body["text"]
-    assert post.body["text"].startswith("Yellow alert: workflow big over its monthly threshold")
+    assert post.body["text"].startswith("Yellow alert (forecast): workflow big on course to pass its monthly threshold")
     original_ts = fake.history["C0FIN"][0]["ts"]
 
     alerts = wire(settings, engine, lambda: NOW).bot.alerts  # the Acknowledge button's handler
@@ -182,7 +182,7 @@ def test_alert_life_from_governance_to_slack_and_back(engine: Engine, fake: Fake
     later = NOW + timedelta(minutes=30)
     assert step(engine, settings, later) == (1, 2)
     update = fake.of("chat.update")[-1].body
-    assert update["ts"] == original_ts and update["text"].startswith("Red alert: workflow big")
+    assert update["ts"] == original_ts and update["text"].startswith("Red alert (forecast): workflow big")
     assert "Acknowledged" not in json.dumps(update["blocks"])  # Slack agrees: the ack did not cover red
     thread = fake.of("chat.postMessage")[-1].body
     assert thread["thread_ts"] == original_ts and "Level changed from yellow to red" in thread["text"]
@@ -191,7 +191,7 @@ def test_alert_life_from_governance_to_slack_and_back(engine: Engine, fake: Fake
     escalated = later + timedelta(hours=5)  # red, unacknowledged for more than 4 hours
     assert step(engine, settings, escalated) == (1, 2)
     copy, line = fake.of("chat.postMessage")[-2:]
-    assert copy.body["channel"] == "C0LEAD" and copy.body["text"].startswith("Red alert: workflow big")
+    assert copy.body["channel"] == "C0LEAD" and copy.body["text"].startswith("Red alert (forecast): workflow big")
     assert line.body["thread_ts"] == original_ts and "Escalated to leadership" in line.body["text"]
 
     wire(settings, engine, lambda: escalated).bot.alerts.snooze(KEY, "U0FIN")

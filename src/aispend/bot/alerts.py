@@ -296,6 +296,8 @@ def alert_to_json(alert: AlertData) -> dict[str, Any]:
     data["spent"] = _money(alert.spent)
     data["threshold"] = _money(alert.threshold)
     data["forecast"] = _money(alert.forecast)
+    data["forecast_low"] = _money(alert.forecast_low)
+    data["forecast_high"] = _money(alert.forecast_high)
     data["period"] = {
         "kind": alert.period.kind,
         "start": alert.period.start.isoformat(),
@@ -334,4 +336,7 @@ def alert_from_json(data: dict[str, Any]) -> AlertData:
         ],
         rule=data.get("rule", "threshold"),
         summary=data.get("summary", ""),
+        basis=data.get("basis", "actual"),
+        forecast_low=_unmoney(data.get("forecast_low")),
+        forecast_high=_unmoney(data.get("forecast_high")),
     )

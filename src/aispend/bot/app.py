@@ -22,7 +22,7 @@ from aispend.bot.render import (
     render_home,
     render_text_reply,
 )
-from aispend.bot.views import HomeData
+from aispend.bot.views import HomeData, coloured
 from aispend.core.timeutil import Clock
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,11 @@ def build_app(bot: Bot, client: WebClient, *, signing_secret: str | None, verify
         ledger = bot.commands.ledger
         month, _ = current_period("month", now.date())
         governance = bot.commands.governance
+        colours = governance.colours(now) if governance else []
         data = HomeData(
             month=month,
-            colours=governance.colours(now) if governance else [],
-            top=ledger.top("month", now),
+            colours=colours,
+            top=coloured(ledger.top("month", now), colours),  # the digest's colour rule
             sources=ledger.sources(now),
         )
         client.views_publish(user_id=event["user"], view=render_home(data))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
@@ -13,7 +12,7 @@ from aispend.bot.chart import render_chart
 from aispend.bot.outbox import Outbox
 from aispend.bot.ports import Governance, LedgerQueries, ShadowFindings
 from aispend.bot.render import DIGEST_TOP, chart_title, render_digest
-from aispend.bot.views import GREEN, DigestData, ScopeColour, TopReport
+from aispend.bot.views import DigestData, coloured
 from aispend.core.timeutil import as_utc, week_start
 
 CHART_DAYS = 28
@@ -40,7 +39,7 @@ def gather_digest(
         # Seen from the Monday after the digest's week, "week over week" is that week against the one before.
         week_end = min(as_utc(now), datetime.combine(end, time(0), UTC))
         changes = governance.changes(week_end)
-        top = _coloured(top, governance.colours(now))
+        top = coloured(top, governance.colours(now))
     return DigestData(
         key=f"{iso.year}-W{iso.week:02d}",
         top=top,
@@ -51,14 +50,6 @@ def gather_digest(
         sources=ledger.sources(now),
         daily=ledger.daily(end - timedelta(days=CHART_DAYS), end),
     )
-
-
-def _coloured(top: TopReport, colours: list[ScopeColour]) -> TopReport:
-    """Each workflow's colour from governance: its threshold or share-of-spend level; green when no rule
-    flags it."""
-    by_workflow = {c.scope: c.colour for c in colours if c.scope_kind == "workflow"}
-    rows = [dataclasses.replace(r, colour=by_workflow.get(r.key, GREEN)) for r in top.rows]
-    return dataclasses.replace(top, rows=rows)
 
 
 def digest_chart(data: DigestData) -> bytes:

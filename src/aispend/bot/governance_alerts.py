@@ -78,12 +78,13 @@ def alert_from_notification(note: dict[str, Any], now: datetime, currency: str) 
     numbers = finding.get("numbers") or {}
     scope = note["scope"]
     level = RECOVERED if note["kind"] == "recovery" else note["level"]
-    threshold = forecast = None
+    threshold = forecast = low = high = None
     if note["rule"] == "threshold":
         limits = numbers.get("limits") or {}
         threshold = _money(limits.get(note["level"])) or _money(limits.get("red")) or _money(limits.get("yellow"))
-        forecast = _money((numbers.get("forecast") or {}).get("expected"))
-        spent = _money((numbers.get("forecast") or {}).get("actual_to_date"))
+        projected = numbers.get("forecast") or {}
+        forecast, low, high = (_money(projected.get(k)) for k in ("expected", "low", "high"))
+        spent = _money(projected.get("actual_to_date"))
     else:
         spent = next(
             (
@@ -106,6 +107,9 @@ def alert_from_notification(note: dict[str, Any], now: datetime, currency: str) 
         escalate=note["kind"] == "escalation",
         rule=note["rule"],
         summary=note.get("text") or "",
+        basis=finding.get("basis") or "actual",
+        forecast_low=low,
+        forecast_high=high,
     )
 
 

@@ -25,6 +25,7 @@ from aispend.bot.render import (
     render_top,
     render_workflow,
 )
+from aispend.bot.views import coloured
 
 NOT_WIRED = "`{what}` is not available in this installation yet (the governance module is not configured)."
 
@@ -70,7 +71,10 @@ def _int(value: object) -> int:
 
 def _top(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
     limit = _int(cmd.args["limit"])
-    return render_top(ctx.ledger.top(str(cmd.args["period"]), now), limit)
+    report = ctx.ledger.top(str(cmd.args["period"]), now)
+    if ctx.governance:  # the digest's colour rule: a workflow's threshold or share level, else green
+        report = coloured(report, ctx.governance.colours(now))
+    return render_top(report, limit)
 
 
 def _not_found(kind: str, name: str, known: list[str]) -> Message:

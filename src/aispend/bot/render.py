@@ -12,6 +12,7 @@ from decimal import Decimal
 from aispend.bot.blocks import (
     MAX_HOME_BLOCKS,
     MAX_SECTION_TEXT,
+    MAX_TOTAL_BLOCK_TEXT,
     Block,
     Message,
     button,
@@ -82,6 +83,13 @@ def colour_mark(colour: str) -> str:
     return COLOUR_EMOJI.get(colour, ":white_circle:")
 
 
+def scope_label(kind: str, scope: str) -> str:
+    """`company`, or `team *platform*`: the company scope has no name to put in bold."""
+    if kind == "company" or not scope:
+        return escape(kind)
+    return f"{escape(kind)} *{escape(scope)}*"
+
+
 def totals_text(totals: list[Money]) -> str:
     return " + ".join(money(t) for t in totals) if totals else "none recorded"
 
@@ -115,18 +123,24 @@ def _plain(row: WorkflowRow) -> str:
     return f"{row.rank}. {_name(row)}: {money(row.cost)} ({pct(row.change_pct)})"
 
 
-def _chunked_sections(lines: list[str], max_sections: int) -> list[Block]:
-    """Lines packed into as few sections as fit, at most `max_sections` (the rest counted)."""
+def _chunked_sections(lines: list[str], max_sections: int, budget: int = MAX_TOTAL_BLOCK_TEXT - 1500) -> list[Block]:
+    """Lines packed into as few sections as fit, at most `max_sections` sections and `budget`
+    characters in all (Slack refuses a message past its total), the lines left out counted."""
     blocks: list[Block] = []
     current: list[str] = []
-    size = 0
+    size = used = 0
     for index, line in enumerate(lines):
-        line = clip(line, MAX_SECTION_TEXT)
+        line = clip(line, MAX_SECTION_TEXT - 40)
+        more = f"…and {len(lines) - index} more"
+        if used + size + len(line) + 1 > budget - len(more) - 1:
+            current.append(more)
+            break
         if current and size + len(line) + 1 > MAX_SECTION_TEXT - 40:
             if len(blocks) == max_sections - 1:
-                current.append(f"…and {len(lines) - index} more")
+                current.append(more)
                 break
             blocks.append(section("\n".join(current)))
+            used += size
             current, size = [], 0
         current.append(line)
         size += len(line) + 1
@@ -241,6 +255,8 @@ def _alert_title(alert: AlertData) -> str:
     if alert.level == RECOVERED:
         return f"Recovered: {scope} is back under its threshold"
     word = "Red" if alert.level == RED else "Yellow"
+    if alert.basis == "forecast":
+        return f"{word} alert (forecast): {scope} on course to pass its {alert.period.kind}ly threshold"
     return f"{word} alert: {scope} over its {alert.period.kind}ly threshold"
 
 
@@ -256,8 +272,15 @@ def render_alert(alert: AlertData, state: AlertState) -> Message:
             f"{mark} *{escape(title)}*\n"
             f"Spent *{money(alert.spent)}* of a {money(alert.threshold)} threshold, {period_label(alert.period)}."
         )
+    if alert.basis == "forecast" and not _by_summary(alert):
+        body += " It has not passed the threshold yet: the forecast has."
     if alert.forecast is not None:
-        body += f"\nForecast for the {escape(alert.period.kind)}: {money(alert.forecast)}."
+        spread = (
+            f" (range {money(alert.forecast_low)}–{money(alert.forecast_high)})"
+            if alert.forecast_low is not None and alert.forecast_high is not None
+            else ""
+        )
+        body += f"\nForecast for the {escape(alert.period.kind)}: {money(alert.forecast)}{spread}."
     body += f"\nOwner: {mention(owner)}"
     blocks: list[Block] = [section(body)]
     status = _state_line(state)
@@ -387,7 +410,7 @@ def render_breakdown(detail: BreakdownDetail) -> Message:
 
 def render_colours(colours: list[ScopeColour], title: str) -> Message:
     lines = [
-        f"{colour_mark(c.colour)} {escape(c.scope_kind)} *{escape(c.scope)}*: {money(c.spent)}"
+        f"{colour_mark(c.colour)} {scope_label(c.scope_kind, c.scope)}: {money(c.spent)}"
         f" (yellow {money(c.yellow)}, red {money(c.red)})"
         for c in colours
     ]
@@ -406,7 +429,7 @@ def render_home(data: HomeData) -> dict[str, object]:
     """The App Home view (views.publish): this month's colours, top 5, source freshness."""
     blocks: list[Block] = [header(f"AI spend, {period_label(data.month)}")]
     colour_lines = [
-        f"{colour_mark(c.colour)} {escape(c.scope_kind)} *{escape(c.scope)}*: {money(c.spent)}" for c in data.colours
+        f"{colour_mark(c.colour)} {scope_label(c.scope_kind, c.scope)}: {money(c.spent)}" for c in data.colours
     ]
     blocks.append(
         section(

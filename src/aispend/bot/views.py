@@ -5,6 +5,7 @@ Nothing here knows Slack or the database: renderers turn these into (text, block
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -129,6 +130,9 @@ class AlertData:
     explanation: list[ChangeLine] = field(default_factory=list)
     rule: str = "threshold"  # the governance rule that raised it (threshold, share, change_wow, ...)
     summary: str = ""  # the rule's one-line finding; shown when there is no money threshold to compare with
+    basis: str = "actual"  # actual | forecast: what crossed the level (a forecast breach is not spend yet)
+    forecast_low: Money | None = None  # the forecast's range, as the CLI shows it
+    forecast_high: Money | None = None
 
 
 @dataclass(frozen=True)
@@ -192,3 +196,11 @@ class HomeData:
     colours: list[ScopeColour]
     top: TopReport
     sources: list[SourceFreshness]
+
+
+def coloured(top: TopReport, colours: list[ScopeColour]) -> TopReport:
+    """Each workflow's colour from governance: its threshold or share-of-spend level; green when no rule
+    flags it."""
+    by_workflow = {c.scope: c.colour for c in colours if c.scope_kind == "workflow"}
+    rows = [dataclasses.replace(r, colour=by_workflow.get(r.key, GREEN)) for r in top.rows]
+    return dataclasses.replace(top, rows=rows)

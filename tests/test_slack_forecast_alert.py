@@ -1,0 +1,79 @@
+"""A forecast breach reads as a forecast in Slack: it says the spend has not passed the threshold and
+shows the forecast's range, as `aispend evaluate` does (issue: "Spent $107.10 of a $2,400.00
+threshold" read as an actual breach)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from aispend.bot.alerts import alert_from_json, alert_to_json
+from aispend.bot.governance_alerts import alert_from_notification
+from aispend.bot.render import render_alert
+from aispend.bot.views import AlertState
+from aispend.rules.findings import COMPANY
+from aispend.rules.spend import SpendRow
+from aispend.rules.spend_index import SpendIndex
+from aispend.rules.thresholds import Threshold, evaluate_thresholds
+
+
+def _rows(start: date, n: int, cost: str) -> list[SpendRow]:
+    return [
+        SpendRow(
+            day=start + timedelta(days=i),
+            cost=Decimal(cost),
+            currency="USD",
+            provider="p",
+            model="m",
+            workflow="wf",
+            team="t",
+            calls=10,
+            input_tokens=1000,
+            cache_read_tokens=0,
+        )
+        for i in range(n)
+    ]
+
+
+def _notification(finding_json: dict[str, object]) -> dict[str, object]:
+    return {
+        "kind": "alert",
+        "rule": "threshold",
+        "scope": {"kind": "company", "key": "company"},
+        "period": finding_json["period"],
+        "level": finding_json["level"],
+        "owner": "",
+        "text": finding_json["summary"],
+        "finding": finding_json,
+    }
+
+
+def test_a_forecast_breach_is_labelled_a_forecast_with_its_range() -> None:
+    now = datetime(2026, 11, 4, 12, tzinfo=UTC)
+    history = _rows(date(2026, 10, 7), 28, "30") + _rows(date(2026, 11, 1), 3, "35.70")
+    threshold = Threshold(COMPANY, "month", Decimal("800"), Decimal("2400"), "USD")
+    [finding] = evaluate_thresholds(SpendIndex(history, ["company"]), [threshold], now)
+    assert finding.basis == "forecast"
+
+    alert = alert_from_notification(_notification(finding.as_json()), now, "USD")
+    text = render_alert(alert, AlertState()).text + str(render_alert(alert, AlertState()).blocks)
+
+    assert "(forecast)" in text and "on course to pass" in text
+    assert "has not passed the threshold yet" in text
+    numbers = finding.numbers["forecast"]
+    low, high = numbers["low"]["amount"], numbers["high"]["amount"]  # type: ignore[index]
+    assert f"range ${Decimal(low):,.2f}–${Decimal(high):,.2f}" in text
+    assert alert_from_json(alert_to_json(alert)) == alert  # what the alert message is re-rendered from
+
+
+def test_an_actual_breach_still_reads_as_spent() -> None:
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    rows = _rows(date(2026, 11, 1), 19, "150")
+    threshold = Threshold(COMPANY, "month", Decimal("800"), Decimal("2400"), "USD")
+    [finding] = evaluate_thresholds(SpendIndex(rows, ["company"]), [threshold], now)
+    assert finding.basis == "actual"
+
+    message = render_alert(alert_from_notification(_notification(finding.as_json()), now, "USD"), AlertState())
+
+    assert "Red alert: company over its monthly threshold" in message.text + str(message.blocks)
+    assert "forecast)" not in message.text + str(message.blocks)
