@@ -23,8 +23,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from aispend.bot.alerts import AlertService
-from aispend.bot.views import RECOVERED, AlertData, Period
-from aispend.core.money import Money
+from aispend.bot.views import RECOVERED, AlertData, ChangeLine, Period
+from aispend.core.money import Money, format_money
 from aispend.core.settings import Settings
 from aispend.core.timeutil import as_utc
 from aispend.governance import store
@@ -55,6 +55,41 @@ def _money(value: Any) -> Money | None:
     if isinstance(value, dict) and "amount" in value and "currency" in value:
         return Money(Decimal(str(value["amount"])), str(value["currency"]))
     return None
+
+
+_PARTS = (
+    ("volume", "volume (calls and tokens per call)"),
+    ("model_mix", "model mix (work moved between models)"),
+    ("cache_hit_rate", "cache hit rate"),
+    ("price", "price per token"),
+)
+
+
+def explanation(numbers: dict[str, Any]) -> list[ChangeLine]:
+    """The change rule's decomposition (volume, model mix, cache, price) and its largest contributors,
+    as the Explain button shows them; empty when the finding carries none."""
+    parts = numbers.get("explained") or {}
+    lines = [
+        ChangeLine(label, amount, _direction(amount))
+        for name, label in _PARTS
+        if (amount := _money(parts.get(name))) is not None and amount.amount != 0
+    ]
+    for kind in ("workflows", "models"):
+        for entry in numbers.get(f"top_{kind}") or []:
+            change = _money(entry.get("change"))
+            if change is not None and change.amount != 0:
+                before, after = _money(entry.get("before")), _money(entry.get("after"))
+                span = f"{_shown(before)} → {_shown(after)}" if before and after else "changed"
+                lines.append(ChangeLine(f"{kind[:-1]} {entry['key'] or '(unattributed)'}", change, span))
+    return lines
+
+
+def _shown(amount: Money) -> str:
+    return format_money(amount.amount, amount.currency)
+
+
+def _direction(amount: Money) -> str:
+    return "pushed spend up" if amount.amount > 0 else "pulled spend down"
 
 
 def period_from_key(key: str, now: datetime) -> Period:
@@ -107,6 +142,7 @@ def alert_from_notification(note: dict[str, Any], now: datetime, currency: str) 
         escalate=note["kind"] == "escalation",
         rule=note["rule"],
         summary=note.get("text") or "",
+        explanation=explanation(numbers),
         basis=finding.get("basis") or "actual",
         forecast_low=low,
         forecast_high=high,

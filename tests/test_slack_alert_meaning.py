@@ -1,6 +1,6 @@
-"""A forecast breach reads as a forecast in Slack: it says the spend has not passed the threshold and
+"""Alerts read as what they are. A forecast breach says the spend has not passed the threshold and
 shows the forecast's range, as `aispend evaluate` does (issue: "Spent $107.10 of a $2,400.00
-threshold" read as an actual breach)."""
+threshold" read as an actual breach); a change alert's Explain button shows the rules' decomposition."""
 
 from __future__ import annotations
 
@@ -77,3 +77,38 @@ def test_an_actual_breach_still_reads_as_spent() -> None:
 
     assert "Red alert: company over its monthly threshold" in message.text + str(message.blocks)
     assert "forecast)" not in message.text + str(message.blocks)
+
+
+def test_the_explain_button_explains_a_change_alert_from_the_rules_decomposition() -> None:
+    from aispend.bot.render import render_explain
+    from aispend.rules.change import ChangePolicy, evaluate_changes
+
+    def calls(start: date, cost: str, n_calls: int) -> list[SpendRow]:
+        return [
+            SpendRow(
+                day=start + timedelta(days=i),
+                cost=Decimal(cost),
+                currency="USD",
+                provider="p",
+                model="m",
+                workflow="support",
+                team="t",
+                calls=n_calls,
+                input_tokens=1000 * n_calls,
+                cache_read_tokens=0,
+            )
+            for i in range(7)
+        ]
+
+    rows = calls(date(2026, 11, 9), "10", 10) + calls(date(2026, 11, 16), "20", 20)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    [finding] = evaluate_changes(rows, now, ChangePolicy("week"), ["company"])
+    note = _notification(finding.as_json()) | {"rule": finding.rule}
+
+    alert = alert_from_notification(note, now, "USD")
+    reply = render_explain(alert).text + str(render_explain(alert).blocks)
+
+    assert "No change decomposition" not in reply
+    assert "volume (calls and tokens per call): $70.00" in reply
+    assert "workflow support: $70.00 — $70.00 → $140.00" in reply
+    assert alert_from_json(alert_to_json(alert)).explanation == alert.explanation
