@@ -17,7 +17,7 @@ from aispend.rules.spend_index import SpendIndex
 from aispend.rules.thresholds import Threshold, evaluate_thresholds
 
 
-def _rows(start: date, n: int, cost: str) -> list[SpendRow]:
+def _rows(start: date, n: int, cost: str, calls: int = 10) -> list[SpendRow]:
     return [
         SpendRow(
             day=start + timedelta(days=i),
@@ -25,10 +25,10 @@ def _rows(start: date, n: int, cost: str) -> list[SpendRow]:
             currency="USD",
             provider="p",
             model="m",
-            workflow="wf",
+            workflow="support",
             team="t",
-            calls=10,
-            input_tokens=1000,
+            calls=calls,
+            input_tokens=1000 * calls,
             cache_read_tokens=0,
         )
         for i in range(n)
@@ -83,24 +83,7 @@ def test_the_explain_button_explains_a_change_alert_from_the_rules_decomposition
     from aispend.bot.render import render_explain
     from aispend.rules.change import ChangePolicy, evaluate_changes
 
-    def calls(start: date, cost: str, n_calls: int) -> list[SpendRow]:
-        return [
-            SpendRow(
-                day=start + timedelta(days=i),
-                cost=Decimal(cost),
-                currency="USD",
-                provider="p",
-                model="m",
-                workflow="support",
-                team="t",
-                calls=n_calls,
-                input_tokens=1000 * n_calls,
-                cache_read_tokens=0,
-            )
-            for i in range(7)
-        ]
-
-    rows = calls(date(2026, 11, 9), "10", 10) + calls(date(2026, 11, 16), "20", 20)
+    rows = _rows(date(2026, 11, 9), 7, "10", 10) + _rows(date(2026, 11, 16), 7, "20", 20)
     now = datetime(2026, 11, 23, tzinfo=UTC)
     [finding] = evaluate_changes(rows, now, ChangePolicy("week"), ["company"])
     note = _notification(finding.as_json()) | {"rule": finding.rule}
