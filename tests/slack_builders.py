@@ -54,7 +54,11 @@ def row(
 def top(rows: list[WorkflowRow], period: Period = WEEK) -> TopReport:
     total = sum((r.cost.amount for r in rows), Decimal(0))
     return TopReport(
-        period=period, totals=[usd(str(total))] if rows else [], rows=rows, unpriced_calls=3 if rows else 0
+        period=period,
+        totals=[usd(str(total))] if rows else [],
+        rows=rows,
+        unpriced_calls=3 if rows else 0,
+        compared="Mon 16 – Sun 22 Nov against Mon 9 – Sun 15 Nov 2026",
     )
 
 

@@ -76,9 +76,7 @@ def at(day: int, hour: int = 0, month: int = 11) -> datetime:
 # ---- thresholds ------------------------------------------------------------------------------
 
 
-def _threshold(
-    yellow: str | None, red: str | None, scope: Scope = COMPANY, period: str = "month"
-) -> Threshold:
+def _threshold(yellow: str | None, red: str | None, scope: Scope = COMPANY, period: str = "month") -> Threshold:
     return Threshold(scope, period, D(yellow) if yellow else None, D(red) if red else None, "USD")
 
 
@@ -236,9 +234,7 @@ def test_share_of_spend(name: str, rows: list[SpendRow], now: datetime, level: L
 def test_share_is_configurable() -> None:
     for yellow, red, level in (("5", "10", Level.YELLOW), ("5", "9", Level.RED), ("10", "20", Level.OK)):
         policy = SharePolicy(yellow_pct=D(yellow), red_pct=D(red))
-        findings = {
-            f.scope.key: f for f in evaluate_share(_share_rows("50"), at(3), policy) if f.rule == "share"
-        }
+        findings = {f.scope.key: f for f in evaluate_share(_share_rows("50"), at(3), policy) if f.rule == "share"}
         assert findings["runaway"].level is level  # 50 of 550 = 9.09%
 
 
@@ -256,9 +252,7 @@ def test_new_entrant_in_top_five() -> None:
     october = [row(date(2026, 10, 5), str(100 - i), workflow=f"w{i}") for i in range(6)]
     november = [row(date(2026, 11, 2), str(100 - i), workflow=f"w{i}") for i in range(4)]
     november.append(row(date(2026, 11, 2), "500", workflow="newcomer"))
-    findings = [
-        f for f in evaluate_share(october + november, at(3), SharePolicy()) if f.rule == "new_entrant"
-    ]
+    findings = [f for f in evaluate_share(october + november, at(3), SharePolicy()) if f.rule == "new_entrant"]
     flagged = {f.scope.key for f in findings if f.level is Level.YELLOW}
     assert flagged == {"newcomer"}
     assert "entered the top 5 at #1" in next(f.summary for f in findings if f.scope.key == "newcomer")
@@ -357,9 +351,41 @@ def test_change_windows_are_like_for_like(
     assert (w.current, w.previous) == (current, previous)
 
 
-def test_month_window_clips_to_a_shorter_previous_month() -> None:
-    w = change_windows("month", datetime(2026, 3, 31, tzinfo=UTC))
-    assert w.previous == (date(2026, 2, 1), date(2026, 3, 1))
+@pytest.mark.parametrize(
+    ("now", "current", "previous"),
+    [
+        # Wednesday 2 December: Tuesday 1 December against Tuesday 3 November, not Sunday 1 November.
+        (at(2, month=12), (date(2026, 12, 1), date(2026, 12, 2)), (date(2026, 11, 3), date(2026, 11, 4))),
+        # 30 complete days: the same weekdays five weeks earlier, so the windows never overlap.
+        (
+            datetime(2026, 3, 31, tzinfo=UTC),
+            (date(2026, 3, 1), date(2026, 3, 31)),
+            (date(2026, 1, 25), date(2026, 2, 24)),
+        ),
+        # A month's first day: the month that ended against the whole month before.
+        (at(1, month=12), (date(2026, 11, 1), date(2026, 12, 1)), (date(2026, 10, 1), date(2026, 11, 1))),
+    ],
+)
+def test_month_windows_compare_the_same_weekdays(
+    now: datetime, current: tuple[date, date], previous: tuple[date, date]
+) -> None:
+    w = change_windows("month", now)
+    assert (w.current, w.previous) == (current, previous)
+    days_compared = (current[1] - current[0]).days
+    if now.day != 1:
+        assert (previous[1] - previous[0]).days == days_compared
+        assert previous[0].weekday() == current[0].weekday() and previous[1] <= current[0]
+
+
+def test_a_change_over_too_few_complete_days_is_reported_not_flagged() -> None:
+    # Tuesday 1 Dec busy, Tuesday 3 Nov quiet: +700% on one day is not yet a month-over-month trend.
+    rows = days(date(2026, 11, 3), 1, "10") + days(date(2026, 12, 1), 1, "80")
+    [f] = evaluate_changes(rows, at(2, month=12), ChangePolicy("month"), ["company"])
+    assert f.numbers["change_pct"] == "700.0" and f.level is Level.OK
+    assert f.numbers["compared"] == "Tue 1 Dec 2026 against Tue 3 Nov 2026"
+    rows += days(date(2026, 11, 4), 2, "10") + days(date(2026, 12, 2), 2, "80")
+    [f] = evaluate_changes(rows, at(4, month=12), ChangePolicy("month"), ["company"])
+    assert f.level is Level.YELLOW  # three complete days compared: now it can alert
 
 
 def test_small_changes_and_decreases_are_not_flagged() -> None:
@@ -387,9 +413,7 @@ RUNS = [
 ]
 
 
-def _call(
-    run: str, step: str, model: str, minute: int, tokens: int = 100, workflow: str = "triage"
-) -> CallRow:
+def _call(run: str, step: str, model: str, minute: int, tokens: int = 100, workflow: str = "triage") -> CallRow:
     return CallRow(
         datetime(2026, 11, 3, 10, minute, tzinfo=UTC),
         workflow,

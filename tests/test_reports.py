@@ -4,13 +4,15 @@ import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from aispend.ledger.queries import RunTotals, SpendRow, WorkflowInfo
-from aispend.reports.periods import Period, period_containing, previous_period
+from aispend.reports.periods import Period, comparison_of, period_containing
 from aispend.reports.top import build_top_report
+from aispend.rules.periods import Comparison
 from tests.clihelp import run_cli
 
 
@@ -20,15 +22,17 @@ def _row(key: str, cost: str, currency: str = "USD", calls: int = 10, unpriced: 
 
 WEEK = Period("week", date(2026, 11, 16), date(2026, 11, 23), True)
 PREV = Period("week", date(2026, 11, 9), date(2026, 11, 16), True)
+WOW = Comparison((WEEK.start, WEEK.end), (PREV.start, PREV.end))
 
 
 def test_top_ranks_by_cost_with_change_share_and_other() -> None:
     report = build_top_report(
         by="workflow",
         period=WEEK,
-        previous=PREV,
+        comparison=WOW,
         limit=2,
         current_rows=[_row("a", "50"), _row("b", "30"), _row("c", "20")],
+        compared_rows=[_row("a", "50"), _row("b", "30"), _row("c", "20")],
         previous_rows=[_row("a", "40"), _row("c", "25")],
         workflows={"a": WorkflowInfo("a", "Alpha", "@ann", "support", "ticket")},
         runs={"a": RunTotals(runs=4, cost=Decimal("48"), runs_with_outcome=2)},
@@ -48,7 +52,9 @@ def test_top_ranks_by_cost_with_change_share_and_other() -> None:
 
 
 def test_top_with_no_spend_is_empty_not_an_error() -> None:
-    report = build_top_report(by="team", period=WEEK, previous=PREV, limit=5, current_rows=[], previous_rows=[])
+    report = build_top_report(
+        by="team", period=WEEK, comparison=WOW, limit=5, current_rows=[], compared_rows=[], previous_rows=[]
+    )
     assert report["rows"] == [] and report["totals"] == [] and report["total_change_pct"] is None
 
 
@@ -56,9 +62,10 @@ def test_currencies_are_never_added_together() -> None:
     report = build_top_report(
         by="team",
         period=WEEK,
-        previous=PREV,
+        comparison=WOW,
         limit=5,
         current_rows=[_row("x", "10", "USD"), _row("y", "30", "EUR")],
+        compared_rows=[_row("x", "10", "USD"), _row("y", "30", "EUR")],
         previous_rows=[],
     )
     assert report["totals"] == [{"amount": "30", "currency": "EUR"}, {"amount": "10", "currency": "USD"}]
@@ -66,45 +73,55 @@ def test_currencies_are_never_added_together() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "at", "today", "expected", "prev"),
+    ("kind", "at", "today", "expected", "compared"),
     [
+        # a finished week against the whole week before
         (
             "week",
             date(2026, 11, 18),
             date(2026, 11, 26),
             (date(2026, 11, 16), date(2026, 11, 23), True),
-            (date(2026, 11, 9), date(2026, 11, 16)),
+            ((date(2026, 11, 16), date(2026, 11, 23)), (date(2026, 11, 9), date(2026, 11, 16))),
         ),
+        # Wednesday: Monday and Tuesday (complete days) against last week's Monday and Tuesday
         (
             "week",
             date(2026, 11, 25),
             date(2026, 11, 25),
             (date(2026, 11, 23), date(2026, 11, 26), False),
-            (date(2026, 11, 16), date(2026, 11, 19)),
+            ((date(2026, 11, 23), date(2026, 11, 25)), (date(2026, 11, 16), date(2026, 11, 18))),
         ),
+        # 31 March: the 30 complete days against the same weekdays five weeks earlier
         (
             "month",
             date(2026, 3, 31),
             date(2026, 3, 31),
             (date(2026, 3, 1), date(2026, 4, 1), True),
-            (date(2026, 2, 1), date(2026, 3, 1)),
+            ((date(2026, 3, 1), date(2026, 3, 31)), (date(2026, 1, 25), date(2026, 2, 24))),
         ),
+        # Wednesday 2 December: Tuesday 1 December against Tuesday 3 November (not Sunday 1 November)
         (
             "month",
-            date(2026, 11, 1),
-            date(2026, 11, 1),
-            (date(2026, 11, 1), date(2026, 11, 2), False),
-            (date(2026, 10, 1), date(2026, 10, 2)),
+            date(2026, 12, 2),
+            date(2026, 12, 2),
+            (date(2026, 12, 1), date(2026, 12, 3), False),
+            ((date(2026, 12, 1), date(2026, 12, 2)), (date(2026, 11, 3), date(2026, 11, 4))),
         ),
+        # a period's first day: no complete day to compare yet
+        ("month", date(2026, 11, 1), date(2026, 11, 1), (date(2026, 11, 1), date(2026, 11, 2), False), None),
     ],
 )
 def test_periods_compare_like_for_like(
-    kind: str, at: date, today: date, expected: tuple[date, date, bool], prev: tuple[date, date]
+    kind: str,
+    at: date,
+    today: date,
+    expected: tuple[date, date, bool],
+    compared: tuple[tuple[date, date], tuple[date, date]] | None,
 ) -> None:
     period = period_containing(kind, at, today)
     assert (period.start, period.end, period.complete) == expected
-    before = previous_period(period)
-    assert (before.start, before.end) == prev
+    comparison = comparison_of(period, today)
+    assert (comparison.current, comparison.previous) == compared if comparison else compared is None
 
 
 def _calls_file(tmp_path: Path) -> Path:
@@ -215,3 +232,59 @@ def test_bills_are_the_total_and_call_logs_the_shares(engine: Engine, database_u
     assert {r["key"]: r["cost"]["amount"] for r in report["rows"]} == {"support": "5", "search": "5", "": "4.5"}
     unattributed = next(r for r in report["rows"] if r["key"] == "")
     assert unattributed["label"] == "(unattributed)"
+
+
+def test_report_top_and_report_changes_compare_the_same_complete_days(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """Wednesday noon: Monday and Tuesday of this week against last week's Monday and Tuesday, in both
+    reports (today's half day is spend so far, not part of the comparison)."""
+    from datetime import UTC, datetime
+
+    from typer.testing import CliRunner
+
+    from aispend.cli.main import app
+    from aispend.cli.runtime import Runtime
+    from aispend.core.settings import load_settings
+
+    days = [(16, "40.00"), (17, "40.00"), (18, "40.00"), (23, "40.00"), (24, "40.00"), (25, "3.00")]
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "call_id": f"c{day}",
+                    "timestamp": f"2026-11-{day}T08:00:00Z",
+                    "provider": "openai",
+                    "model": "gpt-4o",
+                    "input_tokens": 10,
+                    "output_tokens": 1,
+                    "cost": cost,
+                    "workflow": "support",
+                }
+            )
+            for day, cost in days
+        )
+    )
+    wednesday = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    env = {"AISPEND_DATABASE_URL": database_url}
+
+    def cli(args: list[str]) -> str:
+        obj = Runtime(settings=load_settings(database_url=database_url), clock=lambda: wednesday)
+        result = CliRunner().invoke(app, args, env=env, obj=obj)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    cli(["ingest", "calls", str(calls)])
+    top: dict[str, Any] = json.loads(cli(["report", "top", "--json"]))
+    changes: dict[str, Any] = json.loads(cli(["report", "changes", "--period", "week", "--json"]))
+
+    assert top["totals"] == [{"amount": "83", "currency": "USD"}]  # spend so far, today included
+    assert top["comparison"]["current"] == ["2026-11-23", "2026-11-25"]
+    assert top["comparison"]["previous"] == ["2026-11-16", "2026-11-18"]
+    assert top["compared_totals"] == [{"amount": "80", "currency": "USD"}]
+    assert top["previous_totals"] == [{"amount": "80", "currency": "USD"}]
+    assert top["total_change_pct"] == "0.0"  # was -30.8%: 2.5 days against 3 full days
+    [company] = [f for f in changes["findings"] if f["scope"]["kind"] == "company"]
+    assert company["numbers"]["change_pct"] == top["total_change_pct"]
+    assert company["numbers"]["current_window"] == top["comparison"]["current"]

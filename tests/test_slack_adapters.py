@@ -18,11 +18,14 @@ NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 
 
 def test_current_period_is_like_for_like() -> None:
-    week, previous = current_period("week", date(2026, 11, 25))  # a Wednesday
+    week, compared, previous = current_period("week", date(2026, 11, 25))  # a Wednesday
     assert week == Period("week", date(2026, 11, 23), date(2026, 11, 26), complete=False)
-    assert previous == Period("week", date(2026, 11, 16), date(2026, 11, 19), complete=False)
-    month, previous = current_period("month", date(2026, 11, 30))
-    assert month.complete and previous == Period("month", date(2026, 10, 1), date(2026, 10, 31), complete=False)
+    assert compared == Period("week", date(2026, 11, 23), date(2026, 11, 25), complete=True)
+    assert previous == Period("week", date(2026, 11, 16), date(2026, 11, 18), complete=True)
+    month, compared, previous = current_period("month", date(2026, 11, 30))  # 29 complete days, a Monday
+    assert month.complete and compared == Period("month", date(2026, 11, 1), date(2026, 11, 30), complete=True)
+    assert previous == Period("month", date(2026, 9, 27), date(2026, 10, 26), complete=True)  # five weeks back
+    assert current_period("month", date(2026, 12, 1))[1:] == (None, None)  # nothing complete to compare
 
 
 def test_top_for_ranks_with_exact_money(engine: Engine) -> None:

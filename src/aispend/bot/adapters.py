@@ -28,7 +28,7 @@ from aispend.ledger.models import AgentRun, CallRollupDaily, Outcome, SyncState,
 from aispend.reconcile.queries import reconcile_period
 from aispend.reports.load import top_report
 from aispend.reports.periods import Period as ReportPeriod
-from aispend.reports.periods import period_containing, previous_period
+from aispend.reports.periods import comparison_of, period_containing
 from aispend.rules.reconciliation import period_totals
 
 STALE_AFTER = timedelta(hours=36)  # the default of AISPEND_SYNC_STALE_HOURS
@@ -38,11 +38,18 @@ NAME_WINDOW = timedelta(days=62)  # names offered by "did you mean": seen in abo
 _DIMENSION = {"team": CallRollupDaily.team, "model": CallRollupDaily.model, "workflow": CallRollupDaily.workflow}
 
 
-def current_period(kind: str, today: date) -> tuple[Period, Period]:
-    """This week/month so far, and the same number of days of the previous one (the report layer's rule)."""
+def current_period(kind: str, today: date) -> tuple[Period, Period | None, Period | None]:
+    """This week/month so far; the complete days of it a change is measured over, and the same
+    weekdays before (the report layer's like-for-like rule). No comparison on a period's first day."""
     current = period_containing(kind, today, today)
-    previous = previous_period(current)
-    return _period(current), _period(previous)
+    comparison = comparison_of(current, today)
+    if comparison is None:
+        return _period(current), None, None
+    return (
+        _period(current),
+        Period(kind, *comparison.current, complete=True),
+        Period(kind, *comparison.previous, complete=True),
+    )
 
 
 def _period(p: ReportPeriod) -> Period:
@@ -133,11 +140,12 @@ class LedgerData:
         return [str(v) for v in session.execute(query).scalars().all()]
 
     def workflow(self, key: str, now: datetime) -> WorkflowDetail | None:
-        current, previous = current_period("month", as_utc(now).date())
+        current, compared, previous = current_period("month", as_utc(now).date())
         with Session(self.engine) as session:
             wf = session.get(Workflow, key)
             by_model = self._costs_by(session, CallRollupDaily.model, current, workflow=key)
-            before = self._costs_by(session, CallRollupDaily.workflow, previous, workflow=key)
+            before = self._costs_by(session, CallRollupDaily.workflow, previous, workflow=key) if previous else []
+            so_far = self._costs_by(session, CallRollupDaily.workflow, compared, workflow=key) if compared else []
             if wf is None and not by_model and not before:
                 return None
             runs = session.exec(
@@ -149,6 +157,7 @@ class LedgerData:
         currency = by_model[0][1] if by_model else (wf.currency if wf else self.currency)
         cost = sum((r[2] for r in by_model if r[1] == currency), Decimal(0))
         prev = sum((r[2] for r in before if r[1] == currency), Decimal(0)) if before else None
+        compared_cost = sum((r[2] for r in so_far if r[1] == currency), Decimal(0))
         run_count = int(runs or 0)
         models = sorted(((r[0], Money(r[2], r[1])) for r in by_model), key=lambda m: -m[1].amount)
         return WorkflowDetail(
@@ -157,7 +166,7 @@ class LedgerData:
             period=current,
             cost=Money(cost, currency),
             previous_cost=Money(prev, currency) if prev is not None else None,
-            change_pct=change_pct(cost, prev),
+            change_pct=change_pct(compared_cost, prev),
             runs=run_count,
             calls=sum(r[3] for r in by_model),
             cost_per_run=Money(cost / run_count, currency) if run_count else None,
@@ -171,15 +180,17 @@ class LedgerData:
         )
 
     def breakdown(self, kind: str, name: str, now: datetime) -> BreakdownDetail | None:
-        current, previous = current_period("month", as_utc(now).date())
+        current, compared, previous = current_period("month", as_utc(now).date())
         with Session(self.engine) as session:
             rows = self._costs_by(session, CallRollupDaily.workflow, current, **{kind: name})
-            before = self._costs_by(session, CallRollupDaily.workflow, previous, **{kind: name})
+            before = self._costs_by(session, CallRollupDaily.workflow, previous, **{kind: name}) if previous else []
+            so_far = self._costs_by(session, CallRollupDaily.workflow, compared, **{kind: name}) if compared else []
             if not rows and not before:
                 return None
         currency = rows[0][1] if rows else self.currency
         cost = sum((r[2] for r in rows if r[1] == currency), Decimal(0))
         prev = sum((r[2] for r in before if r[1] == currency), Decimal(0)) if before else None
+        compared_cost = sum((r[2] for r in so_far if r[1] == currency), Decimal(0))
         by_workflow = sorted(((r[0], Money(r[2], r[1])) for r in rows), key=lambda m: -m[1].amount)
         return BreakdownDetail(
             kind=kind,
@@ -187,7 +198,7 @@ class LedgerData:
             period=current,
             cost=Money(cost, currency),
             previous_cost=Money(prev, currency) if prev is not None else None,
-            change_pct=change_pct(cost, prev),
+            change_pct=change_pct(compared_cost, prev),
             calls=sum(r[3] for r in rows),
             by_workflow=by_workflow,
         )
@@ -301,4 +312,5 @@ def top_from_report_json(report: dict[str, Any]) -> TopReport:
         totals=[m for m in (_money_from(t) for t in report.get("totals", [])) if m is not None],
         rows=rows,
         unpriced_calls=int((report.get("unpriced") or {}).get("calls", 0)),
+        compared=str((report.get("comparison") or {}).get("label", "")),
     )

@@ -97,7 +97,7 @@ def build_app(bot: Bot, client: WebClient, *, signing_secret: str | None, verify
     def home(event: dict[str, Any], client: WebClient) -> None:
         now = bot.clock()
         ledger = bot.commands.ledger
-        month, _ = current_period("month", now.date())
+        month, _, _ = current_period("month", now.date())
         governance = bot.commands.governance
         colours = governance.colours(now) if governance else []
         data = HomeData(

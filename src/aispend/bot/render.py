@@ -368,8 +368,16 @@ def render_top(report: TopReport, limit: int) -> Message:
     if not rows:
         blocks.append(section("_No AI spend was recorded in this period._"))
     blocks.extend(_chunked_sections([_row_line(r, detailed=True) for r in rows], max_sections=40))
+    if rows:
+        blocks.append(context(compared_note(report.compared)))
     text = "\n".join([escape(title), *(_plain(r) for r in rows)]) if rows else f"{escape(title)}: no spend."
     return check_limits(Message(text=text, blocks=blocks))
+
+
+def compared_note(compared: str) -> str:
+    if not compared:
+        return "No comparison yet: the period has no complete day."
+    return f"vs previous: {escape(compared)} (complete days, the same weekdays)"
 
 
 def render_workflow(detail: WorkflowDetail) -> Message:

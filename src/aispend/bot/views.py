@@ -57,6 +57,7 @@ class TopReport:
     totals: list[Money]
     rows: list[WorkflowRow]
     unpriced_calls: int = 0
+    compared: str = ""  # which days "vs previous" compares ("" on a period's first day: nothing yet)
 
 
 @dataclass(frozen=True)

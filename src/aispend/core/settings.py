@@ -213,6 +213,7 @@ class Settings(BaseSettings):
     share_window_days: int = Field(default=0, ge=0)  # 0: period so far; N: trailing N days
     change_flag_pct: Decimal = Field(default=Decimal(20), gt=0)
     change_min_spend: Decimal = Field(default=Decimal(50), ge=0)
+    change_min_days: int = Field(default=3, ge=1)  # complete days compared before a change can alert
     escalate_after_hours: float = Field(default=4, ge=0)  # 0 turns escalation off
     resend_interval_hours: float = Field(default=0, ge=0)  # 0 = off: one notification per level
     stale_source_hours: int = Field(default=48, ge=1)

@@ -40,7 +40,8 @@ class GovernanceConfig:
                 period_kind=period,
             ),
             changes=tuple(
-                ChangePolicy(kind, s.change_flag_pct, s.change_min_spend) for kind in ("week", "month")
+                ChangePolicy(kind, s.change_flag_pct, s.change_min_spend, s.change_min_days)
+                for kind in ("week", "month")
             ),
             data_quality=DataQualityPolicy(
                 unattributed_max_pct=s.unattributed_max_pct,

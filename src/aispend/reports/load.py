@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from aispend.ledger import queries
-from aispend.reports.periods import period_containing, previous_period
+from aispend.reports.periods import comparison_of, period_containing
 from aispend.reports.spend import build_spend_report
 from aispend.reports.top import build_top_report
 
@@ -18,14 +18,21 @@ def top_report(conn: Connection, *, by: str, kind: str, at: date, today: date, l
     if limit < 1:
         raise ValueError(f"--limit must be at least 1, got {limit}")
     period = period_containing(kind, at, today)
-    previous = previous_period(period)
+    comparison = comparison_of(period, today)
     is_workflow = by == "workflow"
+    current_rows = queries.spend_by(conn, by, period.start, period.end)
+    compared_rows = previous_rows = None
+    if comparison is not None:
+        (c0, c1), (p0, p1) = comparison.current, comparison.previous
+        compared_rows = current_rows if (c0, c1) == (period.start, period.end) else queries.spend_by(conn, by, c0, c1)
+        previous_rows = queries.spend_by(conn, by, p0, p1)
     return build_top_report(
         by=by,
         period=period,
-        previous=previous,
-        current_rows=queries.spend_by(conn, by, period.start, period.end),
-        previous_rows=queries.spend_by(conn, by, previous.start, previous.end),
+        comparison=comparison,
+        current_rows=current_rows,
+        compared_rows=compared_rows or [],
+        previous_rows=previous_rows or [],
         limit=limit,
         workflows=queries.workflow_info(conn) if is_workflow else None,
         runs=queries.runs_by_workflow(conn, period.start, period.end) if is_workflow else None,

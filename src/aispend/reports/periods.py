@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from aispend.core.timeutil import month_start, next_month, week_start
+from aispend.rules.periods import Comparison, like_for_like, period_of
 
 PERIOD_KINDS = ("week", "month")
 
@@ -46,13 +47,12 @@ def period_containing(kind: str, at: date, today: date) -> Period:
     return Period(kind, start, max(tomorrow, start + timedelta(days=1)), complete=False)
 
 
-def previous_period(period: Period) -> Period:
-    """The period before, over the same number of elapsed days (week-to-date vs last week's same days)."""
-    if period.kind == "week":
-        start = period.start - timedelta(days=7)
-        full_end = period.start
-    else:
-        start = month_start(period.start - timedelta(days=1))
-        full_end = period.start
-    end = min(full_end, start + timedelta(days=period.days))
-    return Period(period.kind, start, end, complete=end == full_end)
+def comparison_of(period: Period, today: date) -> Comparison | None:
+    """The like-for-like windows a report period's change is measured over (`rules.periods`'s rule,
+    the one the change alerts use): complete days only, the same weekdays whole weeks earlier."""
+    return like_for_like(period_of(period.kind, period.start), today)
+
+
+def window_period(kind: str, window: tuple[date, date]) -> Period:
+    """A compared window as a report period (its days are all complete)."""
+    return Period(kind, window[0], window[1], complete=True)

@@ -26,6 +26,11 @@ def _pct(value: str | None, signed: bool = False) -> str:
 
 def _footer(report: dict[str, Any]) -> list[Text]:
     lines = []
+    comparison = report.get("comparison")
+    if comparison:
+        lines.append(Text(f"vs prev: {comparison['label']} (complete days, the same weekdays)", style="dim"))
+    else:
+        lines.append(Text("vs prev: no comparison yet, the period has no complete day", style="dim"))
     unpriced = report["unpriced"]
     if unpriced["calls"]:
         models = ", ".join(f"{m['model']} ({m['calls']:,})" for m in unpriced["models"][:5])

@@ -13,7 +13,8 @@ from typing import Any
 
 from aispend.core.money import money_json, percent
 from aispend.ledger.queries import RunTotals, SpendRow, WorkflowInfo
-from aispend.reports.periods import Period
+from aispend.reports.periods import Period, window_period
+from aispend.rules.periods import Comparison
 
 UNATTRIBUTED_LABEL = "(unattributed)"
 
@@ -28,8 +29,9 @@ def build_top_report(
     *,
     by: str,
     period: Period,
-    previous: Period,
+    comparison: Comparison | None,
     current_rows: Sequence[SpendRow],
+    compared_rows: Sequence[SpendRow],
     previous_rows: Sequence[SpendRow],
     limit: int,
     workflows: Mapping[str, WorkflowInfo] | None = None,
@@ -40,18 +42,19 @@ def build_top_report(
     workflows = workflows or {}
     runs = runs or {}
     outcomes = outcomes or {}
+    # A change compares `compared_rows` (the period's complete days) with `previous_rows` (the same
+    # weekdays before): see `comparison_of`. No comparison on a period's first day.
     previous_cost = {(r.key, r.currency): r.cost for r in previous_rows}
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    previous_totals: dict[str, Decimal] = defaultdict(Decimal)
-    for row in current_rows:
-        totals[row.currency] += row.cost
-    for row in previous_rows:
-        previous_totals[row.currency] += row.cost
+    compared_cost = {(r.key, r.currency): r.cost for r in compared_rows}
+    totals = _totals(current_rows)
+    compared_totals = _totals(compared_rows)
+    previous_totals = _totals(previous_rows)
 
     ranked = sorted(current_rows, key=lambda r: (-r.cost, r.key, r.currency))
     rows: list[dict[str, Any]] = []
     for rank, row in enumerate(ranked[:limit], start=1):
         before = previous_cost.get((row.key, row.currency), Decimal(0))
+        compared = compared_cost.get((row.key, row.currency), Decimal(0))
         info = workflows.get(row.key) if by == "workflow" else None
         run_totals = runs.get(row.key) if by == "workflow" else None
         outcome_count = outcomes.get(row.key, 0) if by == "workflow" else 0
@@ -61,10 +64,11 @@ def build_top_report(
                 "key": row.key,
                 "label": (info.display_name if info and info.display_name else row.key) or UNATTRIBUTED_LABEL,
                 "cost": money_json(row.cost, row.currency),
-                "previous_cost": money_json(before, row.currency),
-                "change_pct": _pct_str(percent(row.cost - before, before)),
+                "compared_cost": money_json(compared, row.currency) if comparison else None,
+                "previous_cost": money_json(before, row.currency) if comparison else None,
+                "change_pct": _pct_str(percent(compared - before, before)) if comparison else None,
                 "share_pct": _pct_str(percent(row.cost, totals[row.currency])),
-                "new_entrant": before == 0 and row.cost > 0,
+                "new_entrant": comparison is not None and before == 0 and row.cost > 0,
                 "calls": row.calls,
                 "runs": run_totals.runs if run_totals else 0,
                 "unpriced_calls": row.unpriced_calls,
@@ -86,10 +90,12 @@ def build_top_report(
         "report": "top",
         "by": by,
         "period": period.as_json(),
-        "previous_period": previous.as_json(),
+        "comparison": comparison.as_json() if comparison else None,
+        "previous_period": window_period(period.kind, comparison.previous).as_json() if comparison else None,
         "totals": [money_json(amount, cur) for cur, amount in sorted(totals.items())],
+        "compared_totals": [money_json(amount, cur) for cur, amount in sorted(compared_totals.items())],
         "previous_totals": [money_json(amount, cur) for cur, amount in sorted(previous_totals.items())],
-        "total_change_pct": _total_change(totals, previous_totals),
+        "total_change_pct": _total_change(compared_totals, previous_totals) if comparison else None,
         "rows": rows,
         "other": {
             "count": len(rest),
@@ -101,6 +107,13 @@ def build_top_report(
         },
         "zero_cost_calls": sum(r.zero_cost_calls for r in current_rows),
     }
+
+
+def _totals(rows: Sequence[SpendRow]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        out[row.currency] += row.cost
+    return out
 
 
 def _pct_str(value: Decimal | None) -> str | None:

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from aispend.core.money import format_money, percent
 from aispend.core.timeutil import as_utc
 from aispend.rules.findings import Finding, Level, Scope, money, one_currency
-from aispend.rules.periods import Period, period_of
+from aispend.rules.periods import Comparison, Period, like_for_like, period_of
 from aispend.rules.spend import SpendRow, scope_key
 
 RULE = "change"
@@ -159,21 +159,16 @@ class Windows:
 
 
 def change_windows(kind: str, now: datetime) -> Windows:
+    """The running period's complete days against the same weekdays before (`like_for_like`); on a
+    period's first day, the period that just ended against the one before it."""
     today = as_utc(now).date()
     period = period_of(kind, today)
     label = "WoW" if kind == "week" else "MoM"
     if today == period.start:
-        current = period.previous()
-        before = current.previous()
-        return Windows(current, (current.start, current.end), (before.start, before.end), label)
-    elapsed = (today - period.start).days
-    before = period.previous()
-    return Windows(
-        period,
-        (period.start, today),
-        (before.start, min(before.start + timedelta(days=elapsed), before.end)),
-        label,
-    )
+        period = period.previous()
+    comparison = like_for_like(period, today)
+    assert comparison is not None  # a finished period, or a running one with a complete day
+    return Windows(period, comparison.current, comparison.previous, label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +176,7 @@ class ChangePolicy:
     period_kind: str = "week"
     flag_pct: Decimal = Decimal(20)
     min_spend: Decimal = Decimal(50)  # neither window above this: not flagged
+    min_days: int = 3  # fewer complete days compared than this: reported, not flagged
     top_n: int = 3
 
 
@@ -289,12 +285,14 @@ def _finding(
     parts = decompose(_usage_by(before_rows, "model"), _usage_by(after_rows, "model"))
     pct = percent(parts.change, parts.before) if parts.before > 0 else None
     big_enough = max(parts.before, parts.after) >= policy.min_spend
+    long_enough = (windows.current[1] - windows.current[0]).days >= policy.min_days
     # No baseline, no percentage: a scope that is new is the share and new-entrant rules' business.
-    flagged = big_enough and pct is not None and pct > policy.flag_pct
+    flagged = big_enough and long_enough and pct is not None and pct > policy.flag_pct
     numbers: dict[str, object] = {
         "comparison": windows.label,
         "current_window": [windows.current[0].isoformat(), windows.current[1].isoformat()],
         "previous_window": [windows.previous[0].isoformat(), windows.previous[1].isoformat()],
+        "compared": Comparison(windows.current, windows.previous).label,
         "before": money(parts.before, currency),
         "after": money(parts.after, currency),
         "change": money(parts.change, currency),

@@ -39,6 +39,57 @@ class Period:
         return [self.start + timedelta(days=i) for i in range(self.days)]
 
 
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The two windows a change is measured over, [start, end) each: like for like."""
+
+    current: tuple[date, date]
+    previous: tuple[date, date]
+
+    @property
+    def days(self) -> int:
+        return (self.current[1] - self.current[0]).days
+
+    @property
+    def label(self) -> str:
+        return f"{_span(self.current)} against {_span(self.previous)}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "current": [d.isoformat() for d in self.current],
+            "previous": [d.isoformat() for d in self.previous],
+            "days": self.days,
+            "label": self.label,
+        }
+
+
+def _span(window: tuple[date, date]) -> str:
+    first, last = window[0], window[1] - timedelta(days=1)
+    if first == last:
+        return f"{first:%a %-d %b %Y}"
+    return f"{first:%a %-d %b} – {last:%a %-d %b %Y}"
+
+
+def like_for_like(period: Period, today: date) -> Comparison | None:
+    """What `period` is compared with, as of `today` (UTC).
+
+    A finished period is compared with the whole period before it. A running one is compared over its
+    complete days only (today's hours are not over yet), against the same weekdays whole weeks earlier:
+    one week for a week, four (five once a month has run past 28 days) for a month. Tuesday 1 December
+    is compared with Tuesday 3 November, never with Sunday 1 November. None on a period's first day,
+    when no complete day exists to compare.
+    """
+    if today >= period.end:
+        before = period.previous()
+        return Comparison((period.start, period.end), (before.start, before.end))
+    elapsed = (today - period.start).days
+    if elapsed <= 0:
+        return None
+    weeks = max(-(-elapsed // 7), 1 if period.kind == "week" else 4)
+    start = period.start - timedelta(weeks=weeks)
+    return Comparison((period.start, today), (start, start + timedelta(days=elapsed)))
+
+
 def period_of(kind: str, day: date) -> Period:
     if kind == "month":
         return Period("month", month_start(day), next_month(day))
