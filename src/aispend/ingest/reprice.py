@@ -63,8 +63,14 @@ def reprice_calls(engine: Engine, *, since: datetime, until: datetime | None, pr
             for row in rows:
                 summary.checked += 1
                 old = StoredCall(**{name: getattr(row, name) for name in _FIELDS})
-                tokens = TokenCounts(old.input_tokens, old.output_tokens, old.cache_read_tokens, old.cache_write_tokens)
-                cost = prices.cost(old.provider, old.model, old.ts, tokens)
+                tokens = TokenCounts(
+                    old.input_tokens,
+                    old.output_tokens,
+                    old.cache_read_tokens,
+                    old.cache_write_tokens,
+                    old.cache_write_1h_tokens,
+                )
+                cost = prices.cost(old.provider, old.model, old.ts, tokens, old.service_tier)
                 cost = None if cost is None else to_ledger(cost)
                 if cost == old.cost:
                     continue
