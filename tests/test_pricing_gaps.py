@@ -332,7 +332,8 @@ def test_a_bedrock_id_under_its_makers_provider_name_is_still_priced() -> None:
 def test_routing_keeps_unknown_models_unpriced_and_other_names_as_they_are() -> None:
     book = PriceBook()
     assert book.cost("", "openai/acme-internal-7b", TS, TokenCounts(100, 10)) is None
-    assert book.provider_for("openai/acme-internal-7b") is None
+    assert book.provider_for("openai/acme-internal-7b") == "openai"  # the prefix says who serves it
+    assert book.provider_for("acme-internal-7b") is None
     assert route("meta-llama/Llama-3.3-70B-Instruct") == ("", "meta-llama/Llama-3.3-70B-Instruct")
     assert route("gpt-4o") == ("", "gpt-4o")
 

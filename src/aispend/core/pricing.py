@@ -371,13 +371,14 @@ class PriceBook:
         return f"no price known for {model}"
 
     def provider_for(self, model: str) -> str | None:
-        """The provider genai-prices (or the custom prices) associate with a model, for rows that do not say."""
+        """The provider genai-prices (or the custom prices) associate with a model, for rows that do not say;
+        else the one its routing prefix or Bedrock id names."""
         try:
             return self._providers[model]
         except KeyError:
             custom = next((p.provider for p in self._custom if p.model == model and p.provider), None)
             found = find_model("", model, self._snapshot)
-            self._providers[model] = custom or (found[0].id if found else None)
+            self._providers[model] = custom or (found[0].id if found else route(model)[0] or None)
             return self._providers[model]
 
     def _resolved(self, provider: str, model: str, tier: str, ts: datetime) -> _Resolved:
@@ -397,7 +398,7 @@ class PriceBook:
             return _Linear(dict(for_tier[-1].per_million))
         found = find_model(provider, model, self._snapshot)
         if found is None:
-            return _Unpriced(f"no price known for {model}" + (f" ({provider})" if provider else ""))
+            return _Unpriced(f"no price known for {model}")
         prov, info = found
         context = _TIER_CONTEXT.get(tier) if tier else None
         overrides: dict[str, Decimal | TieredPrices] = {}

@@ -274,7 +274,7 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
         latency_ms,
         None if prompt_prefix_hash is None else _text(prompt_prefix_hash, "prompt_prefix_hash") or None,
         cache_write_1h or 0,
-        _text(service_tier, "service_tier").lower(),
+        "" if service_tier is None else _text(service_tier, "service_tier").lower(),
     )
     call.call_key = call_key(call, call_id.strip() if type(call_id) is str else _text(call_id, "call_id"))
     return call
