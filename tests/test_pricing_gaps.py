@@ -184,6 +184,10 @@ def test_reprice_uses_the_stored_one_hour_writes_and_tier(engine: Engine, databa
     prices.write_text(PRICES)
     result = run_cli(["reprice", "--since", "2026-11-01"], database_url, AISPEND_PRICES_FILE=str(prices))
     assert "2 changed" in result.output, result.output
+    assert (
+        "Still unpriced (kept, not counted as $0): acme-ft (1) — the custom price of acme-ft is not for the flex tier"
+        in result.output
+    )
     # 400k five-minute x $1.25 + 600k one-hour x $2 = $1.70; batch: 1M x $0.50; no flex price: unpriced.
     assert _costs(engine) == {
         "id:internal:std": Decimal("1.7"),
