@@ -9,7 +9,7 @@ priority $2.50 / $20; gpt-4o priority $4.25 / $17; gpt-4o-mini $0.15 / $0.60, pr
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from aispend.bot.estimate import estimate_monthly
-from aispend.core.pricing import PriceBook, TokenCounts, library_price, route
+from aispend.core.pricing import CustomPrice, PriceBook, TokenCounts, library_price, route
 from aispend.governance.pricing import try_price
 from aispend.ingest.call_schema import RowError, normalize_call
 from aispend.ledger.models import CallRecord, CallRollup, table_of
@@ -359,3 +359,14 @@ def test_ingest_prices_a_routed_name_and_fills_its_provider(engine: Engine, data
             "openai/gpt-4o-mini",
             Decimal("0.75"),
         )
+
+
+def test_a_custom_tier_price_fills_a_gap_without_unpricing_the_other_tiers() -> None:
+    # genai-prices lists Sonnet 4.5's batch price only from 14 October 2026; a company that knows its
+    # September batch price adds it for that tier alone.
+    september = datetime(2026, 9, 15, tzinfo=UTC)
+    batch = CustomPrice("anthropic", "claude-sonnet-4-5", date(2026, 1, 1), {"input_mtok": Decimal("1.5")}, "batch")
+    book = PriceBook([batch])
+    assert PriceBook().cost(*SONNET, september, TOKENS, "batch") is None
+    assert book.cost(*SONNET, september, TokenCounts(100_000, 0), "batch") == Decimal("0.15")
+    assert book.cost(*SONNET, september, TokenCounts(100_000, 0)) == Decimal("0.3")  # standard: genai-prices

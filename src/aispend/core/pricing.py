@@ -243,7 +243,8 @@ def _tier_prices(info: ModelInfo, tier: str, ts: datetime) -> dict[str, Decimal 
 
 @dataclass(frozen=True, slots=True)
 class CustomPrice:
-    """A company's own price for a model genai-prices does not know (an in-house or fine-tuned model)."""
+    """A company's own price for a model genai-prices does not know (an in-house or fine-tuned model),
+    or for a tier it has no price for. It wins over genai-prices for its model and tier only."""
 
     provider: str
     model: str
@@ -300,7 +301,7 @@ def load_custom_prices(path: Path) -> list[CustomPrice]:
 class PriceBook:
     """Prices calls; caches one resolution per (provider, model, service tier, UTC day).
 
-    Custom prices (a company's own models) win over genai-prices for the models they name.
+    Custom prices (a company's own models) win over genai-prices for the models and tiers they name.
     """
 
     def __init__(self, custom: list[CustomPrice] | None = None) -> None:
@@ -391,13 +392,13 @@ class PriceBook:
 
     def _resolve(self, provider: str, model: str, tier: str, ts: datetime) -> _Resolved:
         custom = [p for p in self._custom if p.model == model and p.provider in ("", provider) and p.since <= ts.date()]
-        if custom:
-            for_tier = [p for p in custom if p.tier == tier]
-            if not for_tier:
-                return _Unpriced(f"the custom price of {model} is not for the {tier or 'standard'} tier")
+        for_tier = [p for p in custom if p.tier == tier]
+        if for_tier:  # a company price for this tier; other tiers fall through to genai-prices
             return _Linear(dict(for_tier[-1].per_million))
         found = find_model(provider, model, self._snapshot)
         if found is None:
+            if custom:
+                return _Unpriced(f"the custom price of {model} is not for the {tier or 'standard'} tier")
             return _Unpriced(f"no price known for {model}")
         prov, info = found
         context = _TIER_CONTEXT.get(tier) if tier else None
