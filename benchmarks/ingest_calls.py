@@ -111,7 +111,7 @@ def bare_insert(url: str, path: Path) -> float:
                 "cost_source VARCHAR(8), zero_cost_flag BOOLEAN, workflow VARCHAR(128), feature VARCHAR(128), "
                 'team VARCHAR(128), customer VARCHAR(128), "user" VARCHAR(128), run_id VARCHAR(128), '
                 "step VARCHAR(128), outcome VARCHAR(64), latency_ms BIGINT, prompt_prefix_hash VARCHAR(128), "
-                "ingested_at TIMESTAMP)"
+                "cache_write_1h_tokens BIGINT, service_tier VARCHAR(32), ingested_at TIMESTAMP)"
                 if is_sqlite
                 else f"CREATE TABLE {table} (id SERIAL PRIMARY KEY, call_key VARCHAR(64) UNIQUE, ts TIMESTAMPTZ, "
                 "provider VARCHAR(64), model VARCHAR(128), input_tokens BIGINT, output_tokens BIGINT, "
@@ -119,15 +119,15 @@ def bare_insert(url: str, path: Path) -> float:
                 "cost_source VARCHAR(8), zero_cost_flag BOOLEAN, workflow VARCHAR(128), feature VARCHAR(128), "
                 'team VARCHAR(128), customer VARCHAR(128), "user" VARCHAR(128), run_id VARCHAR(128), '
                 "step VARCHAR(128), outcome VARCHAR(64), latency_ms BIGINT, prompt_prefix_hash VARCHAR(128), "
-                "ingested_at TIMESTAMPTZ)"
+                "cache_write_1h_tokens BIGINT, service_tier VARCHAR(32), ingested_at TIMESTAMPTZ)"
             )
         )
     columns = (
         "call_key, ts, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
         'cost, currency, cost_source, zero_cost_flag, workflow, feature, team, customer, "user", run_id, '
-        "step, outcome, latency_ms, prompt_prefix_hash, ingested_at"
+        "step, outcome, latency_ms, prompt_prefix_hash, cache_write_1h_tokens, service_tier, ingested_at"
     )
-    placeholders = ", ".join(["?" if is_sqlite else "%s"] * 23)
+    placeholders = ", ".join(["?" if is_sqlite else "%s"] * 25)
     started = time.perf_counter()
     raw = engine.raw_connection()
     try:

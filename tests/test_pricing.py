@@ -36,6 +36,25 @@ def test_price_book_matches_the_library_exactly(
     assert PriceBook().cost(provider, name, TS, tokens) == library_price(provider, name, TS, tokens)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    model=st.sampled_from(MODELS),
+    tier=st.sampled_from(["", "default", "batch", "flex", "priority"]),
+    written=st.integers(0, 50_000),
+    hour_share=st.integers(0, 100),
+    uncached=st.integers(0, 300_000),
+    output=st.integers(0, 20_000),
+)
+def test_one_hour_writes_and_tiers_match_the_library_where_both_know_the_price(
+    model: tuple[str, str], tier: str, written: int, hour_share: int, uncached: int, output: int
+) -> None:
+    provider, name = model
+    tokens = TokenCounts(uncached + written, output, 0, written, written * hour_share // 100)
+    cost = PriceBook().cost(provider, name, TS, tokens, tier)
+    if cost is not None:  # None: no such tier price for the model (the library would say standard)
+        assert cost == library_price(provider, name, TS, tokens, tier)
+
+
 def test_unknown_model_is_unpriced_not_zero() -> None:
     assert PriceBook().cost("openai", "acme-internal-7b", TS, TokenCounts(100, 10)) is None
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from genai_prices import Usage, calc_price
 
 from aispend.core.money import Money
+from aispend.core.pricing import find_model
 
 DAYS_PER_MONTH = 30
 # Tokens per action are split 3:1 between input and output unless told otherwise: typical of chat and
@@ -34,10 +35,14 @@ def estimate_monthly(dau: int, actions: int, tokens: int, model: str, when: date
     """dau users x actions per user per day x 30 days, each action `tokens` tokens on `model`."""
     input_tokens = int((Decimal(tokens) * INPUT_SHARE).to_integral_value())
     output_tokens = tokens - input_tokens
+    found = find_model("", model)
+    if found is None:
+        raise UnknownModel(model)
     try:
         price = calc_price(
             Usage(input_tokens=input_tokens, output_tokens=output_tokens),
-            model_ref=model,
+            model_ref=found[1].id,
+            provider_id=found[0].id,
             genai_request_timestamp=when,
         )
     except LookupError:

@@ -52,7 +52,7 @@ def demo(
     console.print(f"Loading {days} days of per-call logs ending {today} into {_db_label(rt.settings.database_url)} …")
     summary = load_demo(rt.engine(), end=today, now=rt.clock(), days=days, seed=seed, prices=price_book(rt.settings))
     total = ", ".join(format_money(v, c) for c, v in summary.cost_inserted.items()) or "nothing new"
-    unpriced = ", ".join(f"{m} ({n:,} calls)" for (_, m), n in summary.unpriced_models.items())
+    unpriced = ", ".join(f"{m} ({n:,} calls)" for (_, m, _why), n in summary.unpriced_models.items())
     console.print(
         f"{summary.rows_read:,} calls read, {summary.inserted:,} new ({total}), "
         f"{summary.duplicates:,} already loaded; unpriced model kept apart: {unpriced or 'none'}"

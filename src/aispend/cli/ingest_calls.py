@@ -144,8 +144,8 @@ def _print_summary(summary: ImportSummary, file_count: int) -> None:
     )
     if summary.unpriced_models:
         listed = ", ".join(
-            f"{model} ({provider}): {count:,} calls"
-            for (provider, model), count in summary.unpriced_models.most_common()
+            f"{model} ({provider}): {count:,} calls — {why}"
+            for (provider, model, why), count in summary.unpriced_models.most_common()
         )
         out(f"Unpriced models (kept, not counted as $0; add a cost or a price): {listed}")
     if summary.zero_cost_flagged:

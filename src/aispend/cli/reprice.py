@@ -44,3 +44,6 @@ def reprice(
     if summary.newly_priced:
         listed = ", ".join(f"{m} ({n:,})" for m, n in summary.newly_priced.most_common())
         typer.echo(f"Newly priced models: {listed}")
+    if summary.still_unpriced:
+        listed = ", ".join(f"{m} ({n:,}) — {why}" for (m, why), n in summary.still_unpriced.most_common())
+        typer.echo(f"Still unpriced (kept, not counted as $0): {listed}")

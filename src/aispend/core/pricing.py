@@ -4,11 +4,20 @@ Calling genai_prices.calc_price for every row caps ingestion near 11,000 rows/s;
 at dated boundaries, so we resolve a model's per-million-token prices once per day and do the
 arithmetic ourselves (the same cliff-tier rule the library uses). Models whose prices depend on the
 time of day fall back to the library per call. Unknown models return None — never 0.
+
+Three things a call carries besides its tokens change its price, and each is priced or refused,
+never guessed: the part of its cache writes kept for one hour (Anthropic charges 2x input for those,
+1.25x for five-minute writes), its service tier (batch, flex, priority: a price list of its own,
+known per model from a date; an unknown tier leaves the call unpriced with the reason), and a routing
+prefix or Bedrock id in the model name (`openai/gpt-4o-mini`, `us.anthropic.claude-...`), which
+`find_model` — the one place model names are resolved — reads as the model it names.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,13 +26,39 @@ from typing import TYPE_CHECKING
 
 import genai_prices
 from genai_prices import data_snapshot
+from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import ConditionalPrice, ModelInfo, ModelPrice, Provider, TieredPrices, Usage
 
 if TYPE_CHECKING:
     from aispend.core.settings import Settings
 
 _MILLION = Decimal(1_000_000)
-_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
+
+STANDARD_TIER = ""
+# Service tiers as logs spell them (OpenAI's request and response, Anthropic's usage.service_tier)
+# -> the tier whose prices apply. Anything else is a tier with no public price list.
+_TIERS = {
+    "": STANDARD_TIER,
+    "default": STANDARD_TIER,
+    "auto": STANDARD_TIER,
+    "standard": STANDARD_TIER,
+    "batch": "batch",
+    "flex": "flex",
+    "priority": "priority",
+}
+# The genai-prices request context under which each tier's price variant is listed.
+_TIER_CONTEXT: dict[str, Mapping[str, str]] = {
+    "batch": {"processing": "batch"},
+    "flex": {"service_tier": "flex"},
+    "priority": {"service_tier": "priority"},
+}
+
+
+def service_tier(value: str) -> str:
+    """The tier a call is priced at: "" (standard), batch, flex, priority, or the unknown name as given."""
+    name = value.strip().lower()
+    return _TIERS.get(name, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,42 +66,45 @@ class TokenCounts:
     input_tokens: int  # all input tokens, cache reads and writes included (OpenTelemetry convention)
     output_tokens: int
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes, the one-hour ones included (as Anthropic reports)
+    cache_write_1h_tokens: int = 0
 
 
 class _Linear:
     """Per-million prices for one day; tiers apply to every token once input crosses their start."""
 
-    __slots__ = ("cache_read", "cache_write", "input", "output", "tiered", "units")
+    __slots__ = ("cache_read", "cache_write", "cache_write_1h", "input", "output", "tiered", "units")
 
-    def __init__(self, prices: dict[str, Decimal | TieredPrices | None]) -> None:
+    def __init__(self, prices: Mapping[str, Decimal | TieredPrices | None]) -> None:
         base_input = prices.get("input_mtok")
         self.input = base_input
         self.output = prices.get("output_mtok")
         # No cache price: cached input costs as input (as genai-prices does).
         self.cache_read = prices.get("cache_read_mtok") or base_input
         self.cache_write = prices.get("cache_write_mtok") or base_input
-        self.tiered = any(
-            isinstance(p, TieredPrices) for p in (self.input, self.output, self.cache_read, self.cache_write)
-        )
-        self.units = None if self.tiered else _whole_units(self.input, self.output, self.cache_read, self.cache_write)
+        # No one-hour price: such writes are unpriced (never the five-minute rate; see PriceBook.cost_of).
+        self.cache_write_1h = prices.get("cache_write_1h_mtok")
+        every = (self.input, self.output, self.cache_read, self.cache_write, self.cache_write_1h)
+        self.tiered = any(isinstance(p, TieredPrices) for p in every)
+        self.units = None if self.tiered else _whole_units(*every)
 
-    def cost(self, tokens: TokenCounts) -> Decimal:
-        return self.cost_of(
-            tokens.input_tokens, tokens.output_tokens, tokens.cache_read_tokens, tokens.cache_write_tokens
-        )
-
-    def cost_of(self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Decimal:
+    def cost_of(
+        self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, cache_write_1h: int = 0
+    ) -> Decimal:
         uncached = max(input_tokens - cache_read - cache_write, 0)
+        five_minute = cache_write - cache_write_1h
         if self.units is not None:  # exact in integers: one Decimal per call instead of eight
-            i, o, r, w = self.units
-            return Decimal(i * uncached + o * output_tokens + r * cache_read + w * cache_write).scaleb(-_UNIT_DIGITS)
+            i, o, r, w, h = self.units
+            return Decimal(
+                i * uncached + o * output_tokens + r * cache_read + w * five_minute + h * cache_write_1h
+            ).scaleb(-_UNIT_DIGITS)
         total = Decimal(0)
         for price, count in (
             (self.input, uncached),
             (self.output, output_tokens),
             (self.cache_read, cache_read),
-            (self.cache_write, cache_write),
+            (self.cache_write, five_minute),
+            (self.cache_write_1h, cache_write_1h),
         ):
             if price is None or count == 0:
                 continue
@@ -104,19 +142,115 @@ def _unit_price(price: Decimal | TieredPrices, total_input_tokens: int) -> Decim
 class _PerCall:
     provider: Provider
     model: ModelInfo
+    context: Mapping[str, str] | None  # the tier's price context, None for standard
+    has_1h_price: bool
 
 
-_Resolved = _Linear | _PerCall | None
+@dataclass(frozen=True, slots=True)
+class _Unpriced:
+    reason: str
+
+
+_Resolved = _Linear | _PerCall | _Unpriced
+
+
+# Routing prefixes that SDKs, gateways and LiteLLM put before a model name -> the provider they name.
+_ROUTES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure": "azure",
+    "azure_ai": "azure",
+    "models": "google",  # the Gemini API's resource name: models/gemini-2.5-flash
+    "gemini": "google",
+    "google": "google",
+    "vertex_ai": "google",
+    "bedrock": "aws",
+    "converse": "aws",  # bedrock/converse/<model id>
+    "invoke": "aws",
+}
+# A Bedrock model id names the model's maker, optionally behind a cross-region inference prefix:
+# anthropic.claude-3-5-sonnet-20240620-v1:0, us.anthropic.claude-sonnet-4-5-20250929-v1:0.
+_BEDROCK_ID = re.compile(
+    r"(?:(?:us|us-gov|eu|apac|ap|jp|au|ca|global)\.)?"
+    r"(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|google|nvidia|writer|moonshotai|zai)\.\w"
+)
+
+
+def route(model: str) -> tuple[str, str]:
+    """(the provider a routing prefix or Bedrock id names, or "", the model name it routes to)."""
+    name = model.strip()
+    hint = ""
+    if name.lower().startswith("arn:aws:bedrock:"):  # an inference-profile or foundation-model ARN
+        name, hint = name.rpartition("/")[2], "aws"
+    while "/" in name:
+        head, _, rest = name.partition("/")
+        provider = _ROUTES.get(head.lower())
+        if provider is None or not rest:
+            break
+        hint, name = hint or provider, rest
+    if _BEDROCK_ID.match(name.lower()):
+        hint = "aws"
+    return hint, name
+
+
+def find_model(provider: str, model: str, snapshot: DataSnapshot | None = None) -> tuple[Provider, ModelInfo] | None:
+    """The genai-prices provider and model a call names, or None: the one home of model-name resolution.
+
+    The name as written is tried first (so whatever resolved before still resolves the same), then
+    the model a routing prefix or Bedrock id names, at the provider it implies."""
+    data = snapshot or data_snapshot.get_snapshot()
+    hint, routed = route(model)
+    candidates = [(provider or None, model)]
+    if routed != model or hint:
+        candidates += [(hint or None, routed), (provider or None, routed)]
+    candidates += [(None, model), (None, routed)]
+    for provider_id, name in dict.fromkeys(candidates):
+        try:
+            return data.find_provider_model(name, None, provider_id, None)
+        except LookupError:
+            continue
+    return None
+
+
+def _tier_prices(info: ModelInfo, tier: str, ts: datetime) -> dict[str, Decimal | TieredPrices] | str:
+    """The prices a tier overrides for this model at ts, or why they are not known.
+
+    genai-prices itself falls back to the standard price when it has no variant for the tier; that
+    would price a flex call at the standard rate without a word, so the variants are read here."""
+    context = _TIER_CONTEXT.get(tier)
+    if context is None:
+        return f"no public price list for service tier {tier!r}"
+    overrides: dict[str, Decimal | TieredPrices] = {}
+    listed_from: list[date] = []
+    for variant in info.price_variants or ():
+        if not variant.when or any(context.get(key) != value for key, value in variant.when.items()):
+            continue
+        if variant.constraint is not None and not variant.constraint.active(ts):
+            start = getattr(variant.constraint, "start_date", None)
+            if isinstance(start, date):
+                listed_from.append(start)
+            continue
+        for key, price in variant.prices.__dict__.items():
+            if price is not None:
+                overrides.setdefault(key, price)
+        listed_from.append(date.min)
+    if date.min in listed_from:
+        return overrides
+    if listed_from:
+        return f"the {tier}-tier price of {info.id} is known only from {min(listed_from).isoformat()}"
+    return f"no {tier}-tier price known for {info.id}"
 
 
 @dataclass(frozen=True, slots=True)
 class CustomPrice:
-    """A company's own price for a model genai-prices does not know (an in-house or fine-tuned model)."""
+    """A company's own price for a model genai-prices does not know (an in-house or fine-tuned model),
+    or for a tier it has no price for. It wins over genai-prices for its model and tier only."""
 
     provider: str
     model: str
     since: date
-    per_million: dict[str, Decimal]  # input_mtok, output_mtok, cache_read_mtok, cache_write_mtok
+    per_million: dict[str, Decimal]  # input_mtok, output_mtok, cache_read_mtok, cache_write_mtok, cache_write_1h_mtok
+    tier: str = STANDARD_TIER  # the service tier this price is for
 
 
 class PriceError(ValueError):
@@ -130,6 +264,7 @@ def load_custom_prices(path: Path) -> list[CustomPrice]:
     provider = "internal"
     model = "acme-ft-classifier-v3"
     since = 2026-01-01          # optional; prices apply from this UTC day
+    service_tier = "batch"      # optional; the tier this price is for (default: standard)
     input_mtok = "0.20"         # USD per million tokens, as strings or numbers
     output_mtok = "0.40"
     """
@@ -156,24 +291,27 @@ def load_custom_prices(path: Path) -> list[CustomPrice]:
         since = entry.get("since", date(1970, 1, 1))
         if not isinstance(since, date):
             raise PriceError(f"{where}: since must be a date such as 2026-01-01")
-        prices.append(CustomPrice(str(entry.get("provider", "")).lower(), str(entry["model"]), since, per_million))
+        tier = service_tier(str(entry.get("service_tier", "")))
+        prices.append(
+            CustomPrice(str(entry.get("provider", "")).lower(), str(entry["model"]), since, per_million, tier)
+        )
     return prices
 
 
 class PriceBook:
-    """Prices calls; caches one resolution per (provider, model, UTC day).
+    """Prices calls; caches one resolution per (provider, model, service tier, UTC day).
 
-    Custom prices (a company's own models) win over genai-prices for the models they name.
+    Custom prices (a company's own models) win over genai-prices for the models and tiers they name.
     """
 
     def __init__(self, custom: list[CustomPrice] | None = None) -> None:
         self._custom = sorted(custom or [], key=lambda p: p.since)
         self.custom_prices = list(self._custom)
-        self._cache: dict[tuple[str, str, date], _Resolved] = {}
+        self._cache: dict[tuple[str, str, str, date], _Resolved] = {}
         self._providers: dict[str, str | None] = {}
         self._snapshot = data_snapshot.get_snapshot()
 
-    def cost(self, provider: str, model: str, ts: datetime, tokens: TokenCounts) -> Decimal | None:
+    def cost(self, provider: str, model: str, ts: datetime, tokens: TokenCounts, tier: str = "") -> Decimal | None:
         return self.cost_of(
             provider,
             model,
@@ -182,6 +320,8 @@ class PriceBook:
             tokens.output_tokens,
             tokens.cache_read_tokens,
             tokens.cache_write_tokens,
+            tokens.cache_write_1h_tokens,
+            tier,
         )
 
     def cost_of(
@@ -193,70 +333,105 @@ class PriceBook:
         output_tokens: int,
         cache_read: int,
         cache_write: int,
+        cache_write_1h: int = 0,
+        tier: str = "",
     ) -> Decimal | None:
-        """The hot path of ingestion: a dict probe and a few Decimal multiplications."""
-        key = (provider, model, ts.date())
+        """The hot path of ingestion: a dict probe and a few Decimal multiplications.
+
+        None (unpriced) when the model, its tier's price or its one-hour cache-write price is not
+        known; `unpriced_reason` says which."""
         try:
-            resolved = self._cache[key]
+            resolved = self._cache[(provider, model, tier, ts.date())]
         except KeyError:
-            resolved = self._cache[key] = self._resolve(provider, model, ts)
-        if resolved is None:
-            return None
+            resolved = self._resolved(provider, model, tier, ts)
         if type(resolved) is _Linear:
-            return resolved.cost_of(input_tokens, output_tokens, cache_read, cache_write)
+            if cache_write_1h and resolved.cache_write_1h is None:
+                return None
+            return resolved.cost_of(input_tokens, output_tokens, cache_read, cache_write, cache_write_1h)
+        if type(resolved) is _Unpriced or (cache_write_1h and not resolved.has_1h_price):  # type: ignore[union-attr]
+            return None
         assert isinstance(resolved, _PerCall)
         usage = Usage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cache_read_tokens=cache_read,
             cache_write_tokens=cache_write,
+            **({"cache_write_1h_tokens": cache_write_1h} if cache_write_1h else {}),
         )
-        return resolved.model.calc_price(usage, resolved.provider, genai_request_timestamp=ts).total_price
+        return resolved.model.calc_price(
+            usage, resolved.provider, genai_request_timestamp=ts, price_context=resolved.context
+        ).total_price
+
+    def unpriced_reason(self, provider: str, model: str, ts: datetime, tier: str = "", cache_write_1h: int = 0) -> str:
+        """Why cost_of gave None for such a call (one line, for the import and reprice summaries)."""
+        resolved = self._resolved(provider, model, tier, ts)
+        if isinstance(resolved, _Unpriced):
+            return resolved.reason
+        if cache_write_1h:
+            return f"no one-hour cache-write price known for {model}"
+        return f"no price known for {model}"
 
     def provider_for(self, model: str) -> str | None:
-        """The provider genai-prices (or the custom prices) associate with a model, for rows that do not say."""
+        """The provider genai-prices (or the custom prices) associate with a model, for rows that do not say;
+        else the one its routing prefix or Bedrock id names."""
         try:
             return self._providers[model]
         except KeyError:
             custom = next((p.provider for p in self._custom if p.model == model and p.provider), None)
-            found = self._find("", model)
-            self._providers[model] = custom or (found[0].id if found else None)
+            found = find_model("", model, self._snapshot)
+            self._providers[model] = custom or (found[0].id if found else route(model)[0] or None)
             return self._providers[model]
 
-    def _resolve(self, provider: str, model: str, ts: datetime) -> _Resolved:
+    def _resolved(self, provider: str, model: str, tier: str, ts: datetime) -> _Resolved:
+        key = (provider, model, tier, ts.date())
+        try:
+            return self._cache[key]
+        except KeyError:
+            resolved = self._cache[key] = self._resolve(provider, model, service_tier(tier), ts)
+            return resolved
+
+    def _resolve(self, provider: str, model: str, tier: str, ts: datetime) -> _Resolved:
         custom = [p for p in self._custom if p.model == model and p.provider in ("", provider) and p.since <= ts.date()]
-        if custom:
-            return _Linear(dict(custom[-1].per_million))
-        found = self._find(provider, model)
+        for_tier = [p for p in custom if p.tier == tier]
+        if for_tier:  # a company price for this tier; other tiers fall through to genai-prices
+            return _Linear(dict(for_tier[-1].per_million))
+        found = find_model(provider, model, self._snapshot)
         if found is None:
-            return None
+            if custom:
+                return _Unpriced(f"the custom price of {model} is not for the {tier or 'standard'} tier")
+            return _Unpriced(f"no price known for {model}")
         prov, info = found
+        context = _TIER_CONTEXT.get(tier) if tier else None
+        overrides: dict[str, Decimal | TieredPrices] = {}
+        if tier:
+            tier_prices = _tier_prices(info, tier, ts)
+            if isinstance(tier_prices, str):
+                return _Unpriced(tier_prices)
+            overrides = tier_prices
         if isinstance(info.prices, list) and any(
             isinstance(c, ConditionalPrice) and type(c.constraint).__name__ == "TimeOfDateConstraint"
             for c in info.prices
         ):
-            return _PerCall(prov, info)
+            standard = info.get_prices(ts)
+            has_1h = overrides.get("cache_write_1h_mtok", getattr(standard, "cache_write_1h_mtok", None)) is not None
+            return _PerCall(prov, info, context, has_1h)
         prices: ModelPrice = info.get_prices(ts)
-        return _Linear({key: getattr(prices, key, None) for key in _PRICE_KEYS})
-
-    def _find(self, provider: str, model: str) -> tuple[Provider, ModelInfo] | None:
-        for provider_id in (provider or None, None):
-            try:
-                return self._snapshot.find_provider_model(model, None, provider_id, None)
-            except LookupError:
-                continue
-        return None
+        return _Linear({key: overrides.get(key, getattr(prices, key, None)) for key in _PRICE_KEYS})
 
 
-def library_price(provider: str, model: str, ts: datetime, tokens: TokenCounts) -> Decimal:
+def library_price(provider: str, model: str, ts: datetime, tokens: TokenCounts, tier: str = "") -> Decimal:
     """The library's own per-call computation (used by tests to check PriceBook, and by estimates)."""
     usage = Usage(
         input_tokens=tokens.input_tokens,
         output_tokens=tokens.output_tokens,
         cache_read_tokens=tokens.cache_read_tokens,
         cache_write_tokens=tokens.cache_write_tokens,
+        **({"cache_write_1h_tokens": tokens.cache_write_1h_tokens} if tokens.cache_write_1h_tokens else {}),
     )
-    return genai_prices.calc_price(usage, model, provider_id=provider, genai_request_timestamp=ts).total_price
+    context = _TIER_CONTEXT.get(service_tier(tier))
+    return genai_prices.calc_price(
+        usage, model, provider_id=provider, genai_request_timestamp=ts, price_context=context
+    ).total_price
 
 
 def price_book(settings: Settings) -> PriceBook:

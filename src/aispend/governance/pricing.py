@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from genai_prices import Usage, calc_price
 
+from aispend.core.pricing import find_model
+
 MTOK = 1_000_000
 # Prices are read for a small request and scaled: a million-token request would hit the long-context
 # tier some models charge above 200k tokens per request.
@@ -46,7 +48,12 @@ def split_ref(ref: str) -> tuple[str | None, str]:
 
 def lookup_price(ref: str, at: datetime | None = None) -> ModelPrice:
     """The price of `provider:model` (or a model name genai-prices can place); LookupError if unknown."""
-    provider, model = split_ref(ref)
+    # A Bedrock id has a colon of its own (…-v1:0): the whole reference is tried as a model too.
+    provider, name = split_ref(ref)
+    found = find_model(provider or "", name) or find_model("", ref.strip())
+    if found is None:
+        raise LookupError(f"no price known for {ref!r} (genai-prices)")
+    provider, model = found[0].id, found[1].id
     try:
         inp = calc_price(
             Usage(input_tokens=SAMPLE), model_ref=model, provider_id=provider, genai_request_timestamp=at

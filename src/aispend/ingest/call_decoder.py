@@ -28,6 +28,8 @@ _TYPES: dict[str, Any] = {
     "output_tokens": int,
     "cache_read_tokens": int,
     "cache_write_tokens": int,
+    "cache_write_1h_tokens": int,
+    "cache_write_5m_tokens": int,
     "latency_ms": int,
 }
 _COST = FIELDS.index("cost")

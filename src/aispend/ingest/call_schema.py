@@ -38,6 +38,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "gen_ai.usage.cache_creation_input_tokens",
         "cache_creation_input_tokens",
     ),
+    # Anthropic's split of the cache writes by lifetime (usage.cache_creation): one-hour writes cost more.
+    "cache_write_1h_tokens": ("cache_write_1h_tokens", "cache_creation.ephemeral_1h_input_tokens"),
+    "cache_write_5m_tokens": ("cache_write_5m_tokens", "cache_creation.ephemeral_5m_input_tokens"),
+    "service_tier": (
+        "service_tier",
+        "gen_ai.openai.response.service_tier",  # the tier that served (and bills) the call
+        "openai.response.service_tier",
+        "gen_ai.openai.request.service_tier",
+        "openai.request.service_tier",
+    ),
     "cost": ("cost", "cost_usd", "gen_ai.usage.cost"),
     "currency": ("currency",),
     "workflow": ("workflow", "aispend.workflow", "app"),
@@ -64,6 +74,7 @@ _TEXT_LIMITS = {
     "provider": 64,
     "model": 128,
     "prompt_prefix_hash": 128,
+    "service_tier": 32,
 }
 
 
@@ -175,6 +186,9 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
         output_tokens,
         cache_read,
         cache_write,
+        cache_write_1h,
+        cache_write_5m,
+        service_tier,
         cost,
         currency,
         workflow,
@@ -201,6 +215,8 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
     cache_write = (
         cache_write if type(cache_write) is int and cache_write >= 0 else _whole(cache_write, "cache_write_tokens")
     )
+    if cache_write_1h is not None or cache_write_5m is not None:
+        cache_write, cache_write_1h = cache_writes(cache_write, cache_write_1h, cache_write_5m)
     cache_read, cache_write = cache_read or 0, cache_write or 0
     if uncached_tokens is not None:
         uncached_tokens = _whole(uncached_tokens, "uncached_input_tokens")
@@ -257,9 +273,34 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
         outcome,
         latency_ms,
         None if prompt_prefix_hash is None else _text(prompt_prefix_hash, "prompt_prefix_hash") or None,
+        cache_write_1h or 0,
+        "" if service_tier is None else _text(service_tier, "service_tier").lower(),
     )
     call.call_key = call_key(call, call_id.strip() if type(call_id) is str else _text(call_id, "call_id"))
     return call
+
+
+def cache_writes(total: Any, one_hour: Any, five_minute: Any) -> tuple[int, int]:
+    """(all cache-write tokens, the one-hour part) from a total and/or Anthropic's split by lifetime.
+
+    The total includes the one-hour writes (as Anthropic's cache_creation_input_tokens does); a part
+    that is missing is what the total leaves. Parts that do not add up to the total are refused."""
+    written = _whole(total, "cache_write_tokens")
+    hour = _whole(one_hour, "cache_write_1h_tokens")
+    minutes = _whole(five_minute, "cache_write_5m_tokens")
+    if written is None:
+        return (hour or 0) + (minutes or 0), hour or 0
+    if hour is None:
+        if (minutes or 0) > written:
+            raise RowError(f"cache_write_5m_tokens ({minutes}) exceed cache_write_tokens ({written})")
+        hour = written - (minutes or 0)
+    elif minutes is not None and hour + minutes != written:
+        raise RowError(
+            f"cache writes do not add up: {hour} one-hour + {minutes} five-minute != cache_write_tokens {written}"
+        )
+    if not 0 <= hour <= written:
+        raise RowError(f"cache_write_1h_tokens must be between 0 and cache_write_tokens ({written}), got {hour}")
+    return written, hour
 
 
 def _cost(value: Any) -> Decimal | None:
@@ -314,6 +355,12 @@ def call_key(call: StoredCall, call_id: str) -> str:
             call.outcome,
             call.latency_ms,
             call.prompt_prefix_hash,
+            # Only when given, so that rows without them keep the keys they always had.
+            *(
+                (call.cache_write_1h_tokens, call.service_tier)
+                if call.cache_write_1h_tokens or call.service_tier
+                else ()
+            ),
         )
     )
     return "h:" + hashlib.blake2b(content.encode(), digest_size=24).hexdigest()

@@ -52,7 +52,7 @@ class ImportSummary:
     rejected_count: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     cost_sources: Counter[str] = field(default_factory=Counter)
-    unpriced_models: Counter[tuple[str, str]] = field(default_factory=Counter)
+    unpriced_models: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # provider, model, why
     zero_cost_flagged: int = 0
     cost_inserted: dict[str, Decimal] = field(default_factory=dict)
 
@@ -89,6 +89,8 @@ def price_call(call: StoredCall, prices: PriceBook) -> None:
         call.output_tokens,
         call.cache_read_tokens,
         call.cache_write_tokens,
+        call.cache_write_1h_tokens,
+        call.service_tier,
     )
     call.cost_source = COST_PRICED if call.cost is not None else COST_UNPRICED
 
@@ -195,7 +197,10 @@ def stored_calls(
             continue
         price_call(call, prices)
         if call.cost is None:
-            unpriced_models[(call.provider, call.model)] += 1
+            why = prices.unpriced_reason(
+                call.provider, call.model, call.ts, call.service_tier, call.cache_write_1h_tokens
+            )
+            unpriced_models[(call.provider, call.model, why)] += 1
         elif call.zero_cost_flag:
             flagged += 1
         keep(call)

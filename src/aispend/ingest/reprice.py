@@ -35,6 +35,7 @@ class RepriceSummary:
     checked: int = 0
     changed: int = 0
     newly_priced: Counter[str] = field(default_factory=Counter)
+    still_unpriced: Counter[tuple[str, str]] = field(default_factory=Counter)  # (model, why)
     delta: dict[str, Decimal] = field(default_factory=dict)
 
 
@@ -63,8 +64,19 @@ def reprice_calls(engine: Engine, *, since: datetime, until: datetime | None, pr
             for row in rows:
                 summary.checked += 1
                 old = StoredCall(**{name: getattr(row, name) for name in _FIELDS})
-                tokens = TokenCounts(old.input_tokens, old.output_tokens, old.cache_read_tokens, old.cache_write_tokens)
-                cost = prices.cost(old.provider, old.model, old.ts, tokens)
+                tokens = TokenCounts(
+                    old.input_tokens,
+                    old.output_tokens,
+                    old.cache_read_tokens,
+                    old.cache_write_tokens,
+                    old.cache_write_1h_tokens,
+                )
+                cost = prices.cost(old.provider, old.model, old.ts, tokens, old.service_tier)
+                if cost is None:
+                    why = prices.unpriced_reason(
+                        old.provider, old.model, old.ts, old.service_tier, old.cache_write_1h_tokens
+                    )
+                    summary.still_unpriced[(old.model, why)] += 1
                 cost = None if cost is None else to_ledger(cost)
                 if cost == old.cost:
                     continue

@@ -59,6 +59,8 @@ class StoredCall:
     outcome: str
     latency_ms: int | None
     prompt_prefix_hash: str | None
+    cache_write_1h_tokens: int = 0  # included in cache_write_tokens
+    service_tier: str = ""  # as the log gave it, lowercased; "" when it did not say
 
 
 _CALL_COLUMNS = [f.name for f in fields(StoredCall)]
@@ -118,6 +120,8 @@ class CallEncoder:
                 c.outcome,
                 c.latency_ms,
                 c.prompt_prefix_hash,
+                c.cache_write_1h_tokens,
+                c.service_tier,
                 stamp,
             )
             for c in calls

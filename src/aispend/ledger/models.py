@@ -104,6 +104,10 @@ class CallRecord(SQLModel, table=True):
     outcome: str = Field(default=UNATTRIBUTED, max_length=64)
     latency_ms: int | None = Field(default=None, sa_type=BigInteger)
     prompt_prefix_hash: str | None = Field(default=None, max_length=128)
+    # The part of cache_write_tokens kept for one hour (priced at its own rate), and the service tier
+    # as the log gave it ("" = standard): both kept so that re-pricing prices the call as it was billed.
+    cache_write_1h_tokens: int = tokens_field()
+    service_tier: str = Field(default="", max_length=32)
     ingested_at: datetime
 
 
