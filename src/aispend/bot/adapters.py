@@ -24,7 +24,8 @@ from aispend.bot.views import (
 )
 from aispend.core.money import Money, format_money, percent
 from aispend.core.timeutil import as_utc
-from aispend.ledger.models import AgentRun, CallRollupDaily, Outcome, SyncState, Workflow
+from aispend.ledger.models import AgentRun, CallRollupDaily, SyncState, Workflow
+from aispend.ledger.queries import outcomes_by_workflow
 from aispend.reconcile.queries import reconcile_period
 from aispend.reports.load import top_report
 from aispend.reports.periods import Period as ReportPeriod
@@ -108,14 +109,7 @@ class LedgerData:
         ]
 
     def _outcomes(self, session: Session, period: Period, workflow: str | None = None) -> dict[str, int]:
-        query = (
-            select(Outcome.workflow, func.sum(Outcome.count))
-            .where(Outcome.day >= period.start, Outcome.day < period.end)
-            .group_by(Outcome.workflow)
-        )
-        if workflow is not None:
-            query = query.where(Outcome.workflow == workflow)
-        return {k: int(v or 0) for k, v in session.exec(query).all()}
+        return outcomes_by_workflow(session.connection(), period.start, period.end, workflow)
 
     # --- one workflow / team / model ------------------------------------------------------------------
 

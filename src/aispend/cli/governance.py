@@ -376,6 +376,29 @@ def workflows_set_owner(
     typer.echo(json.dumps(data))
 
 
+@workflows_app.command("set-outcome")
+def workflows_set_outcome(
+    ctx: typer.Context,
+    workflow: str = typer.Argument(...),
+    unit: str | None = typer.Option(None, "--unit", help='One outcome, e.g. "resolved ticket".'),
+    display_name: str | None = typer.Option(None, "--display-name", help="The name reports show."),
+) -> None:
+    """Name a workflow's outcome (cost per outcome is per this unit) and its display name. Outcomes are
+    counted from the call logs' `outcome` field (a run whose outcome is set and is not a failure) or
+    from recorded daily counts."""
+    if unit is None and display_name is None:
+        raise _fail("give --unit and/or --display-name")
+    rt = runtime(ctx)
+    try:
+        with session_scope(rt.engine()) as session:
+            data = store.workflow_json(
+                store.set_workflow_outcome(session, workflow, now=rt.clock(), unit=unit, display_name=display_name)
+            )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps(data))
+
+
 @workflows_app.command("set-cap")
 def workflows_set_cap(
     ctx: typer.Context,

@@ -15,7 +15,8 @@ from sqlmodel import Session, col
 
 from aispend.core.timeutil import start_of_day
 from aispend.governance.models import FeatureRevenue
-from aispend.ledger.models import AgentRun, CallRecord, CallRollupDaily, CostLine, Outcome, SyncState, Workflow
+from aispend.ledger.models import AgentRun, CallRecord, CallRollupDaily, CostLine, SyncState, Workflow
+from aispend.ledger.queries import outcomes_by_workflow
 from aispend.rules.agentic import CallRow, RunRow, WorkflowConfig
 from aispend.rules.data_quality import BillTotal, SourceState
 from aispend.rules.model_review import ModelUsage
@@ -186,9 +187,8 @@ def calls(session: Session, start: date, end: date, workflows: set[str]) -> list
 
 
 def outcomes(session: Session, start: date, end: date) -> dict[str, int]:
-    o = _columns(Outcome)
-    stmt = select(o.workflow, func.sum(o.count)).where(o.day >= start, o.day < end).group_by(o.workflow)
-    return {wf: int(n or 0) for wf, n in session.execute(stmt)}
+    """The ledger's one count of outcomes (recorded daily counts, else the runs' logged outcomes)."""
+    return outcomes_by_workflow(session.connection(), start, end)
 
 
 def workflows(session: Session) -> dict[str, WorkflowConfig]:

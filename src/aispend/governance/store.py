@@ -282,6 +282,23 @@ def set_workflow_owner(session: Session, key: str, owner: str, *, now: datetime)
     return wf
 
 
+def set_workflow_outcome(
+    session: Session, key: str, *, now: datetime, unit: str | None = None, display_name: str | None = None
+) -> Workflow:
+    """What one outcome of a workflow is called ("resolved ticket": cost per resolved ticket) and the
+    name reports show for it."""
+    wf = _workflow(session, key, now, create=True)
+    for what, value, limit in (("outcome unit", unit, 128), ("display name", display_name, 256)):
+        if value is not None and (not value.strip() or len(value.strip()) > limit):
+            raise ValueError(f"{what} must be 1 to {limit} characters, got {len(value.strip())}")
+    if unit is not None:
+        wf.outcome_unit = unit.strip()
+    if display_name is not None:
+        wf.display_name = display_name.strip()
+    wf.updated_at = as_utc(now)
+    return wf
+
+
 def set_workflow_cap(
     session: Session,
     key: str,

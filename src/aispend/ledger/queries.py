@@ -164,13 +164,59 @@ def runs_by_workflow(conn: Connection, start: date, end: date) -> dict[str, RunT
     return {wf: RunTotals(int(n), cost or Decimal(0), int(o or 0)) for wf, n, cost, o in conn.execute(stmt)}
 
 
-def outcomes_by_workflow(conn: Connection, start: date, end: date) -> dict[str, int]:
-    stmt = (
-        select(OUTCOMES.c.workflow, func.sum(OUTCOMES.c.count))
-        .where(OUTCOMES.c.day >= start, OUTCOMES.c.day < end)
-        .group_by(OUTCOMES.c.workflow)
+# A run's outcome (its calls' `outcome` field) that means the run did NOT deliver its business result;
+# any other non-empty outcome ("success", "resolved", "answered"...) counts as one outcome.
+FAILED_OUTCOMES = frozenset(
+    {
+        "failed",
+        "failure",
+        "fail",
+        "error",
+        "errored",
+        "abandoned",
+        "cancelled",
+        "canceled",
+        "timeout",
+        "rejected",
+        "escalated",
+        "unresolved",
+        "none",
+        "no",
+    }
+)
+
+
+def outcomes_by_workflow(conn: Connection, start: date, end: date, workflow: str | None = None) -> dict[str, int]:
+    """Business outcomes per workflow in [start, end), for cost per outcome.
+
+    A day's count comes from the outcome table where one was recorded for that workflow and day (an
+    explicit business count, e.g. tickets closed); otherwise from the call logs: the runs that day
+    whose outcome is set and is not a failure (`FAILED_OUTCOMES`)."""
+    recorded = select(OUTCOMES.c.workflow, OUTCOMES.c.day, OUTCOMES.c.count).where(
+        OUTCOMES.c.day >= start, OUTCOMES.c.day < end
     )
-    return {wf: int(n) for wf, n in conn.execute(stmt)}
+    logged = (
+        select(RUNS.c.workflow, RUNS.c.day, func.count())
+        .where(
+            RUNS.c.day >= start,
+            RUNS.c.day < end,
+            RUNS.c.outcome != "",
+            func.lower(RUNS.c.outcome).not_in(sorted(FAILED_OUTCOMES)),
+        )
+        .group_by(RUNS.c.workflow, RUNS.c.day)
+    )
+    if workflow is not None:
+        recorded = recorded.where(OUTCOMES.c.workflow == workflow)
+        logged = logged.where(RUNS.c.workflow == workflow)
+    counts: dict[str, int] = {}
+    days_recorded = set()
+    for wf, day, n in conn.execute(recorded):
+        counts[wf] = counts.get(wf, 0) + int(n)
+        days_recorded.add((wf, day))
+    for wf, day, n in conn.execute(logged):
+        if (wf, day) not in days_recorded:
+            counts[wf] = counts.get(wf, 0) + int(n)
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
