@@ -69,7 +69,8 @@ def collect_findings(
             findings.extend(rule())
         except MixedCurrencyError as exc:
             errors.append(str(exc))
-            findings.append(Finding("currency", Scope("rule", name), period.key, Level.RED, str(exc)))
+            refusal = Finding("currency", Scope("rule", name), period.key, Level.RED, str(exc), span=period)
+            findings.append(refusal)
 
     # Sums happen in SQL, in as few scans of the rollups as possible: daily totals by team, by
     # workflow and by (provider, model) serve thresholds (the company is the sum over teams), share,
@@ -114,7 +115,7 @@ def collect_findings(
     run("dq_unpriced", lambda: unpriced_findings(by_model, period, now))
     attribution = {"workflow": by_workflow, "team": by_team}
     run("dq_unattributed", lambda: unattributed_findings(attribution, period, now, dq))
-    run("dq_stale_source", lambda: stale_source_findings(queries.sources(session), now, dq, period.key))
+    run("dq_stale_source", lambda: stale_source_findings(queries.sources(session), now, dq, period))
     if source == "calls":
         bills = queries.bill_totals(session, period.start, end)
         run("dq_reconciliation", lambda: reconciliation_findings(by_model, bills, period, now, dq))
@@ -124,7 +125,7 @@ def collect_findings(
         by_feature = queries.spend_rows(session, source, [(month.start, end)], ["feature"], by_day=False)
         costs = {r.feature: r.cost for r in by_feature}
         total = sum(costs.values(), Decimal(0))
-        run("unit_economics", lambda: unit_economics(costs, revenue, total, config.currency, month.key))
+        run("unit_economics", lambda: unit_economics(costs, revenue, total, config.currency, month))
     return findings, errors
 
 
