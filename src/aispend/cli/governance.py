@@ -126,7 +126,7 @@ def evaluate_cmd(
         delivered = deliver_notifications(rt.engine(), rt.settings, now, stream=sys.stderr if as_json else sys.stdout)
         err.print(delivered.summary, markup=False, soft_wrap=True)
         for failed in delivered.set_aside:  # reported once: it is marked failed and never retried
-            err.print(f"[red]set aside[/red] {escape(failed.line)}", soft_wrap=True)
+            err.print(f"[red]{escape(failed.line)}[/red]", soft_wrap=True)
         set_aside = [failed.as_json() for failed in delivered.set_aside]
     if as_json:
         _print_json(

@@ -30,7 +30,7 @@ from aispend.rules.data_quality import (
     unattributed_findings,
     unpriced_findings,
 )
-from aispend.rules.findings import SCOPE_KINDS, Finding, Level, MixedCurrencyError, Scope
+from aispend.rules.findings import SCOPE_KINDS, Finding, Level, MixedCurrencyError, currency_refusal
 from aispend.rules.forecast import HISTORY_DAYS
 from aispend.rules.lifecycle import AlertStatus, advance
 from aispend.rules.periods import period_of
@@ -69,8 +69,7 @@ def collect_findings(
             findings.extend(rule())
         except MixedCurrencyError as exc:
             errors.append(str(exc))
-            refusal = Finding("currency", Scope("rule", name), period.key, Level.RED, str(exc), span=period)
-            findings.append(refusal)
+            findings.append(currency_refusal(name, exc, period))
 
     # Sums happen in SQL, in as few scans of the rollups as possible: daily totals by team, by
     # workflow and by (provider, model) serve thresholds (the company is the sum over teams), share,

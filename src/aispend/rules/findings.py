@@ -134,6 +134,11 @@ class MixedCurrencyError(ValueError):
     """Amounts in more than one currency met in one sum: refused rather than added."""
 
 
+def currency_refusal(rule: str, error: MixedCurrencyError, period: Period) -> Finding:
+    """What the evaluation records when `rule` refused mixed currencies: a red `currency` finding."""
+    return Finding("currency", Scope("rule", rule), period.key, Level.RED, str(error), span=period)
+
+
 def one_currency(currencies: Iterable[str], *, where: str, expected: str | None = None) -> str | None:
     """The one currency of a set of amounts; a clear error for a mix; None when there is no amount."""
     found = sorted(set(currencies) | ({expected} if expected else set()))
