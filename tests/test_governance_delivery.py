@@ -42,6 +42,7 @@ from aispend.rules.thresholds import Threshold, evaluate_thresholds
 from aispend.rules.unit_economics import FeatureRevenue, unit_economics
 from tests.clihelp import run_cli
 from tests.fakes.slack_api import FakeSlack
+from tests.governance_builders import pending_notification
 from tests.slack_builders import slack_settings as bot_settings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
@@ -265,35 +266,7 @@ def test_every_kind_is_delivered_through_its_whole_life(engine: Engine, fake: Fa
 def stored_before_spans(
     engine: Engine, period: str, *, payload: dict[str, Any] | None = None, rule: str = "share"
 ) -> int:
-    """A pending notification as an earlier version wrote it: a payload without a span."""
-    finding = {
-        "rule": rule,
-        "scope": {"kind": "workflow", "key": WF},
-        "period": period,
-        "level": "yellow",
-        "basis": "actual",
-        "summary": f"workflow {WF}: stored by an earlier version ({period})",
-        "numbers": {},
-    }
-    note = Notification(
-        dedupe_key=f"{rule}|workflow:{WF}|{period}|yellow",
-        kind="alert",
-        audience="owners",
-        rule=rule,
-        scope_kind="workflow",
-        scope_key=WF,
-        period=period,
-        level="yellow",
-        title=f"YELLOW: workflow {WF} ({rule}, {period})",
-        text=finding["summary"],
-        payload={**finding, **(payload or {})},
-        created_at=NOW - timedelta(days=1),
-    )
-    with Session(engine) as session:
-        session.add(note)
-        session.commit()
-        assert note.id is not None
-        return note.id
+    return pending_notification(engine, period, NOW - timedelta(days=1), rule=rule, scope_key=WF, payload=payload)
 
 
 LOTS = {"amount": "lots", "currency": "USD"}  # not an amount
