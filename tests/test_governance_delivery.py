@@ -28,6 +28,7 @@ from aispend.governance import store
 from aispend.governance.config import GovernanceConfig
 from aispend.governance.evaluate import apply_findings
 from aispend.governance.models import Notification
+from aispend.governance.outbox import claim_delivery, set_aside
 from aispend.jobs.governance_jobs import outbox_depth
 from aispend.rules import agentic
 from aispend.rules import data_quality as dq
@@ -312,6 +313,19 @@ def test_an_undeliverable_notification_is_set_aside_and_never_blocks_the_others(
 
     again = deliver_notifications(engine, settings, NOW + timedelta(minutes=5))  # never retried
     assert (again.notifications, again.sent, again.set_aside) == (0, 0, ())
+
+
+def test_a_set_aside_notification_is_never_claimed_by_a_deliverer_that_listed_it_before(engine: Engine) -> None:
+    note = stored_before_spans(engine, "someday")
+    with Session(engine) as session:
+        assert set_aside(session, note, at=NOW, reason="ValueError: unreadable")
+        session.commit()
+    with Session(engine) as session:
+        assert not claim_delivery(session, note, at=NOW)
+        assert not set_aside(session, note, at=NOW, reason="again")  # the first reason stays
+        session.rollback()
+    [kept] = all_notifications(engine)
+    assert (kept.delivered_at, kept.failure) == (None, "ValueError: unreadable")
 
 
 def test_old_period_keys_are_read_with_or_without_a_qualifier() -> None:

@@ -52,12 +52,16 @@ def mark_delivered(engine: Engine, notification_id: int, *, at: datetime, ref: s
 
 
 def claim_delivery(session: Session, notification_id: int, *, at: datetime, ref: str = "") -> bool:
-    """Mark delivered in the caller's transaction, only if nobody did yet (compare-and-set): the
-    deliverer writes its messages in the same transaction, so a notification is handed on exactly once
-    even with two deliverers running."""
+    """Mark delivered in the caller's transaction, only if nobody did yet and it was not set aside
+    (compare-and-set): the deliverer writes its messages in the same transaction, so a notification is
+    handed on exactly once even with two deliverers running."""
     result: Any = session.execute(
         update(Notification)
-        .where(col(Notification.id) == notification_id, col(Notification.delivered_at).is_(None))
+        .where(
+            col(Notification.id) == notification_id,
+            col(Notification.delivered_at).is_(None),
+            col(Notification.failed_at).is_(None),
+        )
         .values(delivered_at=as_utc(at), delivery_ref=ref or None)
     )
     return bool(result.rowcount)
