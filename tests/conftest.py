@@ -22,6 +22,7 @@ import aispend.jobs.models  # operations tables, so table emptying sees them too
 import aispend.usage.models  # noqa: F401  (so table emptying sees provider_usage)
 from aispend.ledger.db import make_engine, upgrade
 from aispend.shadow import models as _shadow_models  # noqa: F401  (table emptying sees them)
+from tests.fakes.slack_api import FakeSlack
 
 PG_URL_ENV = "AISPEND_TEST_DATABASE_URL"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -85,3 +86,13 @@ def _empty_all_tables(engine: Engine) -> None:
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """A fake Slack Web API on 127.0.0.1 for the real slack_sdk client (see tests/fakes/slack_api.py)."""
+    fake = FakeSlack().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

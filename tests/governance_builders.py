@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from aispend.governance.models import Notification
 from aispend.ledger.calls import ROLLUP_KEY, apply_rollup_deltas
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup
 
@@ -98,3 +100,44 @@ def call(key: str, run_id: str, workflow: str, step: str, model: str, ts: dateti
         step=step,
         ingested_at=ts,
     )
+
+
+def pending_notification(
+    engine: Engine,
+    period: str,
+    created_at: datetime,
+    *,
+    rule: str = "share",
+    scope_key: str = "wf",
+    payload: dict[str, Any] | None = None,
+) -> int:
+    """A pending yellow alert notification as an earlier version stored it (its finding has no span);
+    `payload` overrides parts of the finding. Returns its id."""
+    finding = {
+        "rule": rule,
+        "scope": {"kind": "workflow", "key": scope_key},
+        "period": period,
+        "level": "yellow",
+        "basis": "actual",
+        "summary": f"workflow {scope_key}: stored by an earlier version ({period})",
+        "numbers": {},
+    }
+    note = Notification(
+        dedupe_key=f"{rule}|workflow:{scope_key}|{period}|yellow",
+        kind="alert",
+        audience="owners",
+        rule=rule,
+        scope_kind="workflow",
+        scope_key=scope_key,
+        period=period,
+        level="yellow",
+        title=f"YELLOW: workflow {scope_key} ({rule}, {period})",
+        text=str(finding["summary"]),
+        payload={**finding, **(payload or {})},
+        created_at=created_at,
+    )
+    with Session(engine) as session:
+        session.add(note)
+        session.commit()
+        assert note.id is not None
+        return note.id

@@ -20,6 +20,7 @@ from aispend.bot.views import (
     WorkflowRow,
 )
 from aispend.core.money import Money
+from aispend.core.settings import Settings, load_settings
 
 WEEK = Period("week", date(2026, 11, 16), date(2026, 11, 23), complete=True)
 
@@ -114,3 +115,14 @@ def alert(level: str = RED, **extra: object) -> AlertData:
     )
     base.update(extra)
     return AlertData(**base)  # type: ignore[arg-type]
+
+
+def slack_settings(api_url: str, **extra: object) -> Settings:
+    """Settings of a bot on Slack (the fake's `api_url`) with a finance and a leadership channel."""
+    return load_settings(
+        SLACK_BOT_TOKEN="xoxb-test",
+        slack_api_url=api_url,
+        slack_finance_channel="C0FIN",
+        slack_leadership_channel="C0LEAD",
+        **extra,
+    )

@@ -20,6 +20,7 @@ from aispend.governance.models import AlertState, Notification, ThresholdAudit
 from aispend.ledger.models import Workflow
 from aispend.rules.findings import COMPANY, Finding, Level, Scope
 from aispend.rules.lifecycle import AlertStatus, LifecyclePolicy, advance
+from aispend.rules.periods import period_of
 from aispend.rules.share import SharePolicy
 from aispend.rules.thresholds import Threshold
 from tests.governance_builders import call, insert, rollup, run
@@ -29,7 +30,8 @@ POLICY = LifecyclePolicy(escalate_after=timedelta(hours=4))
 
 
 def finding(level: Level, rule: str = "share") -> Finding:
-    return Finding(rule, Scope("workflow", "w"), "2026-11", level, f"w is {level.value}")
+    month = period_of("month", T0.date())
+    return Finding(rule, Scope("workflow", "w"), month.key, level, f"w is {level.value}", span=month)
 
 
 def walk(levels: list[Level], policy: LifecyclePolicy = POLICY, rule: str = "share") -> list[tuple[str, str]]:

@@ -22,8 +22,11 @@ from aispend.governance.review import model_review
 from aispend.rules.estimate import EstimateInput, estimate_monthly
 from aispend.rules.findings import Level, MixedCurrencyError
 from aispend.rules.model_review import ModelUsage, caching_candidates, self_hosting_candidates, what_if
+from aispend.rules.periods import period_of
 from aispend.rules.unit_economics import FeatureRevenue, unit_economics
 from tests.governance_builders import call, insert, rollup
+
+NOV = period_of("month", date(2026, 11, 1))
 
 D = Decimal
 
@@ -104,16 +107,16 @@ def test_unit_economics(cost: str, revenue: str, margin: str | None, level: Leve
         {"chat": FeatureRevenue(D(revenue), D(margin) if margin else None, "USD")},
         D(cost),
         "USD",
-        "2026-11",
+        NOV,
     )
     assert f.level is level
 
 
 def test_unit_economics_finops_note_and_currency_mix() -> None:
-    found = unit_economics({}, {}, D(50_000), "USD", "2026-11")
+    found = unit_economics({}, {}, D(50_000), "USD", NOV)
     assert [f.rule for f in found] == ["finops_hire"]
     with pytest.raises(MixedCurrencyError):
-        unit_economics({"chat": D(1)}, {"chat": FeatureRevenue(D(10), None, "EUR")}, D(1), "USD", "2026-11")
+        unit_economics({"chat": D(1)}, {"chat": FeatureRevenue(D(10), None, "EUR")}, D(1), "USD", NOV)
 
 
 def _usage(model: str, provider: str, cost: str, tokens: int = 1_000_000) -> ModelUsage:

@@ -514,7 +514,7 @@ def test_stale_sources() -> None:
         SourceState("aws", at(20), at(19), "403 Forbidden"),
         SourceState("azure", None, None, "bad key"),
     ]
-    found = {f.scope.key: f for f in stale_source_findings(sources, at(26), DataQualityPolicy(), "2026-11")}
+    found = {f.scope.key: f for f in stale_source_findings(sources, at(26), DataQualityPolicy(), NOV)}
     assert found["openai"].level is Level.OK
     assert found["aws"].level is Level.YELLOW and "403 Forbidden" in found["aws"].summary
     assert found["azure"].level is Level.NO_DATA

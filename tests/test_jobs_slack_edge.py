@@ -4,7 +4,7 @@ job posts through the bot's outbox (idempotent by dedupe key), and the logical c
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -15,7 +15,8 @@ from aispend.bot.wiring import wire
 from aispend.core.settings import Settings
 from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext
-from aispend.jobs.slack_edge import OutboxNotifier, digest_job, slack_channels
+from aispend.jobs.slack_edge import OutboxNotifier, deliver_governance_alerts, digest_job, slack_channels
+from tests.governance_builders import pending_notification
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
 
@@ -75,3 +76,17 @@ def test_logical_channels_map_to_the_slack_settings() -> None:
         "digest": "C0GOV",
     }
     assert slack_channels(Settings(jobs_admin_channel="C0OPS"))["admin"] == "C0OPS"  # type: ignore[call-arg]
+
+
+def test_the_jobs_alert_delivery_sets_aside_what_it_cannot_read_and_delivers_the_rest(engine: Engine) -> None:
+    settings = Settings(slack_bot_token=None)  # type: ignore[call-arg]
+    stream = io.StringIO()
+    wired = wire(settings, engine, lambda: NOW, stream=stream)
+    day_before = NOW - timedelta(days=1)
+    broken = pending_notification(engine, "someday", day_before)
+    pending_notification(engine, "2026-11/draft", day_before, rule="escalation_gate")  # an old gate alert
+    result = deliver_governance_alerts(_context(engine, settings), wired=wired)
+    assert (result.notifications, [s.id for s in result.set_aside]) == (1, [broken])
+    assert "names no month" in result.set_aside[0].reason
+    assert "Yellow alert: workflow wf, escalation gate skipped" in stream.getvalue()
+    assert deliver_governance_alerts(_context(engine, settings), wired=wired).set_aside == ()

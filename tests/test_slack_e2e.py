@@ -27,9 +27,11 @@ from aispend.bot.transport import SlackTransport
 from aispend.bot.views import RECOVERED, RED, YELLOW
 from aispend.bot.wiring import Wired, wire
 from aispend.core.settings import load_settings
+from aispend.governance.models import Notification
 from aispend.ledger.models import Workflow
 from tests.fakes.governance import InMemoryGovernance
 from tests.fakes.slack_api import FakeSlack
+from tests.governance_builders import pending_notification
 from tests.slack_builders import alert
 from tests.slack_seed import seed
 
@@ -483,3 +485,29 @@ def test_sync_is_for_admins_and_runs_the_sync_engine(harness: Harness) -> None:
     lines = harness.replies()[1]["text"].splitlines()
     assert lines and all(line.endswith(": not configured") for line in lines)  # no source has credentials here
     assert "openai: not configured" in lines
+
+
+def test_sync_reply_names_a_notification_set_aside_and_the_other_alerts_go_out(harness: Harness) -> None:
+    broken = pending_notification(harness.engine, "2026-11/draft", NOW - timedelta(days=1), payload={"span": {}})
+    harness.command("sync", user="U0ADMIN", trigger="g1")
+    harness.fake.wait_for(lambda f: len(f.of("response")) == 1, timeout=60)
+    lines = harness.replies()[0]["text"].splitlines()
+    assert "openai: not configured" in lines
+    [aside] = [line for line in lines if line.startswith("governance:")]
+    assert aside.startswith(f"governance: notification {broken} (share|workflow:wf|2026-11/draft|yellow) set aside:")
+    assert "a period span needs kind, start and end" in aside
+    # The evaluation's own alerts were delivered beside it: two workflows take most of the spend.
+    share = [c.body for c in harness.fake.of("chat.postMessage") if "share of AI spend" in c.body["text"]]
+    assert {p["channel"] for p in share} == {"C0FIN"}
+    assert {p["text"].split(",")[0] for p in share} == {
+        "Red alert: workflow support-triage",
+        "Red alert: workflow code-review",
+    }
+    with Session(harness.engine) as session:
+        notes = session.exec(select(Notification)).all()
+    assert [n.id for n in notes if n.failed_at is not None] == [broken]
+    assert all(n.delivered_at is not None for n in notes if n.id != broken)
+
+    harness.command("sync", user="U0ADMIN", trigger="g2")  # reported once: never tried again
+    harness.fake.wait_for(lambda f: len(f.of("response")) == 2, timeout=60)
+    assert not [line for line in harness.replies()[1]["text"].splitlines() if line.startswith("governance:")]

@@ -6,11 +6,9 @@ frontier model) and is fixed from END on (`runaway_until=END`, the 14 days after
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -96,15 +94,6 @@ def test_demo_runaway_turns_red_by_share_notifies_once_and_recovers_once(engine:
         ("escalation", "red", red_day + timedelta(days=1)),  # nobody acknowledged it within 4 hours
         ("recovery", "ok", recovered_day),
     ]
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def _sent(fake: FakeSlack) -> list[str]:

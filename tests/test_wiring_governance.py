@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,6 +29,7 @@ from aispend.rules.thresholds import Threshold
 from tests.clihelp import run_cli
 from tests.fakes.slack_api import FakeSlack
 from tests.governance_builders import insert, rollup
+from tests.slack_builders import slack_settings as bot_settings
 
 NOW = datetime(2026, 11, 5, 18, 0, tzinfo=UTC)
 KEY = "threshold|workflow:big|2026-11"
@@ -129,23 +129,12 @@ def test_status_forecast_changes_and_workflow_use_governance(engine: Engine) -> 
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    slack = FakeSlack().start()
-    try:
-        yield slack
-    finally:
-        slack.stop()
+def fake(fake_slack: FakeSlack) -> FakeSlack:
+    return fake_slack
 
 
 def slack_settings(fake: FakeSlack, **extra: Any) -> Settings:
-    return load_settings(
-        **QUIET_SETTINGS,
-        SLACK_BOT_TOKEN="xoxb-test",
-        slack_api_url=fake.api_url,
-        slack_finance_channel="C0FIN",
-        slack_leadership_channel="C0LEAD",
-        **extra,
-    )
+    return bot_settings(fake.api_url, **QUIET_SETTINGS, **extra)
 
 
 def sent(fake: FakeSlack) -> list[str]:

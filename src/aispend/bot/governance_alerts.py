@@ -7,19 +7,26 @@ leadership channel. The notification is marked delivered (compare-and-set) in th
 writes its outbox rows, and those rows are keyed by the notification's dedupe key: a crash anywhere, a
 re-run or two deliverers at once never post twice and never lose a message (the outbox then sends what
 was written). Acknowledge / Snooze in Slack write the governance alert state too (GovernanceAlertStates).
+
+A notification that cannot be turned into a message (a payload this version cannot read) is set aside
+in its own transaction: marked failed with the reason and returned in DeliveryResult.set_aside for the
+caller to report, while the others are delivered. A lost database connection is not the notification's
+fault: it stops the delivery and the notification stays pending for the next one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import sys
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from aispend.bot.alerts import AlertService
@@ -28,7 +35,14 @@ from aispend.core.money import Money, format_money
 from aispend.core.settings import Settings
 from aispend.core.timeutil import as_utc
 from aispend.governance import store
-from aispend.governance.outbox import claim_delivery, pending
+from aispend.governance.outbox import DeliveryResult, SetAside, claim_delivery, pending, set_aside
+from aispend.rules import periods
+
+__all__ = ["DeliveryResult", "GovernanceAlertStates", "deliver_notifications", "deliver_with"]
+
+log = logging.getLogger(__name__)
+# The database going away is no fault of the notification being delivered: never a reason to set it aside.
+TRANSIENT = (OperationalError, InterfaceError, PoolTimeout)
 
 MAX_KEY = 200  # outbox keys are at most 255 characters, suffixes included
 
@@ -92,19 +106,12 @@ def _direction(amount: Money) -> str:
     return "pushed spend up" if amount.amount > 0 else "pulled spend down"
 
 
-def period_from_key(key: str, now: datetime) -> Period:
-    """`2026-11` (month), `2026-W48` (ISO week) or a day; complete once `now` is past its end."""
-    if "-W" in key:
-        year, week = key.split("-W")
-        start = date.fromisocalendar(int(year), int(week), 1)
-        kind, end = "week", start + timedelta(days=7)
-    elif len(key) == 7:
-        start = date.fromisoformat(f"{key}-01")
-        kind, end = "month", (start + timedelta(days=32)).replace(day=1)
-    else:
-        start = date.fromisoformat(key)
-        kind, end = "day", start + timedelta(days=1)
-    return Period(kind, start, end, complete=as_utc(now).date() >= end)
+def period_of_notification(note: dict[str, Any], now: datetime) -> Period:
+    """The dates the notification's finding covers, from the span it carries; a notification stored
+    before findings carried one is read from its period key. Complete once `now` is past its end."""
+    span = (note.get("finding") or {}).get("span")
+    covered = periods.Period.from_json(span) if span is not None else periods.period_from_key(note["period"])
+    return Period(covered.kind, covered.start, covered.end, complete=as_utc(now).date() >= covered.end)
 
 
 def alert_from_notification(note: dict[str, Any], now: datetime, currency: str) -> AlertData:
@@ -136,7 +143,7 @@ def alert_from_notification(note: dict[str, Any], now: datetime, currency: str) 
         level=level,
         spent=spent or Money(Decimal(0), currency),
         threshold=threshold,
-        period=period_from_key(note["period"], now),
+        period=period_of_notification(note, now),
         owner=note.get("owner") or "",
         forecast=forecast,
         escalate=note["kind"] == "escalation",
@@ -167,25 +174,41 @@ def record_notification(
         alerts.record(session, alert, event_key=key)
 
 
-@dataclass(frozen=True)
-class DeliveryResult:
-    notifications: int  # governance notifications handed to the outbox by this call
-    sent: int  # outbox messages sent by this call (any that were pending, not only these)
-
-
 def deliver_with(alerts: AlertService, engine: Engine, now: datetime, currency: str) -> DeliveryResult:
-    """Hand every pending notification to `alerts` (oldest first), then send the outbox."""
+    """Hand every pending notification to `alerts` (oldest first), then send the outbox. One that
+    cannot be delivered is set aside (failed, with the reason) and the others still go."""
     handed = 0
+    aside: list[SetAside] = []
     while batch := pending(engine, limit=100):
         for note in batch:
             with Session(engine) as session:
                 if not claim_delivery(session, note["id"], at=now, ref=f"slack-outbox:{event_key(note)}"):
                     session.rollback()  # another deliverer has it
                     continue
-                record_notification(alerts, session, note, now, currency)
-                session.commit()
+                try:
+                    record_notification(alerts, session, note, now, currency)
+                    session.commit()
+                except TRANSIENT:
+                    raise
+                except Exception as exc:  # whatever this one notification's payload causes
+                    session.rollback()
+                    failed = _set_aside(engine, note, now, exc)
+                    if failed is not None:
+                        aside.append(failed)
+                    continue
             handed += 1
-    return DeliveryResult(handed, alerts.outbox.deliver_pending())
+    return DeliveryResult(handed, alerts.outbox.deliver_pending(), tuple(aside))
+
+
+def _set_aside(engine: Engine, note: dict[str, Any], now: datetime, exc: Exception) -> SetAside | None:
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    with Session(engine) as session:
+        done = set_aside(session, note["id"], at=now, reason=reason)
+        session.commit()
+    if not done:
+        return None  # delivered or set aside by another deliverer meanwhile
+    log.warning("governance notification %s (%s) set aside: %s", note["id"], note["dedupe_key"], reason)
+    return SetAside(note["id"], note["dedupe_key"], reason)
 
 
 def deliver_notifications(

@@ -34,8 +34,7 @@ def sync_all_sources(engine: Engine, settings: Settings, clock: Clock, alerts: A
     from aispend.jobs.sync import sync_engine_from_settings
 
     reports = sync_engine_from_settings(engine, settings, clock).sync(build_connectors(settings, clock=clock))
-    if alerts is not None:
-        evaluate_and_deliver(engine, settings, clock(), alerts)
+    set_aside = evaluate_and_deliver(engine, settings, clock(), alerts).set_aside if alerts is not None else ()
     lines = []
     for r in reports:
         line = f"{r.source}: {r.status}"
@@ -44,6 +43,8 @@ def sync_all_sources(engine: Engine, settings: Settings, clock: Clock, alerts: A
         if r.error:
             line += f" ({r.error[:200]})"
         lines.append(line)
+    # The alerts that went out are in Slack already; one that could not go is said here, once.
+    lines += [f"governance: {failed.line[:300]}" for failed in set_aside]
     return "\n".join(lines) or "No source is configured."
 
 

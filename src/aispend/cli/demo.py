@@ -116,6 +116,8 @@ def _show_slack(engine: Engine, settings: Settings, now: datetime, console: Cons
         f"\n{len(result.new_notifications)} new governance notification(s); "
         f"{delivered.notifications} handed to the outbox, {delivered.sent} message(s) delivered."
     )
+    for failed in delivered.set_aside:
+        console.print(failed.line, markup=False, soft_wrap=True)
     wired = wire(preview, engine, lambda: now, stream=sys.stdout)
     commands = wired.bot.commands
     data = gather_digest(commands.ledger, commands.governance, now, shadow=commands.shadow)

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aispend.cli.runtime import Runtime, runtime
@@ -117,12 +118,16 @@ def evaluate_cmd(
     rt = runtime(ctx)
     now = parse_at(at, rt)
     result = evaluate(rt.engine(), now, _config(rt))
+    set_aside: list[dict[str, Any]] = []
     if deliver:
         from aispend.bot.governance_alerts import deliver_notifications
 
         # With --json, stdout is the JSON: the terminal rendering of the messages goes to stderr.
         delivered = deliver_notifications(rt.engine(), rt.settings, now, stream=sys.stderr if as_json else sys.stdout)
-        err.print(f"{delivered.notifications} notification(s) handed to Slack, {delivered.sent} message(s) sent")
+        err.print(delivered.summary, markup=False, soft_wrap=True)
+        for failed in delivered.set_aside:  # reported once: it is marked failed and never retried
+            err.print(f"[red]{escape(failed.line)}[/red]", soft_wrap=True)
+        set_aside = [failed.as_json() for failed in delivered.set_aside]
     if as_json:
         _print_json(
             {
@@ -130,6 +135,7 @@ def evaluate_cmd(
                 "new_notifications": [store.notification_json(n) for n in result.new_notifications],
                 "findings": [f.as_json() for f in result.findings],
                 "errors": result.errors,
+                "set_aside": set_aside,
             }
         )
         return

@@ -86,10 +86,15 @@ def _evaluate_and_deliver(engine: Engine, settings: Settings, now: datetime, *, 
         return
     delivered = deliver_notifications(engine, settings, now, stream=sys.stdout)
     if not as_json:
+        aside = f", {len(delivered.set_aside)} set aside" if delivered.set_aside else ""
         err_console.print(
             f"governance: {len(result.new_notifications)} new notification(s), "
-            f"{delivered.notifications} handed to Slack, {delivered.sent} message(s) sent"
+            f"{delivered.notifications} handed to Slack, {delivered.sent} message(s) sent{aside}",
+            markup=False,
+            soft_wrap=True,
         )
+    for failed in delivered.set_aside:  # on stderr under --json too: reported once, never retried
+        err_console.print(f"governance: {failed.line}", markup=False, soft_wrap=True)
 
 
 def _report_json(report: SourceReport) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from aispend.rules.data_quality import (
     unattributed_findings,
     unpriced_findings,
 )
-from aispend.rules.findings import SCOPE_KINDS, Finding, Level, MixedCurrencyError, Scope
+from aispend.rules.findings import SCOPE_KINDS, Finding, Level, MixedCurrencyError, currency_refusal
 from aispend.rules.forecast import HISTORY_DAYS
 from aispend.rules.lifecycle import AlertStatus, advance
 from aispend.rules.periods import period_of
@@ -69,7 +69,7 @@ def collect_findings(
             findings.extend(rule())
         except MixedCurrencyError as exc:
             errors.append(str(exc))
-            findings.append(Finding("currency", Scope("rule", name), period.key, Level.RED, str(exc)))
+            findings.append(currency_refusal(name, exc, period))
 
     # Sums happen in SQL, in as few scans of the rollups as possible: daily totals by team, by
     # workflow and by (provider, model) serve thresholds (the company is the sum over teams), share,
@@ -114,7 +114,7 @@ def collect_findings(
     run("dq_unpriced", lambda: unpriced_findings(by_model, period, now))
     attribution = {"workflow": by_workflow, "team": by_team}
     run("dq_unattributed", lambda: unattributed_findings(attribution, period, now, dq))
-    run("dq_stale_source", lambda: stale_source_findings(queries.sources(session), now, dq, period.key))
+    run("dq_stale_source", lambda: stale_source_findings(queries.sources(session), now, dq, period))
     if source == "calls":
         bills = queries.bill_totals(session, period.start, end)
         run("dq_reconciliation", lambda: reconciliation_findings(by_model, bills, period, now, dq))
@@ -124,7 +124,7 @@ def collect_findings(
         by_feature = queries.spend_rows(session, source, [(month.start, end)], ["feature"], by_day=False)
         costs = {r.feature: r.cost for r in by_feature}
         total = sum(costs.values(), Decimal(0))
-        run("unit_economics", lambda: unit_economics(costs, revenue, total, config.currency, month.key))
+        run("unit_economics", lambda: unit_economics(costs, revenue, total, config.currency, month))
     return findings, errors
 
 

@@ -94,6 +94,10 @@ class Notification(SQLModel, table=True):
     created_at: datetime
     delivered_at: datetime | None = None
     delivery_ref: str | None = Field(default=None, max_length=256)  # e.g. the Slack channel and ts
+    # Set aside: it could not be turned into a message (e.g. a payload this version cannot read). It is
+    # reported once and no longer pending, so it never blocks the others nor fails every later run.
+    failed_at: datetime | None = None
+    failure: str | None = Field(default=None, max_length=1000)  # why, in one line
 
 
 class FeatureRevenue(SQLModel, table=True):

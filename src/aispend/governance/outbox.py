@@ -3,7 +3,9 @@
 Each notification is a row in gov_notification with a unique dedupe key
 `rule|kind:key|period|level[|escalation|reminder-N]`: evaluation inserts it at most once, and a
 deliverer marks it delivered after posting, so a crash between the two re-sends at most once and a
-re-run of evaluation never sends again.
+re-run of evaluation never sends again. One that cannot be delivered (its payload cannot be turned
+into a message) is set aside: marked failed with the reason, reported by whoever tried, and no longer
+pending, so it neither blocks the others nor fails every later run.
 
 Shape of `pending(...)` items (also what `aispend evaluate --json` lists under new_notifications)::
 
@@ -14,12 +16,17 @@ Shape of `pending(...)` items (also what `aispend evaluate --json` lists under n
      "level": "red", "previous_level": "yellow" | null, "owner": "U123" | "",
      "title": "RED: workflow support-triage (share, 2026-11)", "text": "<one-line summary>",
      "finding": {"rule", "scope", "period", "level", "basis": "actual" | "forecast", "summary",
-                 "numbers": {... amounts as {"amount": "12.5", "currency": "USD"} ...}},
-     "created_at": "2026-11-19T06:00:00+00:00", "delivered_at": null}
+                 "numbers": {... amounts as {"amount": "12.5", "currency": "USD"} ...},
+                 "span": {"kind": "month", "start": "2026-11-01", "end": "2026-12-01"}},
+     "created_at": "2026-11-19T06:00:00+00:00", "delivered_at": null, "failed_at": null, "failure": null}
+
+`span` is the period the finding covers; notifications recorded before findings carried it have none
+(the deliverer then reads the period key, see rules/periods.period_from_key).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,12 +52,61 @@ def mark_delivered(engine: Engine, notification_id: int, *, at: datetime, ref: s
 
 
 def claim_delivery(session: Session, notification_id: int, *, at: datetime, ref: str = "") -> bool:
-    """Mark delivered in the caller's transaction, only if nobody did yet (compare-and-set): the
-    deliverer writes its messages in the same transaction, so a notification is handed on exactly once
-    even with two deliverers running."""
+    """Mark delivered in the caller's transaction, only if nobody did yet and it was not set aside
+    (compare-and-set): the deliverer writes its messages in the same transaction, so a notification is
+    handed on exactly once even with two deliverers running."""
     result: Any = session.execute(
         update(Notification)
-        .where(col(Notification.id) == notification_id, col(Notification.delivered_at).is_(None))
+        .where(
+            col(Notification.id) == notification_id,
+            col(Notification.delivered_at).is_(None),
+            col(Notification.failed_at).is_(None),
+        )
         .values(delivered_at=as_utc(at), delivery_ref=ref or None)
     )
     return bool(result.rowcount)
+
+
+def set_aside(session: Session, notification_id: int, *, at: datetime, reason: str) -> bool:
+    """Mark failed with `reason`, unless it was delivered or set aside meanwhile (compare-and-set)."""
+    result: Any = session.execute(
+        update(Notification)
+        .where(
+            col(Notification.id) == notification_id,
+            col(Notification.delivered_at).is_(None),
+            col(Notification.failed_at).is_(None),
+        )
+        .values(failed_at=as_utc(at), failure=reason[:1000])
+    )
+    return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A notification that could not be delivered, and why."""
+
+    id: int
+    dedupe_key: str
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "dedupe_key": self.dedupe_key, "reason": self.reason}
+
+    @property
+    def line(self) -> str:
+        return f"notification {self.id} ({self.dedupe_key}) set aside: {self.reason}"
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    notifications: int  # governance notifications handed on by this call
+    sent: int  # messages sent by this call (any that were pending, not only these)
+    set_aside: tuple[SetAside, ...] = field(default=())  # could not be delivered: marked failed
+
+    @property
+    def summary(self) -> str:
+        """One line for a CLI, a job summary or a Slack reply."""
+        text = f"{self.notifications} notification(s) handed to Slack, {self.sent} message(s) sent"
+        if self.set_aside:
+            text += f", {len(self.set_aside)} set aside"
+        return text

@@ -159,13 +159,19 @@ def insert_notification(
 
 
 def undelivered_notifications(session: Session, limit: int = 100) -> list[Notification]:
-    """Notifications not yet delivered, oldest first: what the Slack outbox sends."""
+    """Notifications neither delivered nor set aside, oldest first: what the Slack outbox sends."""
     stmt = (
         select(Notification)
-        .where(col(Notification.delivered_at).is_(None))
+        .where(col(Notification.delivered_at).is_(None), col(Notification.failed_at).is_(None))
         .order_by(col(Notification.id))
         .limit(limit)
     )
+    return list(session.execute(stmt).scalars())
+
+
+def set_aside_notifications(session: Session) -> list[Notification]:
+    """Notifications that could not be delivered, oldest first, each with its reason."""
+    stmt = select(Notification).where(col(Notification.failed_at).is_not(None)).order_by(col(Notification.id))
     return list(session.execute(stmt).scalars())
 
 
@@ -195,6 +201,8 @@ def notification_json(n: Notification) -> dict[str, Any]:
         "finding": n.payload,
         "created_at": as_utc(n.created_at).isoformat(),
         "delivered_at": as_utc(n.delivered_at).isoformat() if n.delivered_at else None,
+        "failed_at": as_utc(n.failed_at).isoformat() if n.failed_at else None,
+        "failure": n.failure,
     }
 
 

@@ -3,7 +3,9 @@ governance outbox through the notifier, the quarterly model review, and the gaug
 
 Delivery: each pending notification is posted with its own dedupe key and then marked delivered, so
 a crash between the two re-sends at most once and a re-run of evaluation never sends again. When the
-Slack app brings its own outbox consumer, build the registry with `deliver_outbox=False`.
+Slack app brings its own outbox consumer, build the registry with `deliver_outbox=False`. A
+notification the Slack app's delivery set aside (it could not be delivered) is named in the job's
+summary and under `set_aside` in its data, once: it is marked failed and not tried again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlmodel import col
 from aispend.governance import outbox
 from aispend.governance.evaluate import evaluate_with_settings
 from aispend.governance.models import AlertState, Notification
+from aispend.governance.outbox import DeliveryResult
 from aispend.governance.review import model_review
 from aispend.jobs.notify import Notifier
 from aispend.jobs.registry import JobContext, JobResult
@@ -27,12 +30,15 @@ OPEN_LEVELS = ("yellow", "red")
 
 
 def evaluate_job(
-    context: JobContext, *, deliver_outbox: bool = True, deliver: Callable[[JobContext], int] | None = None
+    context: JobContext,
+    *,
+    deliver_outbox: bool = True,
+    deliver: Callable[[JobContext], DeliveryResult] | None = None,
 ) -> JobResult:
     """`deliver`: the Slack app's own delivery (alert messages through the bot's outbox, see
     jobs/slack_edge.py); without it, plain posts through the notifier."""
     result = evaluate_with_settings(context.engine, context.settings, context.now)
-    delivered = 0
+    delivered = DeliveryResult(0, 0)
     if deliver is not None:
         delivered = deliver(context)
     elif deliver_outbox:
@@ -40,13 +46,18 @@ def evaluate_job(
     deliver_outbox = deliver_outbox or deliver is not None
     summary = f"{len(result.findings)} finding(s), {len(result.new_notifications)} new notification(s)"
     if deliver_outbox:
-        summary += f", {delivered} delivered"
+        summary += f", {delivered.notifications} delivered"
+    if delivered.set_aside:
+        first = delivered.set_aside[0]
+        summary += f", {len(delivered.set_aside)} set aside ({first.dedupe_key}: {first.reason})"
     if result.errors:
         summary += f"; {len(result.errors)} rule error(s): {result.errors[0]}"
-    return JobResult(summary=summary, data={"errors": result.errors})
+    data = {"errors": result.errors, "set_aside": [failed.as_json() for failed in delivered.set_aside]}
+    return JobResult(summary=summary, data=data)
 
 
-def deliver_pending(engine: Engine, notifier: Notifier, context: JobContext) -> int:
+def deliver_pending(engine: Engine, notifier: Notifier, context: JobContext) -> DeliveryResult:
+    """Plain posts (title and text, no payload to read), so nothing here is set aside."""
     delivered = 0
     for item in outbox.pending(engine):
         channel = LEADERSHIP_CHANNEL if item["audience"] == "leadership" else ALERTS_CHANNEL
@@ -54,7 +65,7 @@ def deliver_pending(engine: Engine, notifier: Notifier, context: JobContext) -> 
         notifier.post(channel, f"{item['title']}{owner}\n{item['text']}", dedupe_key=item["dedupe_key"])
         outbox.mark_delivered(engine, item["id"], at=context.clock(), ref=f"#{channel}")
         delivered += 1
-    return delivered
+    return DeliveryResult(delivered, delivered)
 
 
 def quarterly_review_job(context: JobContext) -> JobResult:
@@ -85,6 +96,8 @@ def outbox_depth(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(
             conn.execute(
-                select(func.count()).select_from(Notification).where(col(Notification.delivered_at).is_(None))
+                select(func.count())
+                .select_from(Notification)
+                .where(col(Notification.delivered_at).is_(None), col(Notification.failed_at).is_(None))
             ).scalar_one()
         )

@@ -21,6 +21,7 @@ from aispend.bot.digest import gather_digest, post_digest
 from aispend.bot.outbox import Outbox
 from aispend.bot.wiring import Wired
 from aispend.core.settings import Settings
+from aispend.governance.outbox import DeliveryResult
 from aispend.jobs.registry import JobContext, JobResult
 
 DIGEST_TERMINAL_CHANNEL = "digest"
@@ -71,12 +72,13 @@ def digest_job(context: JobContext, *, wired: Wired) -> JobResult:
     return JobResult(summary=f"digest {data.key} posted to {channel}")
 
 
-def deliver_governance_alerts(context: JobContext, *, wired: Wired) -> int:
+def deliver_governance_alerts(context: JobContext, *, wired: Wired) -> DeliveryResult:
     """Governance notifications as alert messages (one per alert, updated in place, ack/snooze buttons)
-    through the bot's outbox, exactly once (bot/governance_alerts.py); returns how many were handed on."""
+    through the bot's outbox, exactly once (bot/governance_alerts.py): how many were handed on, and
+    which were set aside (the evaluate job names them in its summary)."""
     from aispend.bot.governance_alerts import deliver_with
 
-    return deliver_with(wired.bot.alerts, context.engine, context.now, context.settings.currency).notifications
+    return deliver_with(wired.bot.alerts, context.engine, context.now, context.settings.currency)
 
 
 @dataclass

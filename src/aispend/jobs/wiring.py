@@ -10,6 +10,7 @@ from functools import partial
 from aispend.connectors.registry import build_connectors
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
+from aispend.governance.outbox import DeliveryResult
 from aispend.jobs.catalog import EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION, ROLLUPS
 from aispend.jobs.governance_jobs import evaluate_job, quarterly_review_job
 from aispend.jobs.monthly import monthly_review_job
@@ -24,7 +25,7 @@ def default_registry(
     clock: Clock = system_clock,
     *,
     deliver_outbox: bool = True,
-    deliver: Callable[[JobContext], int] | None = None,
+    deliver: Callable[[JobContext], DeliveryResult] | None = None,
 ) -> JobRegistry:
     """`deliver_outbox=False` when the Slack app consumes the governance outbox itself; `deliver`: the
     Slack app's delivery, run right after each evaluation (jobs/slack_edge.py)."""

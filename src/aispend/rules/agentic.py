@@ -120,6 +120,7 @@ def run_cap_findings(
                     "runs_over_cap": len(over),
                     "listed": listed,
                 },
+                span=period,
             )
         )
     return findings
@@ -154,6 +155,7 @@ def token_budget_findings(
                     "calls_over_budget": over,
                     "by_step": dict(sorted(by_step.items())),
                 },
+                span=period,
             )
         )
     return findings
@@ -195,6 +197,7 @@ def escalation_gate_findings(
                     "first_models": dict(sorted(models.items())),
                     "run_ids": [c.run_id for c in skipped[:MAX_LISTED]],
                 },
+                span=period,
             )
         )
     return findings
@@ -257,6 +260,7 @@ def cost_per_outcome(
                     "runs_without_outcome": len(no_outcome),
                     "cost_of_runs_without_outcome": money(sum((r.cost for r in no_outcome), ZERO), currency),
                 },
+                span=period,
             )
         )
     return findings

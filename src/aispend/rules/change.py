@@ -327,4 +327,5 @@ def _finding(
         Level.YELLOW if flagged else Level.OK,
         summary,
         numbers,
+        span=windows.period,
     )

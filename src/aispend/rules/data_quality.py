@@ -74,6 +74,7 @@ def unpriced_findings(rows: Sequence[SpendRow], period: Period, now: datetime) -
                 Level.YELLOW if total else Level.OK,
                 f"{total:,} {what} in {period.key}" + (f": {names}" if names else ""),
                 {"calls": total, "by_model": dict(sorted(counts.items()))},
+                span=period,
             )
         )
     return out
@@ -108,13 +109,14 @@ def unattributed_findings(
                     "share_pct": str(pct) if pct is not None else None,
                     "limit_pct": str(policy.unattributed_max_pct),
                 },
+                span=period,
             )
         )
     return out
 
 
 def stale_source_findings(
-    sources: Iterable[SourceState], now: datetime, policy: DataQualityPolicy, period_key: str
+    sources: Iterable[SourceState], now: datetime, policy: DataQualityPolicy, period: Period
 ) -> list[Finding]:
     now = as_utc(now)
     limit = timedelta(hours=policy.stale_after_hours)
@@ -127,11 +129,12 @@ def stale_source_findings(
                 Finding(
                     "dq_stale_source",
                     scope,
-                    period_key,
+                    period.key,
                     Level.NO_DATA,
                     f"source {src.source} has never synced successfully"
                     + (f": {src.last_error}" if src.last_error else ""),
                     {"last_error": src.last_error},
+                    span=period,
                 )
             )
             continue
@@ -147,7 +150,7 @@ def stale_source_findings(
             Finding(
                 "dq_stale_source",
                 scope,
-                period_key,
+                period.key,
                 Level.YELLOW if stale else Level.OK,
                 text,
                 {
@@ -156,6 +159,7 @@ def stale_source_findings(
                     "freshest_data_at": as_utc(seen).isoformat(),
                     "last_error": src.last_error,
                 },
+                span=period,
             )
         )
     return out
@@ -206,6 +210,7 @@ def reconciliation_findings(
                     "limit_pct": str(policy.drift_max_pct),
                     "until": cutoff.isoformat(),
                 },
+                span=period,
             )
         )
     return out

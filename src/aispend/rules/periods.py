@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from aispend.core.timeutil import month_start, next_month, week_start
 
@@ -37,6 +39,20 @@ class Period:
 
     def all_days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.days)]
+
+    def as_json(self) -> dict[str, str]:
+        """What a finding carries as its `span`, so nobody has to read dates back out of a key."""
+        return {"kind": self.kind, "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Period:
+        """The inverse of `as_json`; a clear error for anything else."""
+        if not isinstance(data, dict) or not {"kind", "start", "end"} <= data.keys():
+            raise ValueError(f"a period span needs kind, start and end, got {data!r}")
+        start, end = date.fromisoformat(str(data["start"])), date.fromisoformat(str(data["end"]))
+        if end <= start:
+            raise ValueError(f"a period span must end after it starts, got {data!r}")
+        return cls(str(data["kind"]), start, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +122,24 @@ def parse_period_kind(text: str) -> str:
     if value not in PERIOD_KINDS:
         raise ValueError(f"unknown period {text!r}: expected one of {', '.join(PERIOD_KINDS)}")
     return value
+
+
+# `2026-11`, `2026-W48` or `2026-11-30`, optionally followed by `/<anything>` (a rule's own qualifier,
+# e.g. the step of an escalation gate: `2026-12/draft`).
+_KEY = re.compile(r"^(?P<year>\d{4})-(?:W(?P<week>\d{2})|(?P<month>\d{2})(?:-(?P<day>\d{2}))?)(?:/.*)?$", re.S)
+
+
+def period_from_key(key: str) -> Period:
+    """The period a finding's period key names. Only for notifications stored before findings carried
+    their span; anything that is not one of those forms is a clear ValueError."""
+    match = _KEY.match(key)
+    if match is None:
+        raise ValueError(f"period key {key!r} names no month (YYYY-MM), ISO week (YYYY-Www) or day (YYYY-MM-DD)")
+    year = int(match["year"])
+    try:
+        if match["week"]:
+            return period_of("week", date.fromisocalendar(year, int(match["week"]), 1))
+        day = date(year, int(match["month"]), int(match["day"] or 1))
+    except ValueError as exc:
+        raise ValueError(f"period key {key!r}: {exc}") from None
+    return period_of("day" if match["day"] else "month", day)

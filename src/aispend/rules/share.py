@@ -96,7 +96,7 @@ def evaluate_share(rows: Iterable[SpendRow], now: datetime, policy: SharePolicy)
                 f"{scope.label}: {share}% of all AI spend in {period.key} "
                 f"({format_money(amount, currency)} of {format_money(total, currency)})"
             )
-        findings.append(Finding(SHARE_RULE, scope, period.key, level, summary, numbers))
+        findings.append(Finding(SHARE_RULE, scope, period.key, level, summary, numbers, span=period))
     findings.extend(_new_entrants(rows, period, totals, total, currency, quiet, policy))
     return findings
 
@@ -135,7 +135,15 @@ def _new_entrants(
         else:
             summary = f"{scope.label} is #{rank} in {period.key}"
         findings.append(
-            Finding(ENTRANT_RULE, scope, period.key, Level.YELLOW if entered else Level.OK, summary, numbers)
+            Finding(
+                ENTRANT_RULE,
+                scope,
+                period.key,
+                Level.YELLOW if entered else Level.OK,
+                summary,
+                numbers,
+                span=period,
+            )
         )
     # Workflows that dropped out of the top list go back to ok (so an earlier alert recovers).
     for workflow in sorted(k for k in totals if k and k not in top_now):
@@ -147,6 +155,7 @@ def _new_entrants(
                 Level.OK,
                 f"workflow {workflow} is not in the top {policy.top_n} in {period.key}",
                 {"spend": money(totals[workflow], currency)},
+                span=period,
             )
         )
     return findings

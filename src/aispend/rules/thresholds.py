@@ -89,6 +89,7 @@ def evaluate_thresholds(index: SpendIndex, thresholds: Iterable[Threshold], now:
                     Level.NO_DATA,
                     f"{threshold.scope.label}: no spend recorded yet in {period.key}",
                     numbers,
+                    span=period,
                 )
             )
             continue
@@ -116,5 +117,5 @@ def evaluate_thresholds(index: SpendIndex, thresholds: Iterable[Threshold], now:
             )
         numbers["actual_level"] = actual_level.value
         numbers["forecast_level"] = forecast_level.value
-        findings.append(Finding(RULE, threshold.scope, period.key, level, summary, numbers, basis))
+        findings.append(Finding(RULE, threshold.scope, period.key, level, summary, numbers, basis, period))
     return findings

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from aispend.core.money import format_money, percent
 from aispend.rules.findings import COMPANY, Finding, Level, MixedCurrencyError, Scope, money
+from aispend.rules.periods import Period
 
 INDUSTRY_RATIO_PCT = Decimal(23)
 REVIEW_RATIO_PCT = Decimal(30)
@@ -32,7 +33,7 @@ def unit_economics(
     revenue: Mapping[str, FeatureRevenue],
     total_spend: Decimal,
     currency: str,
-    month: str,
+    month: Period,
 ) -> list[Finding]:
     out = []
     for feature in sorted(revenue):
@@ -62,7 +63,7 @@ def unit_economics(
             Finding(
                 "unit_economics",
                 Scope("feature", feature),
-                month,
+                month.key,
                 level,
                 text,
                 {
@@ -77,6 +78,7 @@ def unit_economics(
                     "review_trigger_pct": str(REVIEW_RATIO_PCT),
                     "margin_rule_pct": str(MARGIN_RULE_PCT),
                 },
+                span=month,
             )
         )
     if total_spend >= FINOPS_MONTHLY:
@@ -84,12 +86,13 @@ def unit_economics(
             Finding(
                 "finops_hire",
                 COMPANY,
-                month,
+                month.key,
                 Level.INFO,
-                f"AI spend of {format_money(total_spend, currency)} in {month} passes "
+                f"AI spend of {format_money(total_spend, currency)} in {month.key} passes "
                 f"{format_money(FINOPS_MONTHLY, 'USD')} a month: a dedicated FinOps role usually pays "
                 "for itself from here",
                 {"total": money(total_spend, currency)},
+                span=month,
             )
         )
     return out
