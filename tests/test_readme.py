@@ -181,3 +181,24 @@ def test_the_demo_never_reads_the_wall_clock(demo_db: tuple[str, str], tmp_path:
         return re.sub(r"Done in [\d.]+ s", "", output[output.index("Weekly review") :])
 
     assert steady(result.output) == steady(default_output)
+
+
+def contained(example: Any, real: Any) -> bool:
+    """`example` is `real` with fields or list items left out (the docs show the first row only)."""
+    if isinstance(example, dict):
+        return isinstance(real, dict) and all(k in real and contained(v, real[k]) for k, v in example.items())
+    if isinstance(example, list):
+        return isinstance(real, list) and len(example) <= len(real) and all(map(contained, example, real))
+    return bool(example == real)
+
+
+def test_report_json_examples_in_the_docs_are_the_demos_real_output(demo_db: tuple[str, str]) -> None:
+    """docs/reports.md shows each example beside the command that prints it on the demo."""
+    url, _ = demo_db
+    docs = (REPO_ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
+    examples = re.findall(r"\(`aispend (report [^`]*--json)`\),?\s+first row only:\n\n```json\n(.*?)```", docs, re.S)
+    assert len(examples) == 2
+    for command, example in examples:
+        result = run_cli(shlex.split(command), url)
+        assert result.exit_code == 0, result.output
+        assert contained(json.loads(example), json.loads(result.output)), command
