@@ -12,9 +12,6 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
-from aispend.bot.digest import gather_digest, post_digest
-from aispend.bot.governance_alerts import deliver_notifications
-from aispend.bot.wiring import wire
 from aispend.cli.report_spend import _date_option
 from aispend.cli.runtime import runtime
 from aispend.core.money import format_money
@@ -25,7 +22,6 @@ from aispend.demo.company import COMPANY, RUNAWAY_WORKFLOW
 from aispend.demo.generate import DEFAULT_AS_OF, DEFAULT_DAYS, DEFAULT_SEED
 from aispend.demo.load import load_demo
 from aispend.governance import store
-from aispend.governance.evaluate import evaluate_with_settings
 from aispend.ledger.db import session_scope
 from aispend.reports.load import top_report
 from aispend.reports.render import render_top
@@ -114,6 +110,13 @@ def _demo_budget(engine: Engine, currency: str, now: datetime) -> None:
 def _show_slack(engine: Engine, settings: Settings, now: datetime, console: Console) -> None:
     """What Slack would receive: governance evaluates, its alerts go through the bot's outbox, then the
     weekly digest. Always rendered in the terminal (a demo never posts to a real workspace)."""
+    # Imported when the demo runs: every `aispend` start (`--help` included) loads this module, and
+    # the bot and governance cost more to import than all the rest of it.
+    from aispend.bot.digest import gather_digest, post_digest
+    from aispend.bot.governance_alerts import deliver_notifications
+    from aispend.bot.wiring import wire
+    from aispend.governance.evaluate import evaluate_with_settings
+
     preview = settings.model_copy(
         update={
             "slack_bot_token": None,
