@@ -1,4 +1,4 @@
-"""Starting `aispend` imports no provider SDK, no plotting library and no migration tool.
+"""Starting `aispend` imports no provider SDK, no plotting library and no migration tool; `--version` answers.
 
 benchmarks/startup.py measures the time; these tests pin the imports that made it slow (issue 13).
 """
@@ -8,7 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 
+from typer.testing import CliRunner
+
+from aispend import __version__
+from aispend.cli.main import app
 from tests.conftest import REPO_ROOT
 
 # Imported only by the command that uses each: sync (the SDKs), the digest (matplotlib), the schema (alembic).
@@ -48,3 +53,10 @@ def test_building_the_connectors_still_imports_their_sdk() -> None:
     )
     assert {"openai", "boto3"} <= set(imported_at_start(code))
 
+
+def test_version_prints_the_package_version() -> None:
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"aispend {__version__}\n"
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["version"] == __version__  # one version, whichever file is read
