@@ -5,16 +5,12 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, cast
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display: render straight to PNG bytes
-
-from matplotlib import pyplot as plt
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any, cast
 
 from aispend.bot.views import DailyPoint
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 OTHER = "other"
 
@@ -43,6 +39,12 @@ def render_chart(
     labels: dict[str, str] | None = None,
 ) -> bytes:
     """PNG bytes of the stacked daily chart for the `days` days before `end` (exclusive)."""
+    # Imported here: matplotlib costs about a second, and only the digest draws (never `aispend --help`).
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render straight to PNG bytes
+    from matplotlib import pyplot as plt
+
     start = end - timedelta(days=days)
     series = stack_series(points, top, start, days)
     x = [start + timedelta(days=i) for i in range(days)]

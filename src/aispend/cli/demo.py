@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dt_time
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -13,20 +12,16 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
-from aispend.bot.digest import gather_digest, post_digest
-from aispend.bot.governance_alerts import deliver_notifications
-from aispend.bot.wiring import wire
-from aispend.cli.report_spend import today_in_company_tz
+from aispend.cli.report_spend import _date_option
 from aispend.cli.runtime import runtime
 from aispend.core.money import format_money
 from aispend.core.pricing import price_book
 from aispend.core.settings import Settings
-from aispend.core.timeutil import parse_date
+from aispend.core.timeutil import start_of_day
 from aispend.demo.company import COMPANY, RUNAWAY_WORKFLOW
-from aispend.demo.generate import DEFAULT_DAYS, DEFAULT_SEED
+from aispend.demo.generate import DEFAULT_AS_OF, DEFAULT_DAYS, DEFAULT_SEED
 from aispend.demo.load import load_demo
 from aispend.governance import store
-from aispend.governance.evaluate import evaluate_with_settings
 from aispend.ledger.db import session_scope
 from aispend.reports.load import top_report
 from aispend.reports.render import render_top
@@ -38,19 +33,29 @@ def demo(
     ctx: typer.Context,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic company (same seed, same data).")] = DEFAULT_SEED,
     days: Annotated[int, typer.Option(min=14, max=400, help="Days of per-call logs to generate.")] = DEFAULT_DAYS,
-    as_of: Annotated[str | None, typer.Option(help="Pretend today is this day (YYYY-MM-DD).")] = None,
+    as_of: Annotated[
+        str, typer.Option(help="The day the demo is a snapshot of (YYYY-MM-DD); its logs end the day before.")
+    ] = DEFAULT_AS_OF.isoformat(),
 ) -> None:
     """Load a synthetic 200-person company (90 days of per-call logs) and print the weekly review.
 
-    Uses AISPEND_DATABASE_URL (SQLite ./aispend.db by default). Safe to run again: nothing is doubled.
+    The demo is a snapshot of a fixed Monday, 2026-11-23 unless --as-of moves it, so that it shows the
+    README's figures on any date. Uses AISPEND_DATABASE_URL (SQLite ./aispend.db by default). Safe to run
+    again: nothing is doubled.
     """
     rt = runtime(ctx)
+    today = _date_option(as_of, "--as-of") or DEFAULT_AS_OF
+    # The demo's one clock: loading, thresholds, evaluation, the outbox and the digest all happen at the
+    # start of the as-of day (every loaded day complete). It never reads the wall clock.
+    now = start_of_day(today)
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    today = parse_date(as_of) if as_of else today_in_company_tz(rt.clock(), rt.settings.tz)
     started = time.perf_counter()
     console.print(f"[bold]aispend demo[/bold] — {COMPANY}, a synthetic 200-person SaaS (seed {seed})")
-    console.print(f"Loading {days} days of per-call logs ending {today} into {_db_label(rt.settings.database_url)} …")
-    summary = load_demo(rt.engine(), end=today, now=rt.clock(), days=days, seed=seed, prices=price_book(rt.settings))
+    console.print(
+        f"As of {today:%A} {today} (--as-of moves it): loading {days} days of per-call logs up to "
+        f"{today - timedelta(days=1)} into {_db_label(rt.settings.database_url)} …"
+    )
+    summary = load_demo(rt.engine(), end=today, now=now, days=days, seed=seed, prices=price_book(rt.settings))
     total = ", ".join(format_money(v, c) for c, v in summary.cost_inserted.items()) or "nothing new"
     unpriced = ", ".join(f"{m} ({n:,} calls)" for (_, m, _why), n in summary.unpriced_models.items())
     console.print(
@@ -70,16 +75,22 @@ def demo(
             f"({'+' + runaway['change_pct'] if runaway['change_pct'] else 'new'}% week over week): above the 20% "
             "share-of-spend line, so it is red even though the total is within budget."
         )
-    _show_slack(rt.engine(), rt.settings, _demo_now(today, as_of is None, rt.clock()), console)
-    console.print(
-        f"\nDone in {time.perf_counter() - started:.1f} s. Try: aispend report top --period month · "
-        "aispend report spend --by model · aispend report status"
+    _show_slack(rt.engine(), rt.settings, now, console)
+    console.print(f"\nDone in {time.perf_counter() - started:.1f} s. Try, on the same snapshot:")
+    for command in _next_steps(today):
+        console.print(f"  {command}", soft_wrap=True)
+
+
+def _next_steps(today: date) -> tuple[str, ...]:
+    """Commands to try next, dated: without a date they would report the real today, not the demo's."""
+    week = today - timedelta(days=today.weekday() + 7)  # the review's week
+    last_day = today - timedelta(days=1)  # the last day loaded (the as-of day itself is not)
+    return (
+        f"aispend report top --at {week} --json",
+        f"aispend report top --period month --at {last_day}",
+        f"aispend report spend --by model --since {last_day.replace(day=1)} --until {today}",
+        f"aispend report status --at {today}",
     )
-
-
-def _demo_now(today: date, live: bool, clock_now: datetime) -> datetime:
-    """The moment the demo evaluates at: now, or the start of the --as-of day (every loaded day complete)."""
-    return clock_now if live else datetime.combine(today, dt_time(0), UTC)
 
 
 DEMO_BUDGET = Decimal(3000)  # a monthly company budget the demo stays within (yellow at 80%)
@@ -99,6 +110,13 @@ def _demo_budget(engine: Engine, currency: str, now: datetime) -> None:
 def _show_slack(engine: Engine, settings: Settings, now: datetime, console: Console) -> None:
     """What Slack would receive: governance evaluates, its alerts go through the bot's outbox, then the
     weekly digest. Always rendered in the terminal (a demo never posts to a real workspace)."""
+    # Imported when the demo runs: every `aispend` start (`--help` included) loads this module, and
+    # the bot and governance cost more to import than all the rest of it.
+    from aispend.bot.digest import gather_digest, post_digest
+    from aispend.bot.governance_alerts import deliver_notifications
+    from aispend.bot.wiring import wire
+    from aispend.governance.evaluate import evaluate_with_settings
+
     preview = settings.model_copy(
         update={
             "slack_bot_token": None,

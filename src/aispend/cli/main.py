@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from aispend import __version__
 from aispend.cli import (
     db,
     demo,
@@ -29,6 +30,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"aispend {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version."),
+) -> None:
+    """The root's own options; the help text is the Typer app's."""
 app.add_typer(db.app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(report.app, name="report")

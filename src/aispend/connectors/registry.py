@@ -1,6 +1,8 @@
 """Which sources exist: a plain name -> factory map. A factory builds a connector from Settings.
 
-Registration is explicit on purpose (no entry points): one line per source below.
+Registration is explicit on purpose (no entry points): one line per source below. Each factory
+imports its connector when it runs: the provider SDKs (boto3, the Azure and Google clients, openai)
+take seconds to import, and a command that syncs nothing must not pay for them.
 """
 
 from __future__ import annotations
@@ -8,12 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from aispend.connectors.anthropic_admin import AnthropicAdminConnector
-from aispend.connectors.aws import AwsCostExplorerConnector
-from aispend.connectors.azure import AzureCostConnector
 from aispend.connectors.base import Connector
-from aispend.connectors.gcp import GcpBillingExportConnector
-from aispend.connectors.openai_admin import OpenAIAdminConnector
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.rules.attribution import load_rules
@@ -33,6 +30,8 @@ def _secret(value: object) -> str | None:
 def openai_from_settings(
     settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep
 ) -> Connector:
+    from aispend.connectors.openai_admin import OpenAIAdminConnector
+
     return OpenAIAdminConnector(
         admin_key=_secret(settings.openai_admin_key),
         base_url=settings.openai_base_url,
@@ -45,6 +44,8 @@ def openai_from_settings(
 def anthropic_from_settings(
     settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep
 ) -> Connector:
+    from aispend.connectors.anthropic_admin import AnthropicAdminConnector
+
     return AnthropicAdminConnector(
         admin_key=_secret(settings.anthropic_admin_key),
         base_url=settings.anthropic_base_url,
@@ -54,15 +55,33 @@ def anthropic_from_settings(
     )
 
 
+def aws_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
+    from aispend.connectors.aws import AwsCostExplorerConnector
+
+    return AwsCostExplorerConnector.from_settings(settings, sleep=sleep)
+
+
+def azure_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
+    from aispend.connectors.azure import AzureCostConnector
+
+    return AzureCostConnector.from_settings(settings, sleep=sleep)
+
+
+def gcp_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
+    from aispend.connectors.gcp import GcpBillingExportConnector
+
+    return GcpBillingExportConnector.from_settings(settings, sleep=sleep)
+
+
 # Order is the order `aispend sync` runs them and `aispend status` lists them.
 CONNECTORS: dict[str, ConnectorFactory] = {
     # --- cloud bills ----------------------------------------------------------------------------------
     # `aispend connectors check` calls a connector's optional `check()` (raising ConnectorError when
     # the credentials fail) instead of a one-day fetch, e.g. to avoid a billed Cost Explorer request.
     # A connector may also set `max_window_days` (default 31) to be asked for longer windows.
-    "aws": lambda settings, clock, sleep: AwsCostExplorerConnector.from_settings(settings, sleep=sleep),
-    "azure": lambda settings, clock, sleep: AzureCostConnector.from_settings(settings, sleep=sleep),
-    "gcp": lambda settings, clock, sleep: GcpBillingExportConnector.from_settings(settings, sleep=sleep),
+    "aws": aws_from_settings,
+    "azure": azure_from_settings,
+    "gcp": gcp_from_settings,
     # --- provider admin APIs ------------------------------------------------------------------------
     "openai": openai_from_settings,
     "anthropic": anthropic_from_settings,

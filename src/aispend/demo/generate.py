@@ -25,6 +25,10 @@ from aispend.demo.company import (
 
 DEFAULT_SEED = 42
 DEFAULT_DAYS = 90
+# The demo is a snapshot of one fixed day, never of today, so that its figures (and the README's copy of
+# them) are the same for everyone on any date. A Monday: the day the bot posts the weekly review of the
+# week just ended (Mon 16 - Sun 22 Nov 2026), in which support-triage has run away all week.
+DEFAULT_AS_OF = date(2026, 11, 23)
 
 
 @dataclass(frozen=True)

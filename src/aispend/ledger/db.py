@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -42,6 +43,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def alembic_config(engine: Engine) -> Config:
+    # Alembic is imported when a command needs the schema, not by every `aispend` start (`--help`).
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("aispend.ledger") / "migrations"))
     cfg.attributes["engine"] = engine
@@ -50,6 +54,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration (all heads) — idempotent, called by every command that needs the schema."""
+    from alembic import command
+
     with engine.begin() as connection:
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = connection
