@@ -486,3 +486,36 @@ def test_an_empty_file_is_reported(engine: Engine, tmp_path: Path) -> None:
     assert [str(r) for r in rejections] == [
         f"{empty}: the file is empty (no header line): nothing from this file was imported"
     ]
+
+
+@pytest.mark.parametrize(
+    ("service", "category", "ai"),
+    [
+        ("Claude Sonnet 4.5 (Amazon Bedrock Edition)", "Other", True),  # marketplace listing
+        ("AmazonBedrock", "", True),  # product code
+        ("AmazonSageMaker", "Compute", True),
+        ("Azure OpenAI Service", "", True),
+        ("Amazon Bedrock", "", True),  # an exact name still works
+        ("Amazon Elastic Compute Cloud", "Compute", False),
+        ("Amazon Simple Storage Service", "Storage", False),
+        ("Virtual Machines", "Compute", False),
+    ],
+)
+def test_ai_rows_are_found_by_pattern_not_only_by_exact_name(
+    engine: Engine, tmp_path: Path, service: str, category: str, ai: bool
+) -> None:
+    header, rows = _sample_rows()
+    row = dict(rows[0], ServiceName=service, ServiceCategory=category)
+    summary, rejections = _ingest(engine, _write_csv(tmp_path / "one.csv", header, [row]))
+    assert not rejections and summary.written.inserted == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(CostLine.is_ai)).scalar_one() is ai
+
+
+def test_a_bad_ai_service_pattern_is_a_settings_error() -> None:
+    from pydantic import ValidationError
+
+    from aispend.core.settings import load_settings
+
+    with pytest.raises(ValidationError, match="AI service pattern '\\(unclosed' is not a regular expression"):
+        load_settings(ai_service_patterns=["(unclosed"])

@@ -42,7 +42,9 @@ def ingest_focus(ctx: typer.Context, files: list[Path] = _FILES) -> None:
         err.print(f"[red]error[/red] {exc}", markup=True)
         raise typer.Exit(2) from None
     engine = rt.engine()
-    normalizer = FocusNormalizer.create(rules, rt.settings.ai_service_names, engine.dialect.name)
+    normalizer = FocusNormalizer.create(
+        rules, rt.settings.ai_service_names, engine.dialect.name, rt.settings.ai_service_patterns
+    )
 
     def report(rejection: Rejection) -> None:
         err.print(f"rejected {rejection}", markup=False)

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from aispend.core.ai_services import DEFAULT_AI_SERVICE_PATTERNS, compile_patterns
+
 CommaList = Annotated[list[str], NoDecode]
 
 DEFAULT_AI_SERVICE_NAMES = [
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     call_retention_days: int = Field(default=35, ge=1)
     ai_service_names: CommaList = Field(default_factory=lambda: list(DEFAULT_AI_SERVICE_NAMES))
+    ai_service_patterns: CommaList = Field(default_factory=lambda: list(DEFAULT_AI_SERVICE_PATTERNS))
     attribution_file: Path | None = None
     prices_file: Path | None = None
     ingest_workers: int | None = Field(default=None, ge=0)
@@ -290,10 +293,16 @@ class Settings(BaseSettings):
             parse_schedule(cron, ZoneInfo("UTC"))
         return value
 
-    @field_validator("ai_service_names", "escalation_gates", "batch_workflows", mode="before")
+    @field_validator("ai_service_names", "ai_service_patterns", "escalation_gates", "batch_workflows", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("ai_service_patterns")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        compile_patterns(value)
+        return value
 
     @field_validator("governance_period")
     @classmethod

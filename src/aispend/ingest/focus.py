@@ -32,13 +32,13 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, Engine
 
+from aispend.core.ai_services import DEFAULT_AI_SERVICE_PATTERNS, AiServiceMatcher
 from aispend.core.money import LEDGER_SCALE, MoneyError, normalize_currency, parse_decimal
 from aispend.core.timeutil import as_utc
 from aispend.ledger.costlines import CostLineIn, UpsertResult, upsert_cost_lines
 from aispend.rules.attribution import AttributionRules
 
 SOURCE = "focus"
-AI_SERVICE_CATEGORY = "ai and machine learning"
 
 # Canonical field -> header names that carry it, newest first (the first one present wins).
 # 1.3 deprecates ProviderName for ServiceProviderName; 0.5 and the 1.0 previews used ChargeType,
@@ -359,24 +359,25 @@ class FocusNormalizer:
     """Turns one FOCUS row into a ledger line. Pure: no I/O, no clock."""
 
     rules: AttributionRules = field(default_factory=AttributionRules)
-    ai_service_names: frozenset[str] = frozenset()
+    ai: AiServiceMatcher = field(default_factory=lambda: AiServiceMatcher.create(()))
     amount_limit: Decimal = _AMOUNT_LIMITS["default"]
 
     @classmethod
     def create(
-        cls, rules: AttributionRules, ai_service_names: Iterable[str], dialect: str = "default"
+        cls,
+        rules: AttributionRules,
+        ai_service_names: Iterable[str],
+        dialect: str = "default",
+        ai_service_patterns: Iterable[str] = DEFAULT_AI_SERVICE_PATTERNS,
     ) -> FocusNormalizer:
         return cls(
             rules=rules,
-            ai_service_names=frozenset(name.strip().lower() for name in ai_service_names if name.strip()),
+            ai=AiServiceMatcher.create(ai_service_names, ai_service_patterns),
             amount_limit=_AMOUNT_LIMITS.get(dialect, _AMOUNT_LIMITS["default"]),
         )
 
     def is_ai(self, service_category: str, service_name: str) -> bool:
-        return (
-            service_category.strip().lower() == AI_SERVICE_CATEGORY
-            or service_name.strip().lower() in self.ai_service_names
-        )
+        return self.ai.is_ai(service_category, service_name)
 
     def normalize(self, values: Mapping[str, Any]) -> CostLineIn:
         """The ledger line for one row (natural key: `identity_key`); RowError says why it cannot be."""
