@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -42,7 +43,7 @@ class Harness:
     fake: FakeSlack
     wired: Wired
     url: str
-    governance: InMemoryGovernance
+    governance: InMemoryGovernance | None  # None: the real governance module
     engine: Engine
     sleeps: list[float]
 
@@ -99,8 +100,9 @@ class Harness:
         return [c.body for c in self.fake.of("response")]
 
 
-@pytest.fixture
-def harness(engine: Engine) -> Iterator[Harness]:
+@contextmanager
+def running_bot(engine: Engine, governance: InMemoryGovernance | None) -> Iterator[Harness]:
+    """The bot in HTTP mode on 127.0.0.1 on a seeded ledger; governance None: the real governance module."""
     fake = FakeSlack(usergroups={"S0FINANCE": ["U0GROUPFIN"]}).start()
     settings = load_settings(
         SLACK_BOT_TOKEN="xoxb-test",
@@ -112,7 +114,6 @@ def harness(engine: Engine) -> Iterator[Harness]:
         slack_finance_admins="U0FIN,S0FINANCE",
         slack_admins="U0ADMIN",
     )
-    governance = InMemoryGovernance()
     sleeps: list[float] = []
     wired = wire(settings, engine, lambda: NOW, governance=governance, sleep=sleeps.append)
     assert wired.client is not None
@@ -126,6 +127,12 @@ def harness(engine: Engine) -> Iterator[Harness]:
         server.shutdown()
         server.server_close()
         fake.stop()
+
+
+@pytest.fixture
+def harness(engine: Engine) -> Iterator[Harness]:
+    with running_bot(engine, InMemoryGovernance()) as running:
+        yield running
 
 
 def audit_rows(engine: Engine) -> list[AuditEntry]:
@@ -185,7 +192,7 @@ def test_non_admin_thresholds_set_is_refused_and_changes_nothing(harness: Harnes
 
 
 def test_finance_admin_by_user_group_sets_thresholds_and_is_audited(harness: Harness) -> None:
-    harness.command("thresholds set workflow:support-triage yellow=$400 red=1,500", user="U0GROUPFIN")
+    harness.command("thresholds set workflow:support-triage yellow=$400 red=1,500.00", user="U0GROUPFIN")
     harness.fake.wait_for(lambda f: len(f.of("response")) == 1)
     assert harness.governance.thresholds == {
         ("workflow", "support-triage"): {"yellow": Decimal(400), "red": Decimal(1500)}
