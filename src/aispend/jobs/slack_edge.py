@@ -148,10 +148,12 @@ def serve_failure(settings: Settings, socket_mode: bool, exc: Exception) -> str:
     """One line naming the setting and the cause (never a token)."""
     from slack_sdk.errors import SlackApiError
 
-    if isinstance(exc, SlackApiError):
-        error = exc.response.get("error") if exc.response is not None else None
-        return f"SLACK_APP_TOKEN was refused by Slack ({error or 'no reason given'}): set a valid app-level token"
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        error = exc.response.get("error") or "no reason given"
+        if str(exc.response.api_url).endswith("apps.connections.open"):
+            return f"SLACK_APP_TOKEN was refused by Slack ({error}): set a valid app-level token (xapp-...)"
+        return f"SLACK_BOT_TOKEN was refused by Slack ({error}): set a valid bot token (xoxb-...)"
     cause = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     if socket_mode:
-        return f"SLACK_APP_TOKEN: Socket Mode could not connect ({cause})"
+        return f"Slack Socket Mode could not connect with SLACK_APP_TOKEN ({cause})"
     return f"AISPEND_HTTP_HOST:AISPEND_HTTP_PORT ({settings.http_host}:{settings.http_port}): cannot serve ({cause})"
