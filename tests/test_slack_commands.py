@@ -19,7 +19,7 @@ from aispend.bot.commands import Command, UsageError, did_you_mean, parse
         ("shadow 2026-11", Command("shadow", {"month": "2026-11"})),
         ("thresholds", Command("thresholds", {"action": "show"})),
         (
-            "thresholds set workflow:support-triage yellow=$1,000 red=1500.50",
+            "thresholds set workflow:support-triage yellow=$1,000.00 red=1500.50",
             Command(
                 "thresholds",
                 {
@@ -64,7 +64,10 @@ def test_parses(text: str, expected: Command) -> None:
         ("top 0", "N must be between 1 and 25, got 0.\nUsage: `/aispend top [week|month] [N]`"),
         ("workflow", "`workflow` needs a workflow name.\nUsage: `/aispend workflow NAME`"),
         ("status now", "`status` takes no arguments, got `now`.\nUsage: `/aispend status`"),
-        ("shadow november", "`november` is not a month (YYYY-MM).\nUsage: `/aispend shadow [YYYY-MM]`"),
+        (
+            "shadow november",
+            "`november` is not a month from 2000-01 to 2999-12 (YYYY-MM).\nUsage: `/aispend shadow [YYYY-MM]`",
+        ),
         (
             "thresholds set team red=5",
             "Scope `team` must be `company` or `workflow:NAME`, `team:NAME`, "
@@ -89,7 +92,7 @@ def test_parses(text: str, expected: Command) -> None:
         ),
         (
             "estimate dau=-3 actions=1 tokens=1 model=x",
-            "dau must be a whole number above 0, got `-3`.\n"
+            "dau must be a whole number from 1 to 10,000,000,000, got `-3`.\n"
             "Usage: `/aispend estimate dau=N actions=N tokens=N model=MODEL`",
         ),
     ],

@@ -6,6 +6,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +24,7 @@ from aispend.bot.app import build_app
 from aispend.bot.digest import gather_digest, post_digest
 from aispend.bot.models import AuditEntry, OutboxMessage
 from aispend.bot.outbox import Outbox
+from aispend.bot.replay import ReplayGuard
 from aispend.bot.server import make_http_server, serve_in_thread
 from aispend.bot.transport import SlackTransport
 from aispend.bot.views import RECOVERED, RED, YELLOW
@@ -44,36 +47,30 @@ class Harness:
     fake: FakeSlack
     wired: Wired
     url: str
-    governance: InMemoryGovernance
+    governance: InMemoryGovernance | None  # None: the real governance module
     engine: Engine
     sleeps: list[float]
 
     def post(self, body: str, *, timestamp: int | None = None, secret: str = SECRET) -> httpx.Response:
-        ts = timestamp if timestamp is not None else int(time.time())
-        signature = SignatureVerifier(secret).generate_signature(timestamp=str(ts), body=body)
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": str(ts),
-            "X-Slack-Signature": signature,
-        }
-        return httpx.post(self.url, content=body.encode(), headers=headers, timeout=10)
+        return httpx.post(self.url, content=body.encode(), headers=signed(body, timestamp, secret), timeout=10)
+
+    def command_body(self, text: str, user: str = "U0SOMEONE", trigger: str = "t1") -> str:
+        return urlencode(
+            {
+                "command": "/aispend",
+                "text": text,
+                "user_id": user,
+                "user_name": "someone",
+                "team_id": "T1",
+                "channel_id": "C0ASK",
+                "trigger_id": trigger,
+                "response_url": self.fake.response_url(trigger),
+                "api_app_id": "A1",
+            }
+        )
 
     def command(self, text: str, user: str = "U0SOMEONE", trigger: str = "t1") -> httpx.Response:
-        return self.post(
-            urlencode(
-                {
-                    "command": "/aispend",
-                    "text": text,
-                    "user_id": user,
-                    "user_name": "someone",
-                    "team_id": "T1",
-                    "channel_id": "C0ASK",
-                    "trigger_id": trigger,
-                    "response_url": self.fake.response_url(trigger),
-                    "api_app_id": "A1",
-                }
-            )
-        )
+        return self.post(self.command_body(text, user, trigger))
 
     def click(self, action_id: str, alert_key: str, user: str, action_ts: str = "1.0", **extra: Any) -> httpx.Response:
         action = {
@@ -101,8 +98,24 @@ class Harness:
         return [c.body for c in self.fake.of("response")]
 
 
-@pytest.fixture
-def harness(engine: Engine) -> Iterator[Harness]:
+def signed(
+    body: str | bytes,
+    timestamp: int | None = None,
+    secret: str = SECRET,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, str]:
+    """The headers Slack sends with `body`: signed with the secret, stamped now unless told otherwise."""
+    ts = timestamp if timestamp is not None else int(time.time())
+    text = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else body
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(ts), body=text)
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": signature}
+
+
+@contextmanager
+def running_bot(
+    engine: Engine, governance: InMemoryGovernance | None, listener_executor: Executor | None = None
+) -> Iterator[Harness]:
+    """The bot in HTTP mode on 127.0.0.1 on a seeded ledger; governance None: the real governance module."""
     fake = FakeSlack(usergroups={"S0FINANCE": ["U0GROUPFIN"]}).start()
     settings = load_settings(
         SLACK_BOT_TOKEN="xoxb-test",
@@ -114,12 +127,13 @@ def harness(engine: Engine) -> Iterator[Harness]:
         slack_finance_admins="U0FIN,S0FINANCE",
         slack_admins="U0ADMIN",
     )
-    governance = InMemoryGovernance()
     sleeps: list[float] = []
     wired = wire(settings, engine, lambda: NOW, governance=governance, sleep=sleeps.append)
     assert wired.client is not None
-    app = build_app(wired.bot, wired.client, signing_secret=SECRET, verify_token=False)
-    server = make_http_server(app, "127.0.0.1", 0)
+    app = build_app(
+        wired.bot, wired.client, signing_secret=SECRET, verify_token=False, listener_executor=listener_executor
+    )
+    server = make_http_server(app, "127.0.0.1", 0, signing_secret=SECRET, replays=ReplayGuard(engine))
     serve_in_thread(server)
     seed(engine, date(2026, 10, 1), 56, NOW)
     try:
@@ -128,6 +142,12 @@ def harness(engine: Engine) -> Iterator[Harness]:
         server.shutdown()
         server.server_close()
         fake.stop()
+
+
+@pytest.fixture
+def harness(engine: Engine) -> Iterator[Harness]:
+    with running_bot(engine, InMemoryGovernance()) as running:
+        yield running
 
 
 def audit_rows(engine: Engine) -> list[AuditEntry]:
@@ -187,7 +207,7 @@ def test_non_admin_thresholds_set_is_refused_and_changes_nothing(harness: Harnes
 
 
 def test_finance_admin_by_user_group_sets_thresholds_and_is_audited(harness: Harness) -> None:
-    harness.command("thresholds set workflow:support-triage yellow=$400 red=1,500", user="U0GROUPFIN")
+    harness.command("thresholds set workflow:support-triage yellow=$400 red=1,500.00", user="U0GROUPFIN")
     harness.fake.wait_for(lambda f: len(f.of("response")) == 1)
     assert harness.governance.thresholds == {
         ("workflow", "support-triage"): {"yellow": Decimal(400), "red": Decimal(1500)}

@@ -76,7 +76,7 @@ def test_thresholds_set_from_slack_changes_the_governance_table_with_both_audits
 
     refused = run_command(commands, "thresholds set workflow:big yellow=100 red=200", "U0OTHER", NOW)
     assert refused.message.text == "Only finance admins can change thresholds. Nothing was changed."
-    done = run_command(commands, "thresholds set workflow:big yellow=$2,500 red=10000", "U0FIN", NOW)
+    done = run_command(commands, "thresholds set workflow:big yellow=$2,500.00 red=10000", "U0FIN", NOW)
     assert done.message.text == "Thresholds of `workflow:big` set: yellow=2500, red=10000, currency=USD."
     bad = run_command(commands, "thresholds set workflow:big yellow=20000", "U0FIN", NOW)
     assert bad.message.text.startswith("yellow level 20000 is above red level 10000. Nothing was changed.")

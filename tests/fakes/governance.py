@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from aispend.bot.views import GREEN, BudgetLine, ChangeLine, ScopeColour
-from aispend.core.money import Money
+from aispend.core.money import Money, decimal_str
 
 
 @dataclass
@@ -44,14 +44,14 @@ class InMemoryGovernance:
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         self.set_calls += 1
         key = (scope_kind, scope)
-        before = {k: str(v) for k, v in self.thresholds[key].items()} if key in self.thresholds else None
+        before = {k: decimal_str(v) for k, v in self.thresholds[key].items()} if key in self.thresholds else None
         current = dict(self.thresholds.get(key, {}))
         if yellow is not None:
             current["yellow"] = yellow
         if red is not None:
             current["red"] = red
         self.thresholds[key] = current
-        return before, {k: str(v) for k, v in current.items()}
+        return before, {k: decimal_str(v) for k, v in current.items()}  # as the real one: no trailing zeros
 
     def budget(self, now: datetime) -> BudgetLine | None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +38,25 @@ class Bot:
     clock: Clock
 
 
-def build_app(bot: Bot, client: WebClient, *, signing_secret: str | None, verify_token: bool = True) -> App:
-    """The Bolt app. HTTP mode needs the signing secret: Bolt verifies every request's signature and age.
-    Socket Mode (signing_secret None) has no HTTP requests to verify."""
+def build_app(
+    bot: Bot,
+    client: WebClient,
+    *,
+    signing_secret: str | None,
+    verify_token: bool = True,
+    listener_executor: Executor | None = None,  # Bolt's default: a thread pool
+) -> App:
+    """The Bolt app. HTTP mode needs the signing secret: the gate (bot/server.py) and Bolt both verify
+    every request's signature and age. Socket Mode (signing_secret None) has no HTTP requests to verify."""
+    if signing_secret is not None and not signing_secret.strip():
+        raise ValueError("SLACK_SIGNING_SECRET is empty: HTTP mode cannot verify Slack's requests")
     app = App(
         client=client,
         signing_secret=signing_secret,
         request_verification_enabled=signing_secret is not None,
         token_verification_enabled=verify_token,
         process_before_response=False,  # ack() answers Slack at once; listeners keep running after it
+        listener_executor=listener_executor,
     )
 
     @app.command("/aispend")

@@ -41,10 +41,20 @@ HELP_LINES = {
     "sync": "sync every source now (admins)",
 }
 MAX_TOP = 25
+MAX_AMOUNT_TEXT = 64  # an amount's text longer than this is not repeated in the reply
+MAX_NAME = 128  # the ledger's workflow, team and model keys are at most 128 characters
 SHARE_FLAG = "--share"
 SCOPE_KINDS = ("company", "workflow", "team", "model")
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# Months from 2000-01 to 2999-12: the shadow-AI report looks months back and ahead, which the calendar
+# cannot do at year 1 or 9999. ASCII digits only (str.isdigit() also accepts "²" and "٣").
+FIRST_MONTH, LAST_MONTH = "2000-01", "2999-12"
+_MONTH = re.compile(r"^2[0-9]{3}-(0[1-9]|1[0-2])$")
+_DIGITS = re.compile(r"^[0-9]+$")
+# A count may be grouped by thousands (1,000 or 1_000); a count is whole, so "1,000" cannot be a decimal.
+_COUNT = re.compile(r"^([0-9]+|[0-9]{1,3}(,[0-9]{3})+|[0-9]{1,3}(_[0-9]{3})+)$")
+# Bounds of `estimate`: far above any real feature, low enough that the arithmetic stays exact.
+ESTIMATE_MAX = {"dau": 10_000_000_000, "actions": 1_000_000, "tokens": 10_000_000}
 
 
 @dataclass(frozen=True)
@@ -103,11 +113,18 @@ def _no_args(name: str) -> ArgParser:
     return parse_none
 
 
+def _name_too_long(value: str, what: str, usage: str) -> UsageError | None:
+    if len(value) <= MAX_NAME:
+        return None
+    return UsageError(f"A {what} name has at most {MAX_NAME} characters, got {len(value)}.", usage)
+
+
 def _one_name(name: str, what: str) -> ArgParser:
     def parse_name(rest: list[str]) -> dict[str, object] | UsageError:
         if not rest:
             return UsageError(f"`{name}` needs a {what} name.", USAGE[name])
-        return {"name": " ".join(rest)}
+        value = " ".join(rest)
+        return _name_too_long(value, what, USAGE[name]) or {"name": value}
 
     return parse_name
 
@@ -117,7 +134,7 @@ def _top(rest: list[str]) -> dict[str, object] | UsageError:
     for word in rest:
         if word.lower() in ("week", "month"):
             period = word.lower()
-        elif word.isdigit():
+        elif _DIGITS.match(word):
             limit = int(word)
             if not 1 <= limit <= MAX_TOP:
                 return UsageError(f"N must be between 1 and {MAX_TOP}, got {limit}.", USAGE["top"])
@@ -130,15 +147,21 @@ def _shadow(rest: list[str]) -> dict[str, object] | UsageError:
     if not rest:
         return {"month": None}
     if len(rest) > 1 or not _MONTH.match(rest[0]):
-        return UsageError(f"`{_quote(' '.join(rest))}` is not a month (YYYY-MM).", USAGE["shadow"])
+        return UsageError(
+            f"`{_quote(' '.join(rest))}` is not a month from {FIRST_MONTH} to {LAST_MONTH} (YYYY-MM).",
+            USAGE["shadow"],
+        )
     return {"month": rest[0]}
 
 
 def parse_amount(text: str, what: str) -> Decimal | UsageError:
-    cleaned = text.strip().lstrip("$").replace(",", "")
+    """An amount as core.money reads it (an ambiguous comma is refused, with the reason); "$" is allowed.
+    Whether the ledger can store it exactly is checked where it is stored (per database)."""
     try:
-        value = parse_decimal(cleaned, what=what)
-    except MoneyError:
+        value = parse_decimal(text.strip().removeprefix("$"), what=what)
+    except MoneyError as exc:
+        if "," in text and len(text) <= MAX_AMOUNT_TEXT:
+            return UsageError(f"{exc}.", USAGE["thresholds"])  # why a comma is refused (ambiguous)
         return UsageError(f"{what} `{_quote(text)}` is not an amount.", USAGE["thresholds"])
     if value < 0:
         return UsageError(f"{what} must not be negative, got `{_quote(text)}`.", USAGE["thresholds"])
@@ -154,6 +177,9 @@ def _thresholds(rest: list[str]) -> dict[str, object] | UsageError:
         return UsageError("`thresholds set` needs a scope and at least one of yellow=, red=.", USAGE["thresholds"])
     scope = rest[1]
     kind, _, value = scope.partition(":")
+    too_long = _name_too_long(value, kind, USAGE["thresholds"])
+    if too_long is not None:
+        return too_long
     if kind not in SCOPE_KINDS or (kind != "company" and not value) or (kind == "company" and value):
         return UsageError(
             f"Scope `{_quote(scope)}` must be `company` or `workflow:NAME`, `team:NAME`, `model:NAME`.",
@@ -176,6 +202,9 @@ def _thresholds(rest: list[str]) -> dict[str, object] | UsageError:
 def _owner(rest: list[str]) -> dict[str, object] | UsageError:
     if len(rest) != 2:
         return UsageError("`owner` needs a workflow and a @user.", USAGE["owner"])
+    too_long = _name_too_long(rest[0], "workflow", USAGE["owner"])
+    if too_long is not None:
+        return too_long
     match = _USER.match(rest[1])
     if match is None:
         return UsageError(f"`{_quote(rest[1])}` is not a @user mention.", USAGE["owner"])
@@ -193,12 +222,18 @@ def _estimate(rest: list[str]) -> dict[str, object] | UsageError:
         if not sep or key not in ESTIMATE_KEYS or not value:
             return UsageError(f"`{_quote(word)}` should be one of dau=, actions=, tokens=, model=.", USAGE["estimate"])
         if key == "model":
+            too_long = _name_too_long(value, "model", USAGE["estimate"])
+            if too_long is not None:
+                return too_long
             values[key] = value
         else:
-            number = value.replace(",", "").replace("_", "")
-            if not number.isdigit() or int(number) == 0:
-                return UsageError(f"{key} must be a whole number above 0, got `{_quote(value)}`.", USAGE["estimate"])
-            values[key] = int(number)
+            number = int(value.replace(",", "").replace("_", "")) if _COUNT.match(value) else 0
+            if not 1 <= number <= ESTIMATE_MAX[key]:
+                return UsageError(
+                    f"{key} must be a whole number from 1 to {ESTIMATE_MAX[key]:,}, got `{_quote(value)}`.",
+                    USAGE["estimate"],
+                )
+            values[key] = number
     missing = [k for k in ESTIMATE_KEYS if k not in values]
     if missing:
         return UsageError(f"`estimate` is missing {', '.join(k + '=' for k in missing)}.", USAGE["estimate"])

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from aispend.bot.views import GREEN, RED, UNKNOWN, YELLOW, BudgetLine, ChangeLine, ScopeColour
-from aispend.core.money import Money
+from aispend.core.money import Money, decimal_str
 from aispend.governance import reports, store
 from aispend.governance.config import GovernanceConfig
 from aispend.ledger.db import session_scope
@@ -176,15 +176,13 @@ def change_lines(findings: list[Finding]) -> list[ChangeLine]:
 
 def _plain(value: Decimal | None) -> Decimal | None:
     """A stored amount without the ledger's trailing zeros (10000.000000000000 -> 10000)."""
-    if value is None:
-        return None
-    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+    return None if value is None else Decimal(decimal_str(value))
 
 
 def _flat(yellow: Decimal | None, red: Decimal | None, currency: str, period: str) -> dict[str, Any]:
     return {
-        "yellow": str(yellow) if yellow is not None else None,
-        "red": str(red) if red is not None else None,
+        "yellow": decimal_str(yellow) if yellow is not None else None,
+        "red": decimal_str(red) if red is not None else None,
         "currency": currency,
         "period": period,
     }

@@ -79,3 +79,14 @@ class AuditEntry(SQLModel, table=True):
     target: str = Field(max_length=255)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class SeenRequest(SQLModel, table=True):
+    """The signature of a Slack request that was let through, until Slack's 5-minute window for its
+    timestamp is over: a replay of it is answered 200 and applied no second time (bot/replay.py)."""
+
+    __tablename__ = "slack_seen_request"
+    __table_args__ = (Index("ix_slack_seen_request_expires", "expires_at"),)
+
+    signature: str = Field(primary_key=True, max_length=64)  # hex of the v0 HMAC
+    expires_at: datetime

@@ -295,9 +295,12 @@ def thresholds_set(
         rule = Threshold(target, kind, y, r, cur)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    with session_scope(rt.engine()) as session:
-        row = store.set_threshold(session, rule, actor=by or getpass.getuser(), now=rt.clock())
-        data = store.threshold_json(row)
+    try:
+        with session_scope(rt.engine()) as session:
+            row = store.set_threshold(session, rule, actor=by or getpass.getuser(), now=rt.clock())
+            data = store.threshold_json(row)
+    except ValueError as exc:  # an amount this database cannot store exactly: nothing was written
+        raise _fail(str(exc)) from None
     typer.echo(json.dumps(data))
 
 

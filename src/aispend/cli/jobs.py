@@ -76,26 +76,35 @@ def metric_feeds(settings: Settings, engine: Engine) -> MetricFeeds:
     )
 
 
-def startup_problems(settings: Settings) -> list[str]:
-    """Settings that parse but cannot work together; each names the setting and the fix."""
+def startup_problems(settings: Settings, *, http: bool = False) -> list[str]:
+    """Settings that parse but cannot work together; each names the setting and the fix. Empty tokens
+    count as unset (Settings). `http`: `aispend run --http`."""
     problems = []
-    has_bot = settings.slack_bot_token is not None and settings.slack_bot_token.get_secret_value().strip()
-    if has_bot and settings.slack_app_token is None and settings.slack_signing_secret is None:
+    has_bot = settings.slack_bot_token is not None
+    app_token, secret = settings.slack_app_token, settings.slack_signing_secret
+    if has_bot and app_token is None and secret is None:
         problems.append(
             "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET "
             "(HTTP mode) is: set one of them, or unset SLACK_BOT_TOKEN to use the terminal sink"
         )
-    if not has_bot and settings.slack_app_token is not None:
+    elif has_bot and http and secret is None:
+        problems.append(
+            "SLACK_SIGNING_SECRET is not set: `aispend run --http` serves HTTP mode, which cannot verify "
+            "Slack's requests without it; set it (Slack app settings, Basic Information) or drop --http"
+        )
+    if has_bot and app_token is not None and not http and not app_token.get_secret_value().startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN is not an app-level token (those start with xapp-): set the right token")
+    if not has_bot and app_token is not None:
         problems.append("SLACK_APP_TOKEN is set without SLACK_BOT_TOKEN: set the bot token (xoxb-...) too")
     return problems
 
 
-def _edge(settings: Settings, engine: Engine, clock: Clock) -> SlackEdge:
+def _edge(settings: Settings, engine: Engine, clock: Clock, http: bool = False) -> SlackEdge:
     edge = slack_edge(settings, engine, clock)
     if edge.serve is None:
         log.info("no SLACK_BOT_TOKEN: messages go to the terminal sink (stdout)")
     else:
-        mode = "Socket Mode" if settings.slack_app_token is not None else "HTTP mode"
+        mode = "Socket Mode" if settings.slack_app_token is not None and not http else "HTTP mode"
         log.info("Slack app in %s; jobs post through the bot's outbox", mode)
     return edge
 
@@ -112,13 +121,13 @@ def run_command(
     rt = runtime(ctx)
     settings = rt.settings
     configure_logging(settings.log_format, settings.log_level)
-    problems = startup_problems(settings)
+    problems = startup_problems(settings, http=http)
     for problem in problems:
         typer.echo(f"setting problem: {problem}", err=True)
     if problems:
         raise typer.Exit(2)
     engine = _engine_or_exit(rt)
-    edge = _edge(settings, engine, rt.clock)
+    edge = _edge(settings, engine, rt.clock, http)
     if isinstance(edge.serve, SlackServe):
         edge.serve.force_http = http
     serve_schedule(
@@ -130,6 +139,9 @@ def run_command(
         metric_feeds(settings, engine),
         housekeeping=edge.wired.bot.outbox.deliver_pending,
     )
+    if isinstance(edge.serve, SlackServe) and edge.serve.failure:
+        typer.echo(f"setting problem: {edge.serve.failure}", err=True)
+        raise typer.Exit(2)
 
 
 def serve_schedule(

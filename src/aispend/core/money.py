@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 # Ledger amounts are stored with 12 decimal places: enough for FOCUS exports (11 places)
 # and for per-token prices (a cached token can cost 3.75e-8 USD).
 LEDGER_SCALE = 12
 LEDGER_QUANTUM = Decimal(1).scaleb(-LEDGER_SCALE)
 ZERO = Decimal(0)
+# The money columns hold 38 digits (NUMERIC(38, 12)); the default context has 28 and would round
+# (or refuse) an amount of 17 integer digits or more when quantizing it to 12 places.
+_LEDGER_CONTEXT = Context(prec=38, rounding=ROUND_HALF_EVEN)
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
 
@@ -93,15 +96,14 @@ def parse_decimal(text: str | int | Decimal, *, what: str = "amount") -> Decimal
 
 def to_ledger(amount: Decimal) -> Decimal:
     """Round to the ledger's 12 decimal places (banker's rounding)."""
-    return amount.quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return amount.quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN, context=_LEDGER_CONTEXT)
 
 
 def decimal_str(amount: Decimal) -> str:
     """Canonical decimal string for JSON: no exponent, no trailing zeros past the point."""
     if amount == 0:
         return "0"
-    text = format(amount.normalize(), "f")
-    return text
+    return format(amount.normalize(context=_LEDGER_CONTEXT), "f")
 
 
 def money_json(amount: Decimal, currency: str) -> dict[str, str]:

@@ -76,6 +76,15 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "AISPEND_SLACK_APP_TOKEN")
     )
 
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        # `SLACK_SIGNING_SECRET=` as .env.example ships it means "not set": never an empty secret that
+        # would verify nothing.
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if isinstance(value, str) and not value.strip() else value
+
     # --- sync engine and provider admin APIs ---------------------------------------------------
     sync_lookback_days: int = Field(default=3, ge=0)
     sync_backfill_days: int = Field(default=90, ge=1)
@@ -140,6 +149,7 @@ class Settings(BaseSettings):
     # --- Slack bot -----------------------------------------------------------------------------
     http_host: str = "127.0.0.1"  # `aispend run` HTTP mode listens here, at /slack/events
     http_port: int = Field(default=3000, ge=0, le=65535)
+    http_max_body_bytes: int = Field(default=1 << 20, ge=1)  # larger request bodies are refused (413)
     slack_api_url: str = "https://slack.com/api/"  # for tests and proxies
     slack_governance_channel: str = ""  # channel id of the weekly digest
     slack_finance_channel: str = ""  # channel id of red alerts

@@ -16,6 +16,7 @@ from aispend.core.money import money_json
 from aispend.core.timeutil import as_utc
 from aispend.governance.models import AlertState, FeatureRevenue, Notification, Threshold, ThresholdAudit
 from aispend.ledger.models import Workflow
+from aispend.ledger.types import unstorable
 from aispend.rules.findings import Scope
 from aispend.rules.lifecycle import NotificationDraft
 from aispend.rules.thresholds import Threshold as ThresholdRule
@@ -67,10 +68,21 @@ def _find_threshold(session: Session, scope: Scope, period_kind: str) -> Thresho
     ).scalar_one_or_none()
 
 
+def check_storable(session: Session, **amounts: Decimal | None) -> None:
+    """Refuse (ValueError naming the amount) what the money columns of this database cannot hold
+    exactly, before anything is written: what is stored is what was asked for."""
+    dialect = session.get_bind().dialect.name
+    for name, amount in amounts.items():
+        problem = unstorable(amount, dialect) if amount is not None else None
+        if problem:
+            raise ValueError(f"{name.replace('_', ' ')} {amount} {problem}")
+
+
 def set_threshold(session: Session, rule: ThresholdRule, *, actor: str, now: datetime) -> Threshold:
     """Create or replace the threshold for (scope, period); audited (who, when, before, after)."""
     if not actor.strip():
         raise ValueError("say who is changing the threshold (--by)")
+    check_storable(session, yellow_level=rule.yellow, red_level=rule.red)
     row = _find_threshold(session, rule.scope, rule.period_kind)
     before = threshold_json(row) if row else None
     if row is None:
@@ -321,6 +333,7 @@ def set_workflow_cap(
         raise ValueError(f"run cost cap must be above zero, got {run_cost_cap}")
     if call_token_budget is not None and call_token_budget <= 0:
         raise ValueError(f"call token budget must be above zero, got {call_token_budget}")
+    check_storable(session, run_cost_cap=run_cost_cap)
     wf = _workflow(session, key, now, create=True)
     if clear:
         wf.run_cost_cap, wf.call_token_budget = None, None

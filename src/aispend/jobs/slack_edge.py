@@ -83,32 +83,57 @@ def deliver_governance_alerts(context: JobContext, *, wired: Wired) -> DeliveryR
 
 @dataclass
 class SlackServe:
-    """Serve the Bolt app until `stop` is set: Socket Mode with SLACK_APP_TOKEN, else HTTP mode."""
+    """Serve the Bolt app until `stop` is set: Socket Mode with SLACK_APP_TOKEN, else HTTP mode.
+
+    When Slack cannot be served (Slack refuses the app token, the port is taken) the reason is kept in
+    `failure`, naming the setting, and `stop` is set: the process ends instead of running on with no app."""
 
     wired: Wired
     settings: Settings
     force_http: bool = False  # `aispend run --http`: HTTP mode even when SLACK_APP_TOKEN is set
+    failure: str | None = None
 
     def __call__(self, stop: threading.Event) -> None:
+        try:
+            self._serve(stop)
+        except Exception as exc:  # the reason is reported and the process stops
+            self.failure = serve_failure(self.settings, self.socket_mode, exc)
+            log.error("Slack cannot be served: %s", self.failure)
+            stop.set()
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.settings.slack_app_token is not None and not self.force_http
+
+    def _serve(self, stop: threading.Event) -> None:
         from aispend.bot.app import build_app
 
         settings = self.settings
         assert self.wired.client is not None
-        socket_mode = settings.slack_app_token is not None and not self.force_http
-        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-        app = build_app(self.wired.bot, self.wired.client, signing_secret=None if socket_mode else secret)
-        if socket_mode:
+        if self.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             assert settings.slack_app_token is not None
+            app = build_app(self.wired.bot, self.wired.client, signing_secret=None)
             handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
             handler.connect()
             stop.wait()
             handler.close()
             return
+        from aispend.bot.replay import ReplayGuard
         from aispend.bot.server import make_http_server
 
-        server = make_http_server(app, settings.http_host, settings.http_port)
+        if settings.slack_signing_secret is None:  # startup_problems says so before we get here
+            raise ValueError("SLACK_SIGNING_SECRET is not set")
+        secret = settings.slack_signing_secret.get_secret_value()
+        server = make_http_server(
+            build_app(self.wired.bot, self.wired.client, signing_secret=secret),
+            settings.http_host,
+            settings.http_port,
+            signing_secret=secret,
+            replays=ReplayGuard(self.wired.bot.commands.engine),
+            max_body_bytes=settings.http_max_body_bytes,
+        )
         log.info(
             "Slack HTTP mode on http://%s:%d/slack/events",
             settings.http_host,
@@ -119,3 +144,18 @@ class SlackServe:
         thread.start()
         stop.wait()
         server.shutdown()
+
+
+def serve_failure(settings: Settings, socket_mode: bool, exc: Exception) -> str:
+    """One line naming the setting and the cause (never a token)."""
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        error = exc.response.get("error") or "no reason given"
+        if str(exc.response.api_url).endswith("apps.connections.open"):
+            return f"SLACK_APP_TOKEN was refused by Slack ({error}): set a valid app-level token (xapp-...)"
+        return f"SLACK_BOT_TOKEN was refused by Slack ({error}): set a valid bot token (xoxb-...)"
+    cause = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if socket_mode:
+        return f"Slack Socket Mode could not connect with SLACK_APP_TOKEN ({cause})"
+    return f"AISPEND_HTTP_HOST:AISPEND_HTTP_PORT ({settings.http_host}:{settings.http_port}): cannot serve ({cause})"

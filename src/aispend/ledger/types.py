@@ -10,6 +10,12 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from aispend.core.money import LEDGER_SCALE, to_ledger
 
+# The largest amount a money column holds, per database (see MoneyAmount).
+MAX_AMOUNT = {
+    "sqlite": Decimal(2**63 - 1).scaleb(-LEDGER_SCALE),  # a signed 64-bit count of 10^-12 units
+    "postgresql": Decimal("9" * 26 + "." + "9" * LEDGER_SCALE),  # NUMERIC(38, 12)
+}
+
 
 def ledger_units(amount: Decimal) -> int:
     """An amount as SQLite stores it (see MoneyAmount): a whole count of 10^-12 units, rounded to
@@ -19,6 +25,29 @@ def ledger_units(amount: Decimal) -> int:
     if whole == units:  # at most 12 decimals: exact already
         return whole
     return int(to_ledger(amount).scaleb(LEDGER_SCALE))
+
+
+def decimal_places(amount: Decimal) -> int:
+    """Places after the point once trailing zeros are dropped (exact, whatever the context)."""
+    _, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int), "a finite amount"
+    while exponent < 0 and digits and digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    return max(0, -exponent)
+
+
+def unstorable(amount: Decimal, dialect: str) -> str | None:
+    """Why a money column on this database cannot hold `amount` exactly (None when it can): more
+    than 12 decimal places would be rounded away, more than the column's maximum would overflow."""
+    if not amount.is_finite():
+        return "is not a finite number"
+    limit = MAX_AMOUNT.get(dialect, MAX_AMOUNT["postgresql"])
+    if amount.copy_abs() > limit:  # copy_abs: exact (abs() rounds to the context's 28 digits)
+        shown = f"{limit:f}" + (" on SQLite" if dialect == "sqlite" else "")
+        return f"is above the largest amount the ledger can store ({shown})"
+    if decimal_places(amount) > LEDGER_SCALE:
+        return f"has more than {LEDGER_SCALE} decimal places (amounts are stored to {LEDGER_SCALE})"
+    return None
 
 
 class MoneyAmount(TypeDecorator[Decimal]):
