@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,13 +17,21 @@ from typing import Any
 from sqlalchemy import Engine
 
 from aispend.core.pricing import PriceBook
-from aispend.ingest.call_schema import RowError, build_call, normalize_call
+from aispend.ingest.call_schema import (
+    DEFAULT_MAX_CALL_COST,
+    CallLimits,
+    RowError,
+    build_call,
+    implausible,
+    normalize_call,
+)
 from aispend.ingest.readers import SourceRow
 from aispend.ledger.calls import (
     BatchTotals,
     CallEncoder,
     StoredCall,
     batch_totals,
+    conflicting_calls,
     cost_inserted,
     insert_encoded,
     last_call_id,
@@ -117,9 +125,12 @@ def import_calls(
     default_currency: str = "USD",
     batch_size: int = 20000,
     on_batch: Callable[[ImportSummary], None] | None = None,
+    limits: CallLimits | None = None,
 ) -> ImportSummary:
-    """Import rows in this process (see ingest.parallel for large JSONL files)."""
+    """Import rows in this process (see ingest.parallel for large JSONL files). `limits`: by default
+    the default cost limit, the database's storage limit and a time window around `now`."""
     prices = prices or PriceBook()
+    limits = limits or CallLimits.at(now, DEFAULT_MAX_CALL_COST, engine.dialect.name)
     summary = ImportSummary()
     with engine.connect() as conn:
         watermark = purge_watermark(conn)
@@ -127,8 +138,10 @@ def import_calls(
     encoder = CallEncoder(type(engine.dialect))
     with fewer_gc_passes():
         for batch in _batches(rows, batch_size):
-            encoded = encoder.encode(stored_calls(batch, prices, default_currency, watermark, summary), now)
-            write_batch(engine, encoded, batch_totals(encoded, encoder.sqlite), now, summary)
+            origins: list[SourceRow] = []
+            calls = stored_calls(batch, prices, default_currency, watermark, summary, limits, origins)
+            encoded = encoder.encode(calls, now)
+            write_batch(engine, encoded, batch_totals(encoded, encoder.sqlite), now, summary, origins)
             if on_batch:
                 on_batch(summary)
     finish_summary(engine, summary, first_id, now)
@@ -136,19 +149,39 @@ def import_calls(
 
 
 def write_batch(
-    engine: Engine, encoded: list[tuple[Any, ...]], totals: BatchTotals, now: datetime, summary: ImportSummary
+    engine: Engine,
+    encoded: list[tuple[Any, ...]],
+    totals: BatchTotals,
+    now: datetime,
+    summary: ImportSummary,
+    origins: Sequence[SourceRow],
 ) -> None:
     """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there.
+    A skipped row whose call id is in the ledger with other values is a rejection that shows both
+    (`origins`: the source row of each encoded row).
 
     On SQLite the transaction takes the database's write lock first (BEGIN IMMEDIATE), so that the id
     range read at its start stays this batch's even while other processes write."""
+    conflicts: list[tuple[int, str]] = []
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         inserted = insert_encoded(conn, encoded, now, totals)
+        if inserted < len(encoded):
+            conflicts = conflicting_calls(conn, encoded)
         conn.commit()
     summary.inserted += inserted
-    summary.duplicates += len(encoded) - inserted
+    summary.duplicates += len(encoded) - inserted - len(conflicts)
+    for index, differences in conflicts:
+        row = origins[index]
+        summary.reject(
+            Rejection(
+                row.file,
+                row.line,
+                f"this call id is already in the ledger with other values ({differences}): not imported; "
+                "the ledger keeps the first version",
+            )
+        )
 
 
 def finish_summary(engine: Engine, summary: ImportSummary, first_id: int, now: datetime) -> None:
@@ -162,9 +195,11 @@ def stored_calls(
     default_currency: str,
     watermark: datetime | None,
     summary: ImportSummary,
+    limits: CallLimits = CallLimits(),
+    origins: list[SourceRow] | None = None,
 ) -> list[StoredCall]:
     """The importable calls of a batch of rows, priced; rejected rows and the batch's counts go to
-    the summary."""
+    the summary, and the source row of each call to `origins` when given."""
     calls: list[StoredCall] = []
     keep = calls.append
     unpriced_models = summary.unpriced_models
@@ -194,6 +229,12 @@ def stored_calls(
             )
             continue
         price_call(call, prices)
+        refused = implausible(call, limits)
+        if refused is not None:
+            summary.reject(Rejection(row.file, row.line, refused))
+            continue
+        if origins is not None:
+            origins.append(row)
         if call.cost is None:
             unpriced_models[(call.provider, call.model)] += 1
         elif call.zero_cost_flag:

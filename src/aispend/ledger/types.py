@@ -10,6 +10,18 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from aispend.core.money import LEDGER_SCALE, to_ledger
 
+# The largest whole number a BIGINT (PostgreSQL) or an INTEGER (SQLite) column holds.
+BIGINT_MAX = 2**63 - 1
+
+
+def money_limit(dialect_name: str) -> Decimal:
+    """What an amount must stay below (in magnitude) for MoneyAmount to store it on this database:
+    a 64-bit count of 10^-12 on SQLite (about 9.2 million), NUMERIC(38, 12) elsewhere (10^26).
+    Checked when a row is read, so that one such value is a row error instead of a failed batch."""
+    if dialect_name == "sqlite":
+        return Decimal(BIGINT_MAX).scaleb(-LEDGER_SCALE)
+    return Decimal(10) ** (38 - LEDGER_SCALE)
+
 
 def ledger_units(amount: Decimal) -> int:
     """An amount as SQLite stores it (see MoneyAmount): a whole count of 10^-12 units, rounded to
