@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -251,7 +252,11 @@ def test_an_unreadable_file_is_reported_and_the_others_imported(engine: Engine, 
         f"{not_focus}: not a FOCUS export: missing column(s) BilledCost, BillingCurrency, "
         "ChargePeriodStart, ChargePeriodEnd: nothing from this file was imported"
     )
-    assert str(rejections[-1]).startswith(f"{truncated}: the compressed file is truncated")
+    # The line where reading stopped (the records before it were read, then rolled back with the file).
+    assert re.fullmatch(
+        rf"{re.escape(str(truncated))}:\d+: the compressed file is truncated: nothing from this file was imported",
+        str(rejections[-1]),
+    )
     # The truncated file's rows were rolled back with it; the sample is whole.
     assert _ledger_totals(engine) == (1000, SAMPLE_TOTAL, SAMPLE_AI_TOTAL)
 
@@ -486,3 +491,38 @@ def test_an_empty_file_is_reported(engine: Engine, tmp_path: Path) -> None:
     assert [str(r) for r in rejections] == [
         f"{empty}: the file is empty (no header line): nothing from this file was imported"
     ]
+
+
+_BAD_FOCUS_CELLS = {
+    "a NUL in a stored column": ({"ServiceName": "a\x00b"}, "column 'ServiceName' contains a NUL character"),
+    "a byte that is not UTF-8": ({"ChargeDescription": "@@BAD@@"}, "column 'ChargeDescription' is not UTF-8 text"),
+    "Tags nested 5,000 deep": ({"Tags": '{"a":' * 5000 + "1" + "}" * 5000}, "Tags is nested too deeply"),
+    "a NUL escaped in Tags": ({"Tags": '{"team": "a\\u0000b"}'}, "Tags contain a NUL character"),
+    "the last instant with an offset": (
+        {"ChargePeriodEnd": "9999-12-31T23:59:59-05:00"},
+        "ChargePeriodEnd is not a date and time",
+    ),
+    "a cell over 16 MiB": ({"ChargeDescription": "x" * (17 * 1024 * 1024)}, "not valid CSV: field larger"),
+}
+
+
+@pytest.mark.parametrize("case", _BAD_FOCUS_CELLS)
+def test_a_bad_cell_is_a_row_error_and_the_rest_of_the_file_is_imported(
+    case: str, engine: Engine, tmp_path: Path
+) -> None:
+    header, rows = _sample_rows()
+    bad, reason = _BAD_FOCUS_CELLS[case]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows[:10])
+    writer.writerow(rows[10] | bad)
+    writer.writerows(rows[11:])
+    path = tmp_path / "export.csv"
+    path.write_bytes(out.getvalue().encode().replace(b"@@BAD@@", b"\xff"))
+
+    _, rejections = _ingest(engine, path)
+
+    assert len(rejections) == 1 and str(rejections[0]).startswith(f"{path}:12: {reason}"), rejections
+    good = [r for index, r in enumerate(rows) if index != 10]
+    assert _ledger_totals(engine)[:2] == (len(good), sum((Decimal(r["BilledCost"]) for r in good), Decimal(0)))

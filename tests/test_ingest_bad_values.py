@@ -115,8 +115,8 @@ def csv_row(i: int, **changes: Any) -> str:
 CSV_CASES = {
     "a decimal comma": (csv_row(9, cost="0,25"), "cost '0,25' is ambiguous"),
     "a cell over csv's 131,072 characters": (csv_row(9, workflow="x" * 200_000), "workflow is longer than 128"),
-    "a NUL in a label": (csv_row(9, workflow="a\x00b"), "workflow contains a NUL character"),
-    "a byte that is not UTF-8": (csv_row(9, workflow="QQ"), "not UTF-8 text (byte 0xFF"),
+    "a NUL in a label": (csv_row(9, workflow="a\x00b"), "column 'workflow' contains a NUL character"),
+    "a byte that is not UTF-8": (csv_row(9, workflow="QQ"), "column 'workflow' is not UTF-8 text (byte 0xFF"),
     "tokens of 2^63": (csv_row(9, input_tokens=BIG), f"input_tokens '{BIG}'"),
     "a cost over the SQLite money limit": (csv_row(9, cost="9300000"), "cost 9300000"),
 }

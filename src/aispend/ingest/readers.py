@@ -97,16 +97,22 @@ def lines_of(name: str, binary: Iterable[bytes], first_line: int = 1) -> Iterato
         yield line_no + 1, SourceRow(name, line_no + 1, None, read_failure(exc))
 
 
-def utf8_problem(text: str) -> str | None:
-    """Why text decoded with errors="surrogateescape" is not UTF-8, or None."""
-    if text.isascii():
+def cell_problem(cells: list[str], header: list[str]) -> str | None:
+    """Why a CSV row read with errors="surrogateescape" cannot be stored, naming the column: a byte
+    that is not UTF-8, or a NUL (PostgreSQL text cannot hold it). None for a clean row; one C-speed
+    test of the joined row in the common case."""
+    joined = "".join(cells)
+    if joined.isascii() and "\x00" not in joined:
         return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        byte = ord(text[exc.start]) - 0xDC00 if "\udc80" <= text[exc.start] <= "\udcff" else None
-        shown = f"0x{byte:02X}" if byte is not None else repr(text[exc.start])
-        return f"not UTF-8 text (byte {shown} at character {exc.start + 1})"
+    for name, cell in zip(header, cells, strict=False):
+        if "\x00" in cell:
+            return f"column {name!r} contains a NUL character"
+        try:
+            cell.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            char = cell[exc.start]
+            shown = f"0x{ord(char) - 0xDC00:02X}" if "\udc80" <= char <= "\udcff" else repr(char)
+            return f"column {name!r} is not UTF-8 text (byte {shown} at character {exc.start + 1})"
     return None
 
 
@@ -197,7 +203,7 @@ def _iter_csv(name: str, binary: IO[bytes]) -> Iterator[SourceRow]:
         if len(row) != len(header):
             yield SourceRow(name, line_no, None, f"has {len(row)} columns, the header has {len(header)}")
             continue
-        problem = utf8_problem("".join(row))
+        problem = cell_problem(row, header)
         if problem is not None:
             yield SourceRow(name, line_no, None, problem)
             continue
