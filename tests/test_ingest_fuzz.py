@@ -36,6 +36,7 @@ from aispend.ledger.models import CallRecord, CallRollup, CostLine, table_of
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 # What SQLite's 64-bit count of 10^-12 holds (the test's own figure, not the code's constant).
 SQLITE_MONEY = Decimal("9223372.036854775807")
+MARK = "@@not-utf-8@@"
 FOCUS_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "focus" / "focus-1.0-sample.csv"
 
 
@@ -47,7 +48,10 @@ class Corpus:
     good: list[bool] = field(default_factory=list)  # per line: a row that must be kept
     amounts: list[Decimal] = field(default_factory=list)  # per line: its amount when good
 
-    def add(self, line: str | bytes, amount: Decimal | None) -> None:
+    def add(self, line: str | bytes, amount: Decimal | None, undecodable: bytes = b"\xff") -> None:
+        """A line; MARK in it stands for bytes that are not UTF-8 (`undecodable`)."""
+        if isinstance(line, str) and MARK in line:
+            line = line.encode().replace(MARK.encode(), undecodable)
         self.lines.append(line)
         self.good.append(amount is not None)
         self.amounts.append(amount or Decimal(0))
@@ -140,7 +144,7 @@ def call_corpus(rng: random.Random, fmt: str, prefix: str, rows: int) -> Corpus:
         elif kind < 0.75 and earlier:  # a second version of an earlier call: reported, not imported
             corpus.add(encode_call(rng.choice(earlier) | {"cost": str(cost + 1)}, fmt), None)
         elif kind < 0.8:
-            corpus.add(encode_call(row, fmt).replace("wf-", "\udcff-").encode("utf-8", "surrogateescape"), None)
+            corpus.add(encode_call(row, fmt).replace("wf-", f"{MARK}-"), None)
             if "wf-" not in row["workflow"]:
                 corpus.lines[-1] = encode_call(row | {"model": "m\x00"}, fmt)
         elif kind < 0.83 and fmt == "jsonl":
@@ -266,21 +270,19 @@ def focus_corpus(rng: random.Random, sqlite: bool, file_number: int) -> Corpus:
             row["BilledCost"] = "9300000"  # storable on PostgreSQL only
             good = None if sqlite else Decimal(9300000)
         elif kind < 0.1:
-            row["ChargeDescription"] = "QQ"
+            row["ChargeDescription"] = MARK
             good = None
         elif kind < 0.3:
             row |= rng.choice(FOCUS_SPOILERS)
             good = None
         out = io.StringIO()
         csv.DictWriter(out, fieldnames=header, lineterminator="\n").writerow(row)
-        line = out.getvalue()
-        corpus.add(line.encode().replace(b"QQ", b"\xff") if "QQ" in line else line, good)
+        corpus.add(out.getvalue(), good)
     return corpus
 
 
 def test_fuzzed_focus_exports_keep_every_good_row(engine: Engine, database_url: str, tmp_path: Path) -> None:
-    rng = random.Random(3)
-    sqlite = engine.dialect.name == "sqlite"
+    rng, sqlite = random.Random(3), engine.dialect.name == "sqlite"
     expected_rows, expected_total = 0, Decimal(0)
     for number in range(5):
         corpus = focus_corpus(rng, sqlite, number)
@@ -337,11 +339,11 @@ def expense_corpus(rng: random.Random, sqlite: bool, file_number: int) -> Corpus
         elif kind < 0.1:
             memo, good = "a\x00b", None
         elif kind < 0.15:
-            memo, good = "QQ", None
+            memo, good = MARK, None
         elif kind < 0.3:
             shown, good = rng.choice(EXPENSE_SPOILERS), None
         line = f'2026-10-{index % 28 + 1:02d},VENDOR {file_number}-{index},"{shown}",USD,{memo}\n'
-        corpus.add(line.encode().replace(b"QQ", b"\x81\xff") if "QQ" in line else line, good)
+        corpus.add(line, good, undecodable=b"\x81\xff")  # not UTF-8, and not cp1252 either
     return corpus
 
 
