@@ -80,7 +80,7 @@ class CallLineDecoder:
         if decoder is None:
             chosen = set(names)
             fields: list[tuple[str, Any, Any]] = [
-                (f"f{index}", _TYPES.get(field, str) | None, msgspec.field(default=None, name=name))
+                (f"f{index}", _typed(field), msgspec.field(default=None, name=name))
                 for index, (field, name) in enumerate(zip(FIELDS, names, strict=True))
             ]
             # Any other name of a field makes the line take the generic path, which resolves aliases
@@ -95,6 +95,11 @@ class CallLineDecoder:
 
 
 _GENERIC = object()
+
+
+def _typed(field: str) -> Any:
+    kind = _TYPES.get(field, str)
+    return kind if kind is msgspec.Raw else kind | None  # a Raw takes null as b"null" (see _cost)
 
 
 def _cost(text: bytes) -> Any:

@@ -82,6 +82,7 @@ MAX_AHEAD = timedelta(days=1)
 MAX_BEHIND = timedelta(days=3653)
 DEFAULT_MAX_CALL_COST = Decimal(1000)
 _SQLITE_MONEY_LIMIT = money_limit("sqlite")  # the lower of the two databases' limits
+_FIRST_INSTANT, _LAST_INSTANT = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +93,22 @@ class CallLimits:
     max_cost: Decimal = DEFAULT_MAX_CALL_COST
     storable_cost: Decimal = _SQLITE_MONEY_LIMIT
     now: datetime | None = None
+    # The accepted times (derived from now): what the per-row test compares with.
+    earliest: datetime = _FIRST_INSTANT
+    latest: datetime = _LAST_INSTANT
 
     @classmethod
     def at(cls, now: datetime, max_cost: Decimal, dialect_name: str) -> CallLimits:
-        return cls(max_cost, money_limit(dialect_name), now)
+        return cls(max_cost, money_limit(dialect_name), now, now - MAX_BEHIND, now + MAX_AHEAD)
+
+    def admits(self, call: StoredCall) -> bool:
+        """The per-row test (three comparisons); implausible() says why when it fails."""
+        cost = call.cost
+        return (cost is None or cost <= self.max_cost) and self.earliest <= call.ts <= self.latest
 
 
 def implausible(call: StoredCall, limits: CallLimits) -> str | None:
-    """Why a priced call is refused, or None. Pure; run for every row, so the common case is two
-    comparisons."""
+    """Why a priced call is refused, or None. Pure."""
     cost = call.cost
     if cost is not None and cost > limits.max_cost:
         if cost >= limits.storable_cost:
@@ -114,12 +122,12 @@ def implausible(call: StoredCall, limits: CallLimits) -> str | None:
         )
     now = limits.now
     if now is not None:
-        if call.ts > now + MAX_AHEAD:
+        if call.ts > limits.latest:
             return (
                 f"timestamp {call.ts.isoformat()} is more than a day after the import's clock "
                 f"({now.isoformat()}): refused as implausible (seconds given as milliseconds?)"
             )
-        if call.ts < now - MAX_BEHIND:
+        if call.ts < limits.earliest:
             return (
                 f"timestamp {call.ts.isoformat()} is more than ten years before the import's clock "
                 f"({now.isoformat()}): refused as implausible"

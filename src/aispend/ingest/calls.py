@@ -204,6 +204,7 @@ def stored_calls(
     keep = calls.append
     unpriced_models = summary.unpriced_models
     read = flagged = 0
+    admits = limits.admits
     for row in rows:
         read += 1
         values = row.values
@@ -229,9 +230,8 @@ def stored_calls(
             )
             continue
         price_call(call, prices)
-        refused = implausible(call, limits)
-        if refused is not None:
-            summary.reject(Rejection(row.file, row.line, refused))
+        if not admits(call):
+            summary.reject(Rejection(row.file, row.line, implausible(call, limits) or "refused"))
             continue
         if origins is not None:
             origins.append(row)
