@@ -322,13 +322,15 @@ def conflicting_calls(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list
         )
         stored.update((row[0], tuple(row[1:])) for row in found)
     sqlite_money = conn.dialect.name == "sqlite"
-    at = [_AT[c] for c in ("cost", "cost_source", *_CONTENT)]
+    pick = itemgetter(*(_AT[c] for c in ("cost", "cost_source", *_CONTENT)))
     result = []
     for index, row in enumerate(rows):
         old = stored.get(row[0])
         if old is None:
             continue
-        new = tuple(row[i] for i in at)
+        new = pick(row)
+        if new == old:  # the common case of a re-import: the very same call
+            continue
         differences = [
             f"{name}: ledger {_readable(name, before, sqlite_money)}, this row {_readable(name, after, sqlite_money)}"
             for name, before, after in zip(_CONTENT, old[2:], new[2:], strict=True)
