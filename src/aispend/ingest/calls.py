@@ -38,6 +38,7 @@ from aispend.ledger.calls import (
     purge_watermark,
 )
 from aispend.ledger.models import COST_GIVEN, COST_PRICED, COST_UNPRICED
+from aispend.ledger.types import money_limit
 
 MAX_LISTED_REJECTIONS = 1000
 
@@ -128,9 +129,11 @@ def import_calls(
     limits: CallLimits | None = None,
 ) -> ImportSummary:
     """Import rows in this process (see ingest.parallel for large JSONL files). `limits`: by default
-    the default cost limit, the database's storage limit and a time window around `now`."""
+    the default cost limit and the database's storage limit, no time window (`now` is the ingestion
+    stamp, which a loader of generated data may set anywhere); the CLI passes the window around its
+    clock (CallLimits.at)."""
     prices = prices or PriceBook()
-    limits = limits or CallLimits.at(now, DEFAULT_MAX_CALL_COST, engine.dialect.name)
+    limits = limits or default_limits(engine)
     summary = ImportSummary()
     with engine.connect() as conn:
         watermark = purge_watermark(conn)
@@ -146,6 +149,10 @@ def import_calls(
                 on_batch(summary)
     finish_summary(engine, summary, first_id, now)
     return summary
+
+
+def default_limits(engine: Engine) -> CallLimits:
+    return CallLimits(DEFAULT_MAX_CALL_COST, money_limit(engine.dialect.name))
 
 
 def write_batch(

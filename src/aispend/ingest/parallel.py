@@ -21,10 +21,11 @@ from sqlalchemy import Dialect, Engine
 
 from aispend.core.pricing import CustomPrice, PriceBook
 from aispend.ingest.call_decoder import iter_call_rows
-from aispend.ingest.call_schema import DEFAULT_MAX_CALL_COST, CallLimits
+from aispend.ingest.call_schema import CallLimits
 from aispend.ingest.calls import (
     ImportSummary,
     Rejection,
+    default_limits,
     finish_summary,
     stored_calls,
     write_batch,
@@ -188,7 +189,7 @@ def import_jsonl_parallel(
             default_currency,
             watermark,
             now,
-            limits or CallLimits.at(now, DEFAULT_MAX_CALL_COST, engine.dialect.name),
+            limits or default_limits(engine),
         ),
     ) as pool:
         in_flight: list[Future[_ChunkResult]] = []
