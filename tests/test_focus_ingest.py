@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -34,20 +35,34 @@ SAMPLE = Path(__file__).resolve().parent / "fixtures" / "focus" / "focus-1.0-sam
 SAMPLE_TOTAL = Decimal("20.52022672899")
 SAMPLE_AI_TOTAL = Decimal("-0.15189756178")  # 9 Azure Machine Learning rows, credits included
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-AMOUNT_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity",
-                  "PricingQuantity", "ContractedUnitPrice", "ListUnitPrice")
+AMOUNT_COLUMNS = (
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "ConsumedQuantity",
+    "PricingQuantity",
+    "ContractedUnitPrice",
+    "ListUnitPrice",
+)
 
 
-def _normalizer(engine: Engine, rules: AttributionRules | None = None,
-                ai_names: Sequence[str] = ("Amazon Bedrock", "Azure OpenAI")) -> FocusNormalizer:
+def _normalizer(
+    engine: Engine, rules: AttributionRules | None = None, ai_names: Sequence[str] = ("Amazon Bedrock", "Azure OpenAI")
+) -> FocusNormalizer:
     return FocusNormalizer.create(rules or AttributionRules(), ai_names, engine.dialect.name)
 
 
-def _ingest(engine: Engine, *paths: Path, normalizer: FocusNormalizer | None = None,
-            now: datetime = NOW, chunk_size: int = 2000) -> tuple[FocusSummary, list[Rejection]]:
+def _ingest(
+    engine: Engine, *paths: Path, normalizer: FocusNormalizer | None = None, now: datetime = NOW, chunk_size: int = 2000
+) -> tuple[FocusSummary, list[Rejection]]:
     rejections: list[Rejection] = []
     summary = ingest_focus_files(
-        engine, paths, normalizer or _normalizer(engine), now=now, on_reject=rejections.append,
+        engine,
+        paths,
+        normalizer or _normalizer(engine),
+        now=now,
+        on_reject=rejections.append,
         chunk_size=chunk_size,
     )
     return summary, rejections
@@ -82,8 +97,12 @@ def _sample_as_parquet(path: Path, amount_type: pa.DataType) -> Path:
             null_values=["NULL"],
             strings_can_be_null=True,
             column_types={name: amount_type for name in AMOUNT_COLUMNS}
-            | {"BillingAccountId": pa.string(), "SubAccountId": pa.string(), "SkuId": pa.string(),
-               "AvailabilityZone": pa.string()},
+            | {
+                "BillingAccountId": pa.string(),
+                "SubAccountId": pa.string(),
+                "SkuId": pa.string(),
+                "AvailabilityZone": pa.string(),
+            },
         ),
     )
     assert pa.types.is_timestamp(table.schema.field("ChargePeriodStart").type)
@@ -251,19 +270,25 @@ def test_an_unreadable_file_is_reported_and_the_others_imported(engine: Engine, 
         f"{not_focus}: not a FOCUS export: missing column(s) BilledCost, BillingCurrency, "
         "ChargePeriodStart, ChargePeriodEnd: nothing from this file was imported"
     )
-    assert str(rejections[-1]).startswith(f"{truncated}: the compressed file is truncated")
+    # The line where reading stopped (the records before it were read, then rolled back with the file).
+    assert re.fullmatch(
+        rf"{re.escape(str(truncated))}:\d+: the compressed file is truncated: nothing from this file was imported",
+        str(rejections[-1]),
+    )
     # The truncated file's rows were rolled back with it; the sample is whole.
     assert _ledger_totals(engine) == (1000, SAMPLE_TOTAL, SAMPLE_AI_TOTAL)
 
 
 def test_parquet_rows_are_reported_by_row_number(engine: Engine, tmp_path: Path) -> None:
-    table = pa.table({
-        "BilledCost": pa.array([Decimal("1.5"), None], pa.decimal128(10, 2)),
-        "BillingCurrency": ["USD", "USD"],
-        "ChargePeriodStart": pa.array([datetime(2026, 1, 1), datetime(2026, 1, 1)], pa.timestamp("s")),
-        "ChargePeriodEnd": pa.array([datetime(2026, 1, 2), datetime(2026, 1, 2)], pa.timestamp("s")),
-        "ServiceName": ["Amazon Bedrock", "Amazon S3"],
-    })
+    table = pa.table(
+        {
+            "BilledCost": pa.array([Decimal("1.5"), None], pa.decimal128(10, 2)),
+            "BillingCurrency": ["USD", "USD"],
+            "ChargePeriodStart": pa.array([datetime(2026, 1, 1), datetime(2026, 1, 1)], pa.timestamp("s")),
+            "ChargePeriodEnd": pa.array([datetime(2026, 1, 2), datetime(2026, 1, 2)], pa.timestamp("s")),
+            "ServiceName": ["Amazon Bedrock", "Amazon S3"],
+        }
+    )
     path = tmp_path / "two.parquet"
     pq.write_table(table, path)
 
@@ -276,24 +301,58 @@ def test_parquet_rows_are_reported_by_row_number(engine: Engine, tmp_path: Path)
 # --- FOCUS versions and values ---------------------------------------------------------------------
 
 FOCUS_13_HEADER = [
-    "BilledCost", "EffectiveCost", "ListCost", "BillingCurrency", "BillingAccountId", "SubAccountId",
-    "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory", "ChargeClass", "ServiceProviderName",
-    "HostProviderName", "InvoiceIssuerName", "RegionId", "RegionName", "ServiceCategory",
-    "ServiceSubcategory", "ServiceName", "SkuId", "SkuMeter", "ResourceId", "ConsumedQuantity",
-    "ConsumedUnit", "Tags",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "BillingCurrency",
+    "BillingAccountId",
+    "SubAccountId",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ServiceProviderName",
+    "HostProviderName",
+    "InvoiceIssuerName",
+    "RegionId",
+    "RegionName",
+    "ServiceCategory",
+    "ServiceSubcategory",
+    "ServiceName",
+    "SkuId",
+    "SkuMeter",
+    "ResourceId",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "Tags",
 ]
 
 
 def _focus13_row(**overrides: str) -> dict[str, str]:
     row = {
-        "BilledCost": "12.345678901234", "EffectiveCost": "12.3", "ListCost": "15", "BillingCurrency": "eur",
-        "BillingAccountId": "ba-1", "SubAccountId": "sub-9", "ChargePeriodStart": "2026-02-03T00:00:00Z",
-        "ChargePeriodEnd": "2026-02-04T00:00:00Z", "ChargeCategory": "Usage", "ChargeClass": "NULL",
-        "ServiceProviderName": "Microsoft", "HostProviderName": "Microsoft", "InvoiceIssuerName": "Microsoft",
-        "RegionId": "westeurope", "RegionName": "West Europe", "ServiceCategory": "AI and Machine Learning",
-        "ServiceSubcategory": "Generative AI", "ServiceName": "Azure OpenAI", "SkuId": "DZH318Z0BQ4L",
-        "SkuMeter": "gpt-4o-0513 Input global Tokens", "ResourceId": "/subscriptions/s/openai/acct",
-        "ConsumedQuantity": "1234000", "ConsumedUnit": "1K Tokens",
+        "BilledCost": "12.345678901234",
+        "EffectiveCost": "12.3",
+        "ListCost": "15",
+        "BillingCurrency": "eur",
+        "BillingAccountId": "ba-1",
+        "SubAccountId": "sub-9",
+        "ChargePeriodStart": "2026-02-03T00:00:00Z",
+        "ChargePeriodEnd": "2026-02-04T00:00:00Z",
+        "ChargeCategory": "Usage",
+        "ChargeClass": "NULL",
+        "ServiceProviderName": "Microsoft",
+        "HostProviderName": "Microsoft",
+        "InvoiceIssuerName": "Microsoft",
+        "RegionId": "westeurope",
+        "RegionName": "West Europe",
+        "ServiceCategory": "AI and Machine Learning",
+        "ServiceSubcategory": "Generative AI",
+        "ServiceName": "Azure OpenAI",
+        "SkuId": "DZH318Z0BQ4L",
+        "SkuMeter": "gpt-4o-0513 Input global Tokens",
+        "ResourceId": "/subscriptions/s/openai/acct",
+        "ConsumedQuantity": "1234000",
+        "ConsumedUnit": "1K Tokens",
         "Tags": json.dumps({"App": "support-triage", "team": "support", "Customer": None}),
     }
     row.update(overrides)
@@ -310,9 +369,16 @@ def test_focus_13_column_names(engine: Engine, tmp_path: Path) -> None:
     with engine.connect() as conn:
         line = conn.execute(select(CostLine)).one()
     assert (line.provider, line.region, line.service_name, line.charge_category) == (
-        "Microsoft", "westeurope", "Azure OpenAI", "Usage")
+        "Microsoft",
+        "westeurope",
+        "Azure OpenAI",
+        "Usage",
+    )
     assert (line.effective_cost, line.list_cost, line.consumed_quantity) == (
-        Decimal("12.3"), Decimal("15"), Decimal("1234000"))
+        Decimal("12.3"),
+        Decimal("15"),
+        Decimal("1234000"),
+    )
     assert line.charge_period_start == datetime(2026, 2, 3, tzinfo=UTC)
     assert line.is_ai and line.model == "gpt-4o-0513"
     assert (line.workflow, line.team, line.customer) == ("support-triage", "support", "")
@@ -320,13 +386,32 @@ def test_focus_13_column_names(engine: Engine, tmp_path: Path) -> None:
 
 def test_older_names_map_to_the_same_fields(engine: Engine, tmp_path: Path) -> None:
     # FOCUS 0.5 / 1.0-preview names: ChargeType, Region, AmortizedCost, UsageQuantity, ProviderName.
-    header = ["BilledCost", "AmortizedCost", "BillingCurrency", "ChargePeriodStart", "ChargePeriodEnd",
-              "ChargeType", "ProviderName", "Region", "ServiceName", "UsageQuantity", "UsageUnit"]
-    row = {"BilledCost": "3", "AmortizedCost": "2.5", "BillingCurrency": "USD",
-           "ChargePeriodStart": "2024-01-05 00:00:00", "ChargePeriodEnd": "2024-01-06 00:00:00",
-           "ChargeType": "Usage", "ProviderName": "AWS", "Region": "us-east-1",
-           "ServiceName": "Amazon bedrock",
-           "UsageQuantity": "42", "UsageUnit": "Tokens"}
+    header = [
+        "BilledCost",
+        "AmortizedCost",
+        "BillingCurrency",
+        "ChargePeriodStart",
+        "ChargePeriodEnd",
+        "ChargeType",
+        "ProviderName",
+        "Region",
+        "ServiceName",
+        "UsageQuantity",
+        "UsageUnit",
+    ]
+    row = {
+        "BilledCost": "3",
+        "AmortizedCost": "2.5",
+        "BillingCurrency": "USD",
+        "ChargePeriodStart": "2024-01-05 00:00:00",
+        "ChargePeriodEnd": "2024-01-06 00:00:00",
+        "ChargeType": "Usage",
+        "ProviderName": "AWS",
+        "Region": "us-east-1",
+        "ServiceName": "Amazon bedrock",
+        "UsageQuantity": "42",
+        "UsageUnit": "Tokens",
+    }
     path = _write_csv(tmp_path / "focus05.csv", header, [row])
 
     _ingest(engine, path)
@@ -334,14 +419,26 @@ def test_older_names_map_to_the_same_fields(engine: Engine, tmp_path: Path) -> N
     with engine.connect() as conn:
         line = conn.execute(select(CostLine)).one()
     assert (line.charge_category, line.provider, line.region, line.effective_cost) == (
-        "Usage", "AWS", "us-east-1", Decimal("2.5"))
+        "Usage",
+        "AWS",
+        "us-east-1",
+        Decimal("2.5"),
+    )
     assert (line.consumed_quantity, line.consumed_unit) == (Decimal(42), "Tokens")
     assert line.is_ai  # "Amazon bedrock": AI service names compare case-insensitively
 
 
 def test_null_strings_are_missing_values(engine: Engine, tmp_path: Path) -> None:
-    row = _focus13_row(EffectiveCost="NULL", ListCost="", ResourceId="NULL", RegionId="NULL",
-                       RegionName="NULL", Tags="NULL", SkuMeter="NULL", ConsumedQuantity="null")
+    row = _focus13_row(
+        EffectiveCost="NULL",
+        ListCost="",
+        ResourceId="NULL",
+        RegionId="NULL",
+        RegionName="NULL",
+        Tags="NULL",
+        SkuMeter="NULL",
+        ConsumedQuantity="null",
+    )
     path = _write_csv(tmp_path / "nulls.csv", FOCUS_13_HEADER, [row])
 
     _ingest(engine, path)
@@ -353,10 +450,12 @@ def test_null_strings_are_missing_values(engine: Engine, tmp_path: Path) -> None
 
 
 def test_json_tags_are_kept_and_attributed_by_rules(engine: Engine, tmp_path: Path) -> None:
-    rules = parse_rules({
-        "tags": {"team": ["cost-center"], "customer": ["tenant"]},
-        "rules": [{"match": {"tag:project": "atlas"}, "set": {"workflow": "contract-review"}}],
-    })
+    rules = parse_rules(
+        {
+            "tags": {"team": ["cost-center"], "customer": ["tenant"]},
+            "rules": [{"match": {"tag:project": "atlas"}, "set": {"workflow": "contract-review"}}],
+        }
+    )
     tags = {"project": "atlas", "cost-center": "legal", " tenant": "acme", "model": "claude-sonnet-4"}
     row = _focus13_row(Tags=json.dumps(tags), ServiceName="Vertex AI", ServiceCategory="Other")
     path = _write_csv(tmp_path / "tags.csv", FOCUS_13_HEADER, [row])
@@ -367,7 +466,11 @@ def test_json_tags_are_kept_and_attributed_by_rules(engine: Engine, tmp_path: Pa
         line = conn.execute(select(CostLine)).one()
     assert line.tags == tags
     assert (line.workflow, line.team, line.customer, line.model) == (
-        "contract-review", "legal", "acme", "claude-sonnet-4")
+        "contract-review",
+        "legal",
+        "acme",
+        "claude-sonnet-4",
+    )
     assert line.is_ai
 
 
@@ -375,8 +478,9 @@ def test_negative_amounts_are_credits_that_reduce_the_total(engine: Engine, tmp_
     rows = [
         _focus13_row(BilledCost="10.00000000001"),
         _focus13_row(BilledCost="-2.50000000001", ChargeCategory="Credit", EffectiveCost="-2.5"),
-        _focus13_row(BilledCost="-0.00000000001", ChargeCategory="Adjustment", ServiceName="Storage",
-                     ServiceCategory="Storage"),
+        _focus13_row(
+            BilledCost="-0.00000000001", ChargeCategory="Adjustment", ServiceName="Storage", ServiceCategory="Storage"
+        ),
     ]
     path = _write_csv(tmp_path / "credits.csv", FOCUS_13_HEADER, rows)
 
@@ -454,15 +558,17 @@ def test_a_bom_and_crlf_line_endings_are_read(engine: Engine, tmp_path: Path) ->
 
 def test_parquet_map_tags_float_amounts_and_aware_timestamps(engine: Engine, tmp_path: Path) -> None:
     start = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
-    table = pa.table({
-        "BilledCost": pa.array([0.1, -0.00000000001], pa.float64()),
-        "BillingCurrency": ["USD", "USD"],
-        "ChargePeriodStart": pa.array([start, start], pa.timestamp("us", tz="UTC")),
-        "ChargePeriodEnd": pa.array([start, start], pa.timestamp("us", tz="UTC")),
-        "ServiceName": ["Amazon Bedrock", "Amazon Bedrock"],
-        "ResourceId": ["r1", "r2"],
-        "Tags": pa.array([[("team", "search")], []], pa.map_(pa.string(), pa.string())),
-    })
+    table = pa.table(
+        {
+            "BilledCost": pa.array([0.1, -0.00000000001], pa.float64()),
+            "BillingCurrency": ["USD", "USD"],
+            "ChargePeriodStart": pa.array([start, start], pa.timestamp("us", tz="UTC")),
+            "ChargePeriodEnd": pa.array([start, start], pa.timestamp("us", tz="UTC")),
+            "ServiceName": ["Amazon Bedrock", "Amazon Bedrock"],
+            "ResourceId": ["r1", "r2"],
+            "Tags": pa.array([[("team", "search")], []], pa.map_(pa.string(), pa.string())),
+        }
+    )
     path = tmp_path / "typed.parquet"
     pq.write_table(table, path)
 
@@ -519,3 +625,38 @@ def test_a_bad_ai_service_pattern_is_a_settings_error() -> None:
 
     with pytest.raises(ValidationError, match="AI service pattern '\\(unclosed' is not a regular expression"):
         load_settings(ai_service_patterns=["(unclosed"])
+
+
+_BAD_FOCUS_CELLS = {
+    "a NUL in a stored column": ({"ServiceName": "a\x00b"}, "column 'ServiceName' contains a NUL character"),
+    "a byte that is not UTF-8": ({"ChargeDescription": "@@BAD@@"}, "column 'ChargeDescription' is not UTF-8 text"),
+    "Tags nested 5,000 deep": ({"Tags": '{"a":' * 5000 + "1" + "}" * 5000}, "Tags is nested too deeply"),
+    "a NUL escaped in Tags": ({"Tags": '{"team": "a\\u0000b"}'}, "Tags contain a NUL character"),
+    "the last instant with an offset": (
+        {"ChargePeriodEnd": "9999-12-31T23:59:59-05:00"},
+        "ChargePeriodEnd is not a date and time",
+    ),
+    "a cell over 16 MiB": ({"ChargeDescription": "x" * (17 * 1024 * 1024)}, "not valid CSV: field larger"),
+}
+
+
+@pytest.mark.parametrize("case", _BAD_FOCUS_CELLS)
+def test_a_bad_cell_is_a_row_error_and_the_rest_of_the_file_is_imported(
+    case: str, engine: Engine, tmp_path: Path
+) -> None:
+    header, rows = _sample_rows()
+    bad, reason = _BAD_FOCUS_CELLS[case]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows[:10])
+    writer.writerow(rows[10] | bad)
+    writer.writerows(rows[11:])
+    path = tmp_path / "export.csv"
+    path.write_bytes(out.getvalue().encode().replace(b"@@BAD@@", b"\xff"))
+
+    _, rejections = _ingest(engine, path)
+
+    assert len(rejections) == 1 and str(rejections[0]).startswith(f"{path}:12: {reason}"), rejections
+    good = [r for index, r in enumerate(rows) if index != 10]
+    assert _ledger_totals(engine)[:2] == (len(good), sum((Decimal(r["BilledCost"]) for r in good), Decimal(0)))

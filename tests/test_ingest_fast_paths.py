@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from aispend.core.pricing import PriceBook
 from aispend.ingest.call_decoder import iter_call_rows
-from aispend.ingest.call_schema import ALIASES
+from aispend.ingest.call_schema import ALIASES, FIELDS
 from aispend.ingest.calls import ImportSummary, stored_calls
 from aispend.ingest.readers import iter_rows
 from aispend.ledger.calls import (
@@ -55,7 +55,7 @@ _VALUES: dict[str, Any] = {
     "model": st.sampled_from(["gpt-4o-mini", "claude-haiku-4-5", "in-house-model", "", " gpt-4o "]),
     "provider": st.sampled_from(["openai", "Anthropic", "", "internal"]),
     "cost": st.one_of(
-        st.sampled_from(["0.0123", "0", "-1", "1,000.5", "NaN", "abc", "", 0.1, 0, 12]),
+        st.sampled_from(["0.0123", "0", "-1", "1,000.5", "NaN", "abc", "", 0.1, 0, 12, "1_000", " 2.5", "1e3", [1]]),
         st.decimals(min_value=0, max_value=10, places=14).map(str),
         st.none(),
     ),
@@ -109,6 +109,17 @@ def test_typed_decoding_is_used_for_a_regular_file() -> None:
     rows = list(iter_call_rows("f.jsonl", io.BytesIO("\n".join(lines).encode()), "jsonl"))
     assert [row.values is not None for row in rows] == [False, True, False]  # the first line teaches names
     assert [row.line for row in rows] == [1, 2, 3]
+
+
+def test_a_cost_keeps_a_line_on_the_typed_path() -> None:
+    lines = [json.dumps({"ts": "2026-11-20T10:00:00Z", "model": "m", "cost": "0.1"})] + [
+        json.dumps({"ts": "2026-11-20T10:00:01Z", "model": "m", "cost": cost})
+        for cost in ("0.25", 0.5, None, "1e-5", 3)
+    ]
+    rows = list(iter_call_rows("f.jsonl", io.BytesIO("\n".join(lines).encode()), "jsonl"))
+    assert [row.values is not None for row in rows] == [False, True, True, True, True, True]
+    costs = [row.values[FIELDS.index("cost")] for row in rows[1:] if row.values is not None]
+    assert costs == [Decimal("0.25"), Decimal("0.5"), None, "1e-5", Decimal(3)]  # text: parse_decimal's to check
 
 
 def _random_calls(count: int, seed: int) -> list[StoredCall]:

@@ -214,3 +214,40 @@ def test_natural_keys_are_stable_and_distinct_for_identical_rows_without_ids() -
     again = parse_text(text, "renamed.csv", "generic").rows
     assert first[0].natural_key != first[1].natural_key
     assert [r.natural_key for r in first] == [r.natural_key for r in again]
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason"),
+    [
+        ("1e30", "'1e30' is not an amount"),  # letters are refused, not stripped into 130
+        ("12abc", "'12abc' is not an amount"),
+        ("12,50", "'12,50': amount '12,50' is ambiguous"),  # no dot grouping: could be either
+        ("1,500", "is ambiguous"),
+        ("1" + "0" * 27, "beyond what the ledger can store"),
+    ],
+)
+def test_an_amount_is_refused_rather_than_guessed(amount: str, reason: str) -> None:
+    text = f'Date,Merchant,Amount\n2026-10-01,OPENAI,20.00\n2026-10-02,BAD,"{amount}"\n2026-10-03,DEEPL,5.00\n'
+    result = parse_text(text, "f.csv", "generic")
+    assert [row.amount for row in result.rows] == [Decimal("20.00"), Decimal("5.00")]
+    assert len(result.errors) == 1 and result.errors[0].startswith("f.csv: row 2: "), result.errors
+    assert reason in result.errors[0], result.errors
+
+
+@pytest.mark.parametrize(
+    ("amount", "value"),
+    [("1.234,56", "1234.56"), ("€1.234,56", "1234.56"), ("$1,234.56", "1234.56"), ("USD 12.00", "12.00"),
+     ("12.00 EUR", "12.00"), ("CA$5.00", "5.00"), ("1,500.00", "1500.00"), ("1500.00", "1500.00")],
+)
+def test_amounts_with_signs_codes_and_unambiguous_separators_are_read(amount: str, value: str) -> None:
+    rows = parse_text(f'Date,Merchant,Amount\n2026-10-01,OPENAI,"{amount}"\n', "f.csv", "generic").rows
+    assert rows[0].amount == Decimal(value)
+
+
+def test_a_row_with_a_nul_or_bytes_of_no_encoding_is_refused_and_the_others_kept(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"Date,Merchant,Amount,Memo\n2026-10-01,A,1.00,m\n2026-10-02,B,2.00,\x81\xff\n"
+                     b"2026-10-03,C,3.00,a\x00b\n2026-10-04,D,4.00," + b"x" * 200_000 + b"\n")
+    result = parse_files([path], "generic")
+    assert [row.merchant for row in result.rows] == ["A", "D"]
+    assert [error.split(": ")[1] for error in result.errors] == ["row 2", "row 3"], result.errors

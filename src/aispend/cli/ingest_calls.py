@@ -14,7 +14,7 @@ from aispend.cli.runtime import err_console, runtime
 from aispend.core.money import format_money
 from aispend.core.pricing import PriceError, price_book
 from aispend.ingest.call_decoder import iter_call_rows
-from aispend.ingest.call_schema import RowError
+from aispend.ingest.call_schema import CallLimits, RowError
 from aispend.ingest.calls import ImportSummary, Rejection, import_calls
 from aispend.ingest.parallel import PARALLEL_MIN_BYTES, default_workers, import_jsonl_parallel
 from aispend.ingest.readers import SourceRow, detect_format, open_binary
@@ -92,6 +92,9 @@ def ingest_calls(
         and all(name != "-" and fmt == "jsonl" for name, fmt in formats)
         and total_bytes >= PARALLEL_MIN_BYTES
     )
+    now = rt.clock()
+    engine = rt.engine()
+    limits = CallLimits.at(now, rt.settings.max_call_cost, engine.dialect.name)
     with progress:
         if parallel:
             handles = [(name, open_binary(name)) for name, _ in formats]
@@ -102,20 +105,21 @@ def ingest_calls(
 
             try:
                 summary = import_jsonl_parallel(
-                    rt.engine(),
+                    engine,
                     handles,
-                    now=rt.clock(),
+                    now=now,
                     prices=prices,
                     default_currency=rt.settings.currency,
                     workers=workers,
                     on_progress=advance,
+                    limits=limits,
                 )
             finally:
                 for _, handle in handles:
                     handle.close()
         else:
             summary = import_calls(
-                rt.engine(), rows(), now=rt.clock(), prices=prices, default_currency=rt.settings.currency
+                engine, rows(), now=now, prices=prices, default_currency=rt.settings.currency, limits=limits
             )
     summary_rejections = summary.rejections
     _print_summary(summary, len(files))

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     attribution_file: Path | None = None
     prices_file: Path | None = None
     ingest_workers: int | None = Field(default=None, ge=0)
+    # A single call costing more than this (in the call's currency) is refused at import as implausible.
+    max_call_cost: Decimal = Field(default=Decimal(1000), gt=0)
 
     # --- Slack (Bolt's conventional names, no prefix) ---------------------------------------
     slack_bot_token: SecretStr | None = Field(

@@ -5,10 +5,15 @@ of the import's parsing time. Here each line is decoded by msgspec into a struct
 names this file uses, with types checked in C. A line the typed form does not fit (another alias,
 a token count given as text, a nested object, bad JSON) is decoded the generic way instead, so the
 result is the same either way; build_call validates both (a test checks the two paths agree).
+
+A cost comes as its raw JSON text: msgspec's own Decimal reading of a string is Python's, which takes
+"1_000" as 1000; a quoted cost that is not a plain decimal is handed over as text, for the strict
+parse_decimal of build_call.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
@@ -16,13 +21,13 @@ from typing import IO, Any
 import msgspec
 
 from aispend.ingest.call_schema import ALIASES, FIELDS, layout
-from aispend.ingest.readers import SourceRow, decode_json_line, iter_rows
+from aispend.ingest.readers import SourceRow, decode_json_line, iter_rows, lines_of
 
 # The type each field has in a well-formed log; anything else takes the generic path.
 _TYPES: dict[str, Any] = {
     "call_id": str,
     "timestamp": str | int,
-    "cost": Decimal,
+    "cost": msgspec.Raw,
     "input_tokens": int,
     "uncached_input_tokens": int,
     "output_tokens": int,
@@ -33,6 +38,7 @@ _TYPES: dict[str, Any] = {
     "latency_ms": int,
 }
 _COST = FIELDS.index("cost")
+_PLAIN = re.compile(rb'"\d{1,30}(\.\d{1,30})?"')  # a quoted plain decimal: exact as Decimal, nothing to check
 
 
 class CallLineDecoder:
@@ -49,12 +55,15 @@ class CallLineDecoder:
         if raw.find(b"{", 1) == -1:  # no nested object (a "{" inside a string just takes the slow path)
             try:
                 values = msgspec.structs.astuple(self._decoder.decode(raw))[: len(FIELDS)]
-            except msgspec.DecodeError:
-                pass
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+                pass  # the generic path says what is wrong
             else:
-                cost = values[_COST]
-                if cost is None or cost.is_finite():
+                raw_cost = values[_COST]
+                if raw_cost is None:
                     return values, None, None
+                cost = _cost(bytes(raw_cost))
+                if cost is not _GENERIC:
+                    return (*values[:_COST], cost, *values[_COST + 1 :]), None, None
         fields, error = decode_json_line(raw)
         if fields is not None:
             self._learn(fields)
@@ -73,7 +82,7 @@ class CallLineDecoder:
         if decoder is None:
             chosen = set(names)
             fields: list[tuple[str, Any, Any]] = [
-                (f"f{index}", _TYPES.get(field, str) | None, msgspec.field(default=None, name=name))
+                (f"f{index}", _typed(field), msgspec.field(default=None, name=name))
                 for index, (field, name) in enumerate(zip(FIELDS, names, strict=True))
             ]
             # Any other name of a field makes the line take the generic path, which resolves aliases
@@ -87,13 +96,36 @@ class CallLineDecoder:
         return decoder
 
 
+_GENERIC = object()
+
+
+def _typed(field: str) -> Any:
+    kind = _TYPES.get(field, str)
+    return kind if kind is msgspec.Raw else kind | None  # a Raw takes null as b"null" (see _cost)
+
+
+def _cost(text: bytes) -> Any:
+    """The value build_call gets for a cost's JSON text, or _GENERIC for the generic path."""
+    first = text[0]
+    if first == 0x22:  # a string
+        return Decimal(text[1:-1].decode()) if _PLAIN.fullmatch(text) else msgspec.json.decode(text)
+    if first == 0x2D or 0x30 <= first <= 0x39:  # a JSON number: its literal is exact as a Decimal
+        return Decimal(text.decode())
+    if text == b"null":
+        return None
+    return _GENERIC  # a list, an object, true/false: the generic path refuses it with its reason
+
+
 def iter_call_rows(name: str, binary: IO[bytes], fmt: str, first_line: int = 1) -> Iterator[SourceRow]:
     """The rows of a call-log file; JSONL lines come typed-decoded where they fit (SourceRow.values)."""
     if fmt != "jsonl":
         yield from iter_rows(name, binary, fmt)
         return
     decoder = CallLineDecoder()
-    for line_no, raw in enumerate(binary, start=first_line):
+    for line_no, raw in lines_of(name, binary, first_line):
+        if isinstance(raw, SourceRow):  # the rest of the file cannot be read
+            yield raw
+            return
         if raw.isspace() or not raw:
             continue
         values, fields, error = decoder.decode(raw)

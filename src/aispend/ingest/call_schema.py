@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from aispend.core.money import MoneyError, normalize_currency, parse_decimal
 from aispend.ledger.calls import StoredCall
+from aispend.ledger.types import money_limit
 
 # Canonical field -> accepted names, in order of preference. Matching is case-sensitive for the
 # dotted OpenTelemetry names and also accepts their plain forms.
@@ -82,6 +84,68 @@ class RowError(ValueError):
     """A row that cannot be imported; the message is the reason shown to the user."""
 
 
+# Token counts and latencies above this are refused: no call comes near a trillion tokens, and it keeps
+# the rollups' 64-bit sums (millions of calls an hour) from overflowing, which would fail a whole batch.
+MAX_COUNT = 10**12
+# A call's time may be this far ahead of the import's clock (clocks of producers drift, a local time
+# may be labelled UTC) or this far behind it (backfills); beyond, it is a unit or clock mistake.
+MAX_AHEAD = timedelta(days=1)
+MAX_BEHIND = timedelta(days=3653)
+DEFAULT_MAX_CALL_COST = Decimal(1000)
+_SQLITE_MONEY_LIMIT = money_limit("sqlite")  # the lower of the two databases' limits
+_FIRST_INSTANT, _LAST_INSTANT = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """What an import accepts besides well-formed values: a cost the ledger can store and that is
+    plausible for one call, and a time near the import's clock (None: no time window)."""
+
+    max_cost: Decimal = DEFAULT_MAX_CALL_COST
+    storable_cost: Decimal = _SQLITE_MONEY_LIMIT
+    now: datetime | None = None
+    # The accepted times (derived from now): what the per-row test compares with.
+    earliest: datetime = _FIRST_INSTANT
+    latest: datetime = _LAST_INSTANT
+
+    @classmethod
+    def at(cls, now: datetime, max_cost: Decimal, dialect_name: str) -> CallLimits:
+        return cls(max_cost, money_limit(dialect_name), now, now - MAX_BEHIND, now + MAX_AHEAD)
+
+    def admits(self, call: StoredCall) -> bool:
+        """The per-row test (three comparisons); implausible() says why when it fails."""
+        cost = call.cost
+        return (cost is None or cost <= self.max_cost) and self.earliest <= call.ts <= self.latest
+
+
+def implausible(call: StoredCall, limits: CallLimits) -> str | None:
+    """Why a priced call is refused, or None. Pure."""
+    cost = call.cost
+    if cost is not None and cost > limits.max_cost:
+        if cost >= limits.storable_cost:
+            return (
+                f"cost {cost} is beyond what this ledger database can store for one call "
+                f"(below {limits.storable_cost:,.0f})"
+            )
+        return (
+            f"cost {cost} {call.currency} for a single call is more than AISPEND_MAX_CALL_COST "
+            f"({limits.max_cost}): refused as implausible (raise the setting if such calls are real)"
+        )
+    now = limits.now
+    if now is not None:
+        if call.ts > limits.latest:
+            return (
+                f"timestamp {call.ts.isoformat()} is more than a day after the import's clock "
+                f"({now.isoformat()}): refused as implausible (seconds given as milliseconds?)"
+            )
+        if call.ts < limits.earliest:
+            return (
+                f"timestamp {call.ts.isoformat()} is more than ten years before the import's clock "
+                f"({now.isoformat()}): refused as implausible"
+            )
+    return None
+
+
 FIELDS = tuple(ALIASES)  # the canonical fields, in the order build_call takes their values
 
 # The key of a row that answers each field (None when the row has none of its names), one per
@@ -104,14 +168,32 @@ _CHECKED = ("provider", "model", "workflow", "feature", "team", "customer", "use
 
 
 def _text(value: Any, field: str) -> str:
-    """A text field, stripped; "" when absent."""
+    """A text field, stripped; "" when absent. A number is taken as its text; a list, an object or
+    true/false is refused rather than stored as Python's rendering of it."""
     if value is None:
         return ""
-    text = value.strip() if type(value) is str else str(value).strip()
+    if type(value) is str:
+        text = value.strip()
+    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        raise RowError(f"{field} must be text, got {_kind(value)} {_shown(value)}")
+    if "\x00" in text:
+        raise RowError(f"{field} contains a NUL character: {_shown(text)}")
     limit = _TEXT_LIMITS.get(field)
     if limit is not None and len(text) > limit:
         raise RowError(f"{field} is longer than {limit} characters")
     return text
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", dict: "an object", bool: "true/false"}.get(type(value), type(value).__name__)
+
+
+def _shown(value: Any, width: int = 60) -> str:
+    """A value for an error message: repr, cut to a readable width."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[: width - 5]}…{text[-4:]} ({len(text):,} characters)"
 
 
 def _whole(value: Any, field: str) -> int | None:
@@ -125,13 +207,18 @@ def _whole(value: Any, field: str) -> int | None:
     else:
         try:
             as_decimal = Decimal(str(value).strip())
+            whole = as_decimal.is_finite() and as_decimal == as_decimal.to_integral_value()
         except ArithmeticError:
-            raise RowError(f"{field} must be a whole number, got {value!r}") from None
-        if not as_decimal.is_finite() or as_decimal != as_decimal.to_integral_value():
-            raise RowError(f"{field} must be a whole number, got {value!r}")
+            whole = False
+        if not whole:
+            raise RowError(f"{field} must be a whole number, got {_shown(value)}")
+        if abs(as_decimal) > MAX_COUNT:
+            raise RowError(f"{field} {_shown(value)} is more than the {MAX_COUNT:,} this ledger accepts for one call")
         number = int(as_decimal)
     if number < 0:
         raise RowError(f"{field} must not be negative, got {number}")
+    if number > MAX_COUNT:
+        raise RowError(f"{field} {number} is more than the {MAX_COUNT:,} this ledger accepts for one call")
     return number
 
 
@@ -142,25 +229,35 @@ def parse_timestamp(value: Any) -> datetime:
             parsed = datetime.fromisoformat(value)  # the common case; Python 3.11 reads a trailing Z
         except ValueError:
             text = value.strip()
-            if text.replace(".", "", 1).isdigit():
+            if text.replace(".", "", 1).isdigit() and text.isascii():
                 return _from_unix(Decimal(text))
             try:
                 parsed = datetime.fromisoformat(text)
             except ValueError:
-                raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}") from None
+                raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {_shown(value)}") from None
         if parsed.tzinfo is UTC:
             return parsed
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:00-05:00 is past the last representable instant
+            raise RowError(f"timestamp is out of range: {_shown(value)}") from None
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         return _from_unix(Decimal(value))
-    raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {value!r}")
+    raise RowError(f"timestamp is not ISO 8601 or Unix seconds: {_shown(value)}")
+
+
+# Unix times beyond year 9999 (in seconds or milliseconds) cannot be a time at all.
+_LAST_UNIX_SECOND = 253_402_300_799
 
 
 def _from_unix(seconds: Decimal) -> datetime:
+    given = seconds
     if seconds > 10_000_000_000:  # milliseconds
         seconds /= 1000
+    if not seconds.is_finite() or abs(seconds) > _LAST_UNIX_SECOND:
+        raise RowError(f"timestamp {given} is out of range for Unix seconds or milliseconds")
     return datetime.fromtimestamp(float(seconds), tz=UTC)  # a time, not money: float is fine
 
 
@@ -211,9 +308,15 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
     if not model:
         raise RowError("missing model (model / gen_ai.request.model / gen_ai.response.model)")
     provider = (provider.strip() if type(provider) is str else _text(provider, "provider")).lower()
-    cache_read = cache_read if type(cache_read) is int and cache_read >= 0 else _whole(cache_read, "cache_read_tokens")
+    cache_read = (
+        cache_read
+        if type(cache_read) is int and 0 <= cache_read <= MAX_COUNT
+        else _whole(cache_read, "cache_read_tokens")
+    )
     cache_write = (
-        cache_write if type(cache_write) is int and cache_write >= 0 else _whole(cache_write, "cache_write_tokens")
+        cache_write
+        if type(cache_write) is int and 0 <= cache_write <= MAX_COUNT
+        else _whole(cache_write, "cache_write_tokens")
     )
     if cache_write_1h is not None or cache_write_5m is not None:
         cache_write, cache_write_1h = cache_writes(cache_write, cache_write_1h, cache_write_5m)
@@ -221,7 +324,9 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
     if uncached_tokens is not None:
         uncached_tokens = _whole(uncached_tokens, "uncached_input_tokens")
     input_tokens = (
-        input_tokens if type(input_tokens) is int and input_tokens >= 0 else _whole(input_tokens, "input_tokens")
+        input_tokens
+        if type(input_tokens) is int and 0 <= input_tokens <= MAX_COUNT
+        else _whole(input_tokens, "input_tokens")
     )
     if input_tokens is None:
         input_tokens = (uncached_tokens or 0) + cache_read + cache_write
@@ -231,10 +336,14 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
             "input_tokens must include cached tokens (or give uncached_input_tokens instead)"
         )
     output_tokens = (
-        output_tokens if type(output_tokens) is int and output_tokens >= 0 else _whole(output_tokens, "output_tokens")
+        output_tokens
+        if type(output_tokens) is int and 0 <= output_tokens <= MAX_COUNT
+        else _whole(output_tokens, "output_tokens")
     )
     if latency_ms is not None:
-        latency_ms = latency_ms if type(latency_ms) is int and latency_ms >= 0 else _whole(latency_ms, "latency_ms")
+        latency_ms = (
+            latency_ms if type(latency_ms) is int and 0 <= latency_ms <= MAX_COUNT else _whole(latency_ms, "latency_ms")
+        )
     workflow = workflow.strip() if type(workflow) is str else _text(workflow, "workflow")
     feature = feature.strip() if type(feature) is str else _text(feature, "feature")
     team = team.strip() if type(team) is str else _text(team, "team")
@@ -244,7 +353,9 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
     step = step.strip() if type(step) is str else _text(step, "step")
     outcome = outcome.strip() if type(outcome) is str else _text(outcome, "outcome")
     checked = (provider, model, workflow, feature, team, customer, user, run_id, step, outcome)
-    if max(map(len, checked)) > 64:  # over the shortest limit (outcome's): check each against its own
+    # One test for the whole row: over the shortest limit (outcome's), or a NUL (PostgreSQL cannot store
+    # it in text; a label never has one): check each against its own rules, which names the field.
+    if max(map(len, checked)) > 64 or "\x00" in "".join(checked):
         for value, field in zip(checked, _CHECKED, strict=True):
             _text(value, field)
     if cost is not None:
@@ -276,7 +387,9 @@ def build_call(values: Sequence[Any], default_currency: str = "USD") -> StoredCa
         cache_write_1h or 0,
         "" if service_tier is None else _text(service_tier, "service_tier").lower(),
     )
-    call.call_key = call_key(call, call_id.strip() if type(call_id) is str else _text(call_id, "call_id"))
+    call.call_key = call_key(
+        call, call_id.strip() if type(call_id) is str and "\x00" not in call_id else _text(call_id, "call_id")
+    )
     return call
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,19 +17,28 @@ from typing import Any
 from sqlalchemy import Engine
 
 from aispend.core.pricing import PriceBook
-from aispend.ingest.call_schema import RowError, build_call, normalize_call
+from aispend.ingest.call_schema import (
+    DEFAULT_MAX_CALL_COST,
+    CallLimits,
+    RowError,
+    build_call,
+    implausible,
+    normalize_call,
+)
 from aispend.ingest.readers import SourceRow
 from aispend.ledger.calls import (
     BatchTotals,
     CallEncoder,
     StoredCall,
     batch_totals,
+    conflicting_calls,
     cost_inserted,
     insert_encoded,
     last_call_id,
     purge_watermark,
 )
 from aispend.ledger.models import COST_GIVEN, COST_PRICED, COST_UNPRICED
+from aispend.ledger.types import money_limit
 
 MAX_LISTED_REJECTIONS = 1000
 
@@ -119,9 +128,14 @@ def import_calls(
     default_currency: str = "USD",
     batch_size: int = 20000,
     on_batch: Callable[[ImportSummary], None] | None = None,
+    limits: CallLimits | None = None,
 ) -> ImportSummary:
-    """Import rows in this process (see ingest.parallel for large JSONL files)."""
+    """Import rows in this process (see ingest.parallel for large JSONL files). `limits`: by default
+    the default cost limit and the database's storage limit, no time window (`now` is the ingestion
+    stamp, which a loader of generated data may set anywhere); the CLI passes the window around its
+    clock (CallLimits.at)."""
     prices = prices or PriceBook()
+    limits = limits or default_limits(engine)
     summary = ImportSummary()
     with engine.connect() as conn:
         watermark = purge_watermark(conn)
@@ -129,28 +143,54 @@ def import_calls(
     encoder = CallEncoder(type(engine.dialect))
     with fewer_gc_passes():
         for batch in _batches(rows, batch_size):
-            encoded = encoder.encode(stored_calls(batch, prices, default_currency, watermark, summary), now)
-            write_batch(engine, encoded, batch_totals(encoded, encoder.sqlite), now, summary)
+            origins: list[SourceRow] = []
+            calls = stored_calls(batch, prices, default_currency, watermark, summary, limits, origins)
+            encoded = encoder.encode(calls, now)
+            write_batch(engine, encoded, batch_totals(encoded, encoder.sqlite), now, summary, origins)
             if on_batch:
                 on_batch(summary)
     finish_summary(engine, summary, first_id, now)
     return summary
 
 
+def default_limits(engine: Engine) -> CallLimits:
+    return CallLimits(DEFAULT_MAX_CALL_COST, money_limit(engine.dialect.name))
+
+
 def write_batch(
-    engine: Engine, encoded: list[tuple[Any, ...]], totals: BatchTotals, now: datetime, summary: ImportSummary
+    engine: Engine,
+    encoded: list[tuple[Any, ...]],
+    totals: BatchTotals,
+    now: datetime,
+    summary: ImportSummary,
+    origins: Sequence[SourceRow],
 ) -> None:
     """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there.
+    A skipped row whose call id is in the ledger with other values is a rejection that shows both
+    (`origins`: the source row of each encoded row).
 
     On SQLite the transaction takes the database's write lock first (BEGIN IMMEDIATE), so that the id
     range read at its start stays this batch's even while other processes write."""
+    conflicts: list[tuple[int, str]] = []
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         inserted = insert_encoded(conn, encoded, now, totals)
+        if inserted < len(encoded):
+            conflicts = conflicting_calls(conn, encoded)
         conn.commit()
     summary.inserted += inserted
-    summary.duplicates += len(encoded) - inserted
+    summary.duplicates += len(encoded) - inserted - len(conflicts)
+    for index, differences in conflicts:
+        row = origins[index]
+        summary.reject(
+            Rejection(
+                row.file,
+                row.line,
+                f"this call id is already in the ledger with other values ({differences}): not imported; "
+                "the ledger keeps the first version",
+            )
+        )
 
 
 def finish_summary(engine: Engine, summary: ImportSummary, first_id: int, now: datetime) -> None:
@@ -164,13 +204,16 @@ def stored_calls(
     default_currency: str,
     watermark: datetime | None,
     summary: ImportSummary,
+    limits: CallLimits = CallLimits(),
+    origins: list[SourceRow] | None = None,
 ) -> list[StoredCall]:
     """The importable calls of a batch of rows, priced; rejected rows and the batch's counts go to
-    the summary."""
+    the summary, and the source row of each call to `origins` when given."""
     calls: list[StoredCall] = []
     keep = calls.append
     unpriced_models = summary.unpriced_models
     read = flagged = 0
+    admits = limits.admits
     for row in rows:
         read += 1
         values = row.values
@@ -196,6 +239,11 @@ def stored_calls(
             )
             continue
         price_call(call, prices)
+        if not admits(call):
+            summary.reject(Rejection(row.file, row.line, implausible(call, limits) or "refused"))
+            continue
+        if origins is not None:
+            origins.append(row)
         if call.cost is None:
             why = prices.unpriced_reason(
                 call.provider, call.model, call.ts, call.service_tier, call.cache_write_1h_tokens

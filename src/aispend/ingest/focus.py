@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -33,9 +34,11 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine
 
 from aispend.core.ai_services import DEFAULT_AI_SERVICE_PATTERNS, AiServiceMatcher
-from aispend.core.money import LEDGER_SCALE, MoneyError, normalize_currency, parse_decimal
+from aispend.core.money import MoneyError, normalize_currency, parse_decimal
 from aispend.core.timeutil import as_utc
+from aispend.ingest.readers import CSV_FIELD_LIMIT, READ_ERRORS, cell_problem
 from aispend.ledger.costlines import CostLineIn, UpsertResult, upsert_cost_lines
+from aispend.ledger.types import money_limit
 from aispend.rules.attribution import AttributionRules
 
 SOURCE = "focus"
@@ -129,11 +132,7 @@ _WIDTHS = {
     "consumed_unit": 128,
 }
 _DIMENSION_WIDTHS = {"workflow": 128, "feature": 128, "team": 128, "customer": 128, "environment": 64, "model": 128}
-# MoneyAmount stores 12 decimals: NUMERIC(38, 12) on PostgreSQL, a 64-bit count of 1e-12 on SQLite.
-_AMOUNT_LIMITS = {
-    "sqlite": Decimal(2**63 - 1).scaleb(-LEDGER_SCALE),
-    "default": Decimal(10) ** (38 - LEDGER_SCALE),
-}
+_WIDEST_AMOUNT = money_limit("postgresql")
 _CHUNK = 2000
 _PERIODS = frozenset({"BillingPeriodStart", "ChargePeriodStart", "ChargePeriodEnd"})
 
@@ -143,7 +142,12 @@ class RowError(ValueError):
 
 
 class FocusFileError(ValueError):
-    """A file that cannot be read as a FOCUS export at all (no header, missing required columns...)."""
+    """A file that cannot be read as a FOCUS export at all (no header, missing required columns, bytes
+    that stop being readable at `where`...)."""
+
+    def __init__(self, reason: str, where: str | None = None) -> None:
+        super().__init__(reason)
+        self.where = where
 
 
 def _squash(name: str) -> str:
@@ -187,17 +191,18 @@ def read_focus_rows(path: Path) -> Iterator[SourceRow]:
         magic = probe.read(4)
     if magic == b"PAR1":
         yield from _read_parquet(path)
+    # surrogateescape: a byte that is not UTF-8 spoils its row only (see readers.cell_problem).
     elif magic[:2] == b"\x1f\x8b":
-        with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as text:
+        with gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
             yield from _read_csv(text)
     else:
-        with path.open("r", encoding="utf-8-sig", newline="") as text:
+        with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
             yield from _read_csv(text)
 
 
 def _read_csv(text: IO[str]) -> Iterator[SourceRow]:
     # Tags of a heavily tagged resource can exceed csv's default 128 KiB field limit.
-    csv.field_size_limit(16 * 1024 * 1024)
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -205,14 +210,28 @@ def _read_csv(text: IO[str]) -> Iterator[SourceRow]:
         raise FocusFileError("the file is empty (no header line)") from None
     mapping = map_header(header)
     end_of_previous = reader.line_num
-    for row in reader:
+    while True:
         # A quoted field may span lines: report the line the record starts on.
         where = str(end_of_previous + 1)
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a cell over the limit, a stray quote: this record only
+            end_of_previous = reader.line_num
+            yield SourceRow(where, None, f"not valid CSV: {exc}")
+            continue
+        except READ_ERRORS as exc:
+            raise FocusFileError(_file_error(exc), where) from exc
         end_of_previous = reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) != len(header):
             yield SourceRow(where, None, f"has {len(row)} fields, the header has {len(header)}")
+            continue
+        problem = cell_problem(row, header)
+        if problem is not None:
+            yield SourceRow(where, None, problem)
             continue
         yield SourceRow(where, {name: row[index] for name, index in mapping.items()})
 
@@ -230,7 +249,13 @@ def _read_parquet(path: Path) -> Iterator[SourceRow]:
         data = batch.to_pydict()
         for offset in range(batch.num_rows):
             number += 1
-            yield SourceRow(f"row {number}", {name: data[column][offset] for name, column in columns.items()})
+            values = {name: data[column][offset] for name, column in columns.items()}
+            texts = [value for value in values.values() if isinstance(value, str)]
+            problem = cell_problem(texts, [name for name, value in values.items() if isinstance(value, str)])
+            if problem is not None:
+                yield SourceRow(f"row {number}", None, problem)
+                continue
+            yield SourceRow(f"row {number}", values)
 
 
 # --- normalizing --------------------------------------------------------------------------------
@@ -291,7 +316,7 @@ def _parse_stamp(text: str) -> datetime | None:
     # Charge periods repeat (hours, days, one billing period): parse each distinct text once.
     try:
         return as_utc(datetime.fromisoformat(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:00-05:00 is past the last instant
         return None
 
 
@@ -310,6 +335,10 @@ def _tags(value: Any) -> dict[str, Any]:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RowError(f"Tags is not valid JSON ({exc.msg} at character {exc.pos + 1})") from None
+    except RecursionError:
+        raise RowError("Tags is nested too deeply (tags are a flat object of keys to values)") from None
+    if "\\u0000" in text:  # a NUL escaped in the JSON: tags become labels, text that cannot hold it
+        raise RowError("Tags contain a NUL character")
     if not isinstance(parsed, dict):
         raise RowError(f"Tags must be a JSON object, got {type(parsed).__name__}")
     return parsed
@@ -360,7 +389,7 @@ class FocusNormalizer:
 
     rules: AttributionRules = field(default_factory=AttributionRules)
     ai: AiServiceMatcher = field(default_factory=lambda: AiServiceMatcher.create(()))
-    amount_limit: Decimal = _AMOUNT_LIMITS["default"]
+    amount_limit: Decimal = _WIDEST_AMOUNT
 
     @classmethod
     def create(
@@ -373,7 +402,7 @@ class FocusNormalizer:
         return cls(
             rules=rules,
             ai=AiServiceMatcher.create(ai_service_names, ai_service_patterns),
-            amount_limit=_AMOUNT_LIMITS.get(dialect, _AMOUNT_LIMITS["default"]),
+            amount_limit=money_limit(dialect),
         )
 
     def is_ai(self, service_category: str, service_name: str) -> bool:
@@ -612,7 +641,12 @@ def ingest_focus_files(
         try:
             with engine.begin() as conn:
                 summary = ingest_focus_file(conn, path, normalizer, now=now, on_reject=on_reject, chunk_size=chunk_size)
-        except (FocusFileError, OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        except FocusFileError as exc:
+            total.files += 1
+            total.failed_files += 1
+            on_reject(Rejection(str(path), exc.where, str(exc) if exc.where else _file_error(exc)))
+            continue
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as exc:
             total.files += 1
             total.failed_files += 1
             on_reject(Rejection(str(path), None, _file_error(exc)))
@@ -635,6 +669,8 @@ def _file_error(exc: Exception) -> str:
         return f"not valid CSV ({exc}): nothing from this file was imported"
     if isinstance(exc, EOFError):
         return "the compressed file is truncated: nothing from this file was imported"
+    if isinstance(exc, zlib.error):
+        return f"the compressed data is corrupt ({exc}): nothing from this file was imported"
     if isinstance(exc, OSError):
         return f"cannot read the file ({exc.strerror or exc}): nothing from this file was imported"
     return f"{exc}: nothing from this file was imported"

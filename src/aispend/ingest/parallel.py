@@ -21,12 +21,16 @@ from sqlalchemy import Dialect, Engine
 
 from aispend.core.pricing import CustomPrice, PriceBook
 from aispend.ingest.call_decoder import iter_call_rows
+from aispend.ingest.call_schema import CallLimits
 from aispend.ingest.calls import (
     ImportSummary,
+    Rejection,
+    default_limits,
     finish_summary,
     stored_calls,
     write_batch,
 )
+from aispend.ingest.readers import READ_ERRORS, UTF8_BOM, FileReadError, SourceRow, read_failure
 from aispend.ledger.calls import (
     BatchTotals,
     CallEncoder,
@@ -51,6 +55,7 @@ class _ChunkResult:
     summary: ImportSummary  # the chunk's counts, inserted and duplicates too once the worker wrote it
     rows: list[tuple[Any, ...]]  # left for this process to write (only when workers cannot open the database)
     totals: BatchTotals | None
+    origins: list[SourceRow]  # the source row of each of `rows`
 
 
 # Worker-process state, set once by the initializer.
@@ -65,6 +70,7 @@ def _init_worker(
     currency: str,
     watermark: datetime | None,
     now: datetime,
+    limits: CallLimits,
 ) -> None:
     gc.set_threshold(100_000, *gc.get_threshold()[1:])  # see ingest.calls.fewer_gc_passes
     _STATE.update(
@@ -75,26 +81,30 @@ def _init_worker(
         currency=currency,
         watermark=watermark,
         now=now,
+        limits=limits,
     )
 
 
 def _parse_chunk(name: str, first_line: int, data: bytes) -> _ChunkResult:
     summary = ImportSummary()
     rows_in = iter_call_rows(name, io.BytesIO(data), "jsonl", first_line=first_line)
-    stored = stored_calls(rows_in, _STATE["prices"], _STATE["currency"], _STATE["watermark"], summary)
+    origins: list[SourceRow] = []
+    stored = stored_calls(
+        rows_in, _STATE["prices"], _STATE["currency"], _STATE["watermark"], summary, _STATE["limits"], origins
+    )
     encoder: CallEncoder = _STATE["encoder"]
     rows = encoder.encode(stored, _STATE["now"])
     totals = batch_totals(rows, encoder.sqlite)
     engine: Engine | None = _STATE["engine"]
     if engine is None:
-        return _ChunkResult(summary, rows, totals)
+        return _ChunkResult(summary, rows, totals, origins)
     # Write here instead of shipping the rows back to one writing process (that copy and the one
     # writer were the limit, and held every chunk in flight in one process's memory). Workers take
     # turns on a shared lock: on SQLite its own busy wait polls with sleeps, which left the CPU idle;
     # on every database it keeps one batch's id range its own (see insert_encoded).
     with _STATE["write_turn"]:
-        write_batch(engine, rows, totals, _STATE["now"], summary)
-    return _ChunkResult(summary, [], None)
+        write_batch(engine, rows, totals, _STATE["now"], summary, origins)
+    return _ChunkResult(summary, [], None, [])
 
 
 def chunks(
@@ -104,11 +114,28 @@ def chunks(
     at most).
 
     Reads blocks and counts their newlines in C instead of iterating lines in Python: this process
-    feeds every worker, so its time per line is the import's floor."""
+    feeds every worker, so its time per line is the import's floor. A file's UTF-8 BOM is dropped.
+    When reading fails midway (a truncated .gz), the whole lines read so far come first, then
+    FileReadError with the line where reading stopped. read1: the bytes a failing read had already
+    decompressed are kept."""
+    read = getattr(binary, "read1", binary.read)
     pending: list[bytes] = []
     lines = 0
     first = 1
-    while block := binary.read(block_size):
+    start = True
+    while True:
+        try:
+            block = read(block_size)
+        except READ_ERRORS as exc:
+            data = b"".join(pending)
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                yield first, data[:cut]
+            raise FileReadError(first + data.count(b"\n", 0, cut), read_failure(exc)) from exc
+        if not block:
+            break
+        if start:
+            block, start = block.removeprefix(UTF8_BOM), False
         pending.append(block)
         lines += block.count(b"\n")
         if lines >= lines_per_chunk:
@@ -138,6 +165,7 @@ def import_jsonl_parallel(
     default_currency: str,
     workers: int,
     on_progress: Callable[[], None] | None = None,
+    limits: CallLimits | None = None,
 ) -> ImportSummary:
     """Worker processes parse, price, encode and write chunks of lines, taking turns on the write
     lock (on an in-memory SQLite database this process writes each chunk). The summary is gathered
@@ -161,18 +189,22 @@ def import_jsonl_parallel(
             default_currency,
             watermark,
             now,
+            limits or default_limits(engine),
         ),
     ) as pool:
         in_flight: list[Future[_ChunkResult]] = []
         # Workers that write keep one more chunk in flight each, so one parses while another writes.
         window = workers * 2 if database_url else workers
         for name, binary in files:
-            for first_line, data in chunks(binary):
-                in_flight.append(pool.submit(_parse_chunk, name, first_line, data))
-                if len(in_flight) > window:
-                    _absorb(engine, in_flight.pop(0).result(), now, summary)
-                    if on_progress:
-                        on_progress()
+            try:
+                for first_line, data in chunks(binary):
+                    in_flight.append(pool.submit(_parse_chunk, name, first_line, data))
+                    if len(in_flight) > window:
+                        _absorb(engine, in_flight.pop(0).result(), now, summary)
+                        if on_progress:
+                            on_progress()
+            except FileReadError as exc:
+                summary.reject(Rejection(name, exc.line, exc.reason))
         for future in in_flight:
             _absorb(engine, future.result(), now, summary)
     finish_summary(engine, summary, first_id, now)
@@ -181,5 +213,5 @@ def import_jsonl_parallel(
 
 def _absorb(engine: Engine, result: _ChunkResult, now: datetime, summary: ImportSummary) -> None:
     if result.totals is not None:
-        write_batch(engine, result.rows, result.totals, now, result.summary)
+        write_batch(engine, result.rows, result.totals, now, result.summary, result.origins)
     summary.add(result.summary)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, bindparam, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from aispend.core.money import to_ledger
+from aispend.core.money import LEDGER_SCALE, to_ledger
 from aispend.core.timeutil import floor_hour, start_of_day
 from aispend.ledger.bulk import dict_rows, execute_many
 from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, LedgerMeta, table_of
@@ -299,6 +299,68 @@ def insert_encoded(
     elif inserted:
         roll_up_inserted(conn, before, now)
     return inserted
+
+
+# What makes two rows with one call id the same call (the cost when it was given; a computed cost
+# follows the prices, and re-pricing changes it). Provider and call id are the key itself.
+_CONTENT = [c for c in _CALL_COLUMNS if c not in ("call_key", "provider", "cost", "cost_source", "zero_cost_flag")]
+_KEY_CHUNK = 1000
+
+
+def conflicting_calls(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, str]]:
+    """(index, what differs) for each encoded row (see CallEncoder) whose call id is in the ledger with
+    other content: the insert skipped it, and a second version of a call must be said, not dropped.
+    Identical re-imports are no conflict. Run only when a batch had rows already there."""
+    keys = list({row[0] for row in rows if row[0].startswith("id:")})
+    if not keys:
+        return []
+    wanted = ["call_key", "cost", "cost_source", *_CONTENT]
+    stored: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(keys), _KEY_CHUNK):
+        part = keys[start : start + _KEY_CHUNK]
+        # Driver-level values, as the encoded rows hold them (on SQLite: text times, integer money).
+        found = conn.exec_driver_sql(
+            f"SELECT {', '.join(_quote(conn, c) for c in wanted)} FROM {_quote(conn, CALLS.name)} "
+            f"WHERE call_key IN ({_markers(conn, len(part))})",
+            tuple(part),
+        )
+        stored.update((row[0], tuple(row[1:])) for row in found)
+    sqlite_money = conn.dialect.name == "sqlite"
+    pick = itemgetter(*(_AT[c] for c in ("cost", "cost_source", *_CONTENT)))
+    result = []
+    for index, row in enumerate(rows):
+        old = stored.get(row[0])
+        if old is None:
+            continue
+        new = pick(row)
+        if new == old:  # the common case of a re-import: the very same call
+            continue
+        differences = [
+            f"{name}: ledger {_readable(name, before, sqlite_money)}, this row {_readable(name, after, sqlite_money)}"
+            for name, before, after in zip(_CONTENT, old[2:], new[2:], strict=True)
+            if before != after
+        ]
+        old_given, new_given = old[1] == "given", new[1] == "given"
+        if (old_given or new_given) and (old_given != new_given or old[0] != new[0]):
+            differences.insert(
+                0,
+                f"cost: ledger {_readable('cost', old[0] if old_given else None, sqlite_money)}, "
+                f"this row {_readable('cost', new[0] if new_given else None, sqlite_money)}",
+            )
+        if differences:
+            result.append((index, "; ".join(differences)))
+    return result
+
+
+def _readable(column: str, value: Any, sqlite_money: bool) -> str:
+    if value is None:
+        return "none given" if column == "cost" else "none"
+    if column == "cost":
+        amount = Decimal(int(value)).scaleb(-LEDGER_SCALE) if sqlite_money else Decimal(value)
+        return format(amount.normalize(), "f")
+    if isinstance(value, str) and column != "ts":
+        return repr(value)
+    return str(value)
 
 
 def _quote(conn: Connection, name: str) -> str:

@@ -10,11 +10,17 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from aispend.core.money import LEDGER_SCALE, to_ledger
 
-# The largest amount a money column holds, per database (see MoneyAmount).
-MAX_AMOUNT = {
-    "sqlite": Decimal(2**63 - 1).scaleb(-LEDGER_SCALE),  # a signed 64-bit count of 10^-12 units
-    "postgresql": Decimal("9" * 26 + "." + "9" * LEDGER_SCALE),  # NUMERIC(38, 12)
-}
+# The largest whole number a BIGINT (PostgreSQL) or an INTEGER (SQLite) column holds.
+BIGINT_MAX = 2**63 - 1
+
+
+def money_limit(dialect_name: str) -> Decimal:
+    """What an amount must stay below (in magnitude) for MoneyAmount to store it on this database:
+    a signed 64-bit count of 10^-12 on SQLite (2^63 units, about 9.2 million), NUMERIC(38, 12) elsewhere (10^26).
+    Checked when a row is read, so that one such value is a row error instead of a failed batch."""
+    if dialect_name == "sqlite":
+        return Decimal(BIGINT_MAX + 1).scaleb(-LEDGER_SCALE)
+    return Decimal(10) ** (38 - LEDGER_SCALE)
 
 
 def ledger_units(amount: Decimal) -> int:
@@ -41,9 +47,10 @@ def unstorable(amount: Decimal, dialect: str) -> str | None:
     than 12 decimal places would be rounded away, more than the column's maximum would overflow."""
     if not amount.is_finite():
         return "is not a finite number"
-    limit = MAX_AMOUNT.get(dialect, MAX_AMOUNT["postgresql"])
-    if amount.copy_abs() > limit:  # copy_abs: exact (abs() rounds to the context's 28 digits)
-        shown = f"{limit:f}" + (" on SQLite" if dialect == "sqlite" else "")
+    limit = money_limit(dialect)
+    if amount.copy_abs() >= limit:  # copy_abs: exact (abs() rounds to the context's 28 digits)
+        largest = limit - Decimal(1).scaleb(-LEDGER_SCALE)
+        shown = f"{largest:f}" + (" on SQLite" if dialect == "sqlite" else "")
         return f"is above the largest amount the ledger can store ({shown})"
     if decimal_places(amount) > LEDGER_SCALE:
         return f"has more than {LEDGER_SCALE} decimal places (amounts are stored to {LEDGER_SCALE})"

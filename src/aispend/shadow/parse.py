@@ -1,6 +1,9 @@
 """Read expense/card exports into ExpenseRow records: by header name, BOM and CRLF tolerant, ids as text.
 
-Bad rows are reported (file, 1-based data row, column, value) and skipped; good rows are kept.
+Bad rows are reported (file, 1-based data row, column, value) and skipped; good rows are kept. An
+amount is never guessed: letters other than a currency code are refused (not stripped: "1e30" is not
+130), and a comma is a decimal comma only in the unambiguous European form with dot grouping
+("1.234,56"); "12,50" is refused like everywhere else (core.money.parse_decimal).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import csv
 import hashlib
 import io
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from aispend.core.money import MoneyError, normalize_currency, parse_decimal
+from aispend.ingest.readers import CSV_FIELD_LIMIT, cell_problem
+from aispend.ledger.types import money_limit
 from aispend.shadow.formats import FIELDS, aliases, header_key
 
 KIND_CHARGE = "charge"
@@ -31,7 +37,12 @@ _PLAIN_AMOUNT = re.compile(r"^-?\d+(\.\d+)?$")
 _OUT_OF_POCKET = re.compile(r"cash|personal|out of pocket|reimburs|employee paid")
 _COMPANY_PAID = re.compile(r"card|company|corporate|amex|visa|cbcp|ibcp")
 _FX_FEE = re.compile(r"\b(FOREIGN|INTL|INTERNATIONAL|CROSS[ -]?BORDER|FX|CURRENCY CONVERSION)\b.*\bFEE", re.I)
-_EUROPEAN = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d{1,2}$")
+# Dot grouping and a decimal comma, at least one group: "1.234,56" cannot be read another way.
+_EUROPEAN = re.compile(r"^[-+]?[0-9]{1,3}(\.[0-9]{3})+,[0-9]{1,2}$")
+_DIGITS = re.compile(r"[-+]?[0-9.,]+")
+_ISO_CODE = re.compile(r"^[A-Z]{3}(?=[\s\d.,+-])|(?<=[\s\d.,])[A-Z]{3}$|^[A-Z]{1,2}(?=\$)")  # USD 5, 5 EUR, CA$5
+# The widest amount the ledger stores (PostgreSQL); the store passes its own database's limit.
+WIDEST_AMOUNT = money_limit("postgresql")
 _SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})$")
 _TEXT_DATES = ("%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%d-%b-%y", "%Y/%m/%d")
 _TRUE = {"yes", "y", "true", "1", "t", "x"}
@@ -89,18 +100,24 @@ def parse_files(
     fmt: str | None,
     mapping: dict[str, str] | None = None,
     default_currency: str = "USD",
+    amount_limit: Decimal = WIDEST_AMOUNT,
 ) -> ParseResult:
     result = ParseResult()
     for path in paths:
         try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = path.read_bytes().decode("cp1252")  # Excel "CSV" from Windows
+            data = path.read_bytes()
         except OSError as exc:
             result.errors.append(f"{path}: cannot read: {exc.strerror}")
             continue
         try:
-            parse_text(text, path.name, fmt, mapping, default_currency, into=result)
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1252")  # Excel "CSV" from Windows
+            except UnicodeDecodeError:  # neither: the rows with the bad bytes are refused (cell_problem)
+                text = data.decode("utf-8-sig", errors="surrogateescape")
+        try:
+            parse_text(text, path.name, fmt, mapping, default_currency, into=result, amount_limit=amount_limit)
         except ExportError as exc:
             result.errors.append(str(exc))
     return result
@@ -113,21 +130,41 @@ def parse_text(
     mapping: dict[str, str] | None = None,
     default_currency: str = "USD",
     into: ParseResult | None = None,
+    amount_limit: Decimal = WIDEST_AMOUNT,
 ) -> ParseResult:
     result = into if into is not None else ParseResult()
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ExportError(f"{name}: the header row is not valid CSV ({exc})") from None
     if not header:
         raise ExportError(f"{name}: empty file (no header row)")
     columns = resolve_columns(header, fmt, mapping or {}, name)
     result.columns = {f: header[i] for f, i in columns.items()}
     occurrences: dict[str, int] = {}
     source = fmt or "auto"
-    for number, values in enumerate(reader, start=1):
+    number = 0
+    while True:
+        number += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a cell over the limit, a stray quote: this row only
+            result.errors.append(f"{name}: row {number}: not valid CSV: {exc}")
+            result.bad_rows.append((name, number, f"not valid CSV: {exc}"))
+            continue
         if not any(v.strip() for v in values):
             continue
         try:
+            problem = cell_problem(values, header)
+            if problem is not None:
+                raise RowError(problem)
             row = _row(values, columns, header, name, number, source, default_currency, occurrences)
+            if abs(row.amount) >= amount_limit:
+                raise RowError(f"amount {row.amount} is beyond what the ledger can store (below {amount_limit:,.0f})")
         except RowError as exc:
             result.errors.append(f"{name}: row {number}: {exc}")
             result.bad_rows.append((name, number, str(exc)))
@@ -293,6 +330,8 @@ def _parse_date(text: str, column: str) -> date:
 
 
 def _parse_amount(text: str, column: str) -> Decimal:
+    """An export's amount: plain, or with a currency symbol or code, spaces, accounting parentheses or a
+    trailing minus. Anything else is refused with the reason, never stripped into another number."""
     where = f"column {column!r}"
     value = text.strip()
     if not value:
@@ -300,13 +339,17 @@ def _parse_amount(text: str, column: str) -> Decimal:
     if _PLAIN_AMOUNT.match(value):
         return Decimal(value)
     negative = (value.startswith("(") and value.endswith(")")) or value.endswith("-")
-    cleaned = re.sub(r"[^\d.,\-+]", "", value.strip("()").rstrip("-"))
+    core = value.strip("()").rstrip("-") if negative else value
+    core = _ISO_CODE.sub("", core.strip())
+    cleaned = "".join(ch for ch in core if not (ch.isspace() or unicodedata.category(ch) == "Sc"))
+    if not _DIGITS.fullmatch(cleaned):
+        raise RowError(f"{where}: {text!r} is not an amount")
     if _EUROPEAN.match(cleaned):
         cleaned = cleaned.replace(".", "").replace(",", ".")
     try:
         amount = parse_decimal(cleaned, what="amount")
-    except MoneyError:
-        raise RowError(f"{where}: {text!r} is not an amount") from None
+    except MoneyError as exc:
+        raise RowError(f"{where}: {text!r}: {exc}") from None
     return -abs(amount) if negative else amount
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from aispend.core.settings import Settings
+from aispend.ledger.types import money_limit
 from aispend.shadow.audit import run_monthly_audit
 from aispend.shadow.catalog import load_catalog
 from aispend.shadow.classify import classify
@@ -46,10 +47,11 @@ def ingest_files(
     now: datetime,
 ) -> IngestResult:
     """Parse, fill departments, convert, upsert. Bad rows and rows without a rate are reported."""
-    parsed = parse_files(paths, fmt, mapping, default_currency=settings.currency)
+    limit = money_limit(engine.dialect.name)  # checked before writing: one such row must not fail the file
+    parsed = parse_files(paths, fmt, mapping, default_currency=settings.currency, amount_limit=limit)
     directory = load_directory(settings.shadow_employee_directory)
     rates = load_rates(settings.shadow_rates_file, settings.currency)
-    rows, rate_errors = convert([directory.fill(r) for r in parsed.rows], rates)
+    rows, rate_errors = convert([directory.fill(r) for r in parsed.rows], rates, limit)
     result = store(engine, rows, settings.currency, now)
     result.errors = parsed.errors + rate_errors
     return result

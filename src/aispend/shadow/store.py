@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, tuple_
 
 from aispend.core.money import to_ledger
 from aispend.shadow.models import ShadowExpense
-from aispend.shadow.parse import ExpenseRow
+from aispend.shadow.parse import WIDEST_AMOUNT, ExpenseRow
 from aispend.shadow.rates import RateError, RateTable
 
 _TABLE = ShadowExpense.__table__  # type: ignore[attr-defined]
@@ -50,14 +50,25 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)
 
 
-def convert(rows: Iterable[ExpenseRow], rates: RateTable) -> tuple[list[ExpenseRow], list[str]]:
-    """Rows with company_amount set; a row without a rate is an error (file, row, currency, date)."""
+def convert(
+    rows: Iterable[ExpenseRow], rates: RateTable, limit: Decimal = WIDEST_AMOUNT
+) -> tuple[list[ExpenseRow], list[str]]:
+    """Rows with company_amount set; a row without a rate is an error (file, row, currency, date), and
+    so is one whose converted amount the ledger cannot store (`limit`, see ledger.types.money_limit)."""
     converted, errors = [], []
     for row in rows:
         try:
-            converted.append(replace(row, company_amount=rates.convert(row.amount, row.currency, row.day)))
+            amount = rates.convert(row.amount, row.currency, row.day)
         except RateError as exc:
             errors.append(f"{row.file}: row {row.row}: {exc}")
+            continue
+        if abs(amount) >= limit:
+            errors.append(
+                f"{row.file}: row {row.row}: {row.amount} {row.currency} is {amount} in the company currency, "
+                f"beyond what the ledger can store (below {limit:,.0f})"
+            )
+            continue
+        converted.append(replace(row, company_amount=amount))
     return converted, errors
 
 
