@@ -195,6 +195,10 @@ def check_cmd(
     """Per source: configured or not, can authenticate, freshest data point, last error.
 
     Authentication is proven by one small read (yesterday and today); nothing is written.
+
+    Exit status: 0 every configured source answered; 1 a source refused the credentials (or its
+    settings are wrong); 3 a source could not be reached or was throttled, so nothing is known
+    about its credentials (1 wins when both happen).
     """
     rt = runtime(ctx)
     connectors = _connectors(ctx, sources)
@@ -243,5 +247,17 @@ def check_cmd(
                 error,
             )
         Console().print(table)
+    raise typer.Exit(check_exit_code(results))
+
+
+EXIT_REFUSED = 1
+EXIT_UNREACHABLE = 3
+
+
+def check_exit_code(results: list[dict[str, Any]]) -> int:
+    """What `connectors check` exits with (see its --help): a refusal is a definite answer, so it wins."""
     if any(e["authenticated"] is False for e in results):
-        raise typer.Exit(1)
+        return EXIT_REFUSED
+    if any(e["configured"] and e["authenticated"] is None for e in results):
+        return EXIT_UNREACHABLE
+    return 0
