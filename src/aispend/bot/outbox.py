@@ -38,6 +38,7 @@ from aispend.bot.models import (
     SENT,
     OutboxMessage,
 )
+from aispend.core.redact import redact
 from aispend.core.timeutil import Clock
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,7 @@ class Outbox:
         if found is not None:
             self.mark_sent(row_id, found)
             return True
+        error = redact(error)
         log.warning("outbox message %s is in doubt, looked up again before any resend: %s", row_id, error)
         self._set(row_id, last_error=error[:2000])
         return False
@@ -232,10 +234,12 @@ class Outbox:
             session.commit()
 
     def _release(self, row_id: int, error: str) -> None:
+        error = redact(error)
         log.warning("outbox message %s will be retried: %s", row_id, error)
         self._set(row_id, status=PENDING, last_error=error[:2000])
 
     def _fail(self, row_id: int, error: str) -> None:
+        error = redact(error)
         log.error("outbox message %s failed for good: %s", row_id, error)
         self._set(row_id, status=FAILED, last_error=error[:2000])
 

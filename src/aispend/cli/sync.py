@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from aispend.cli.runtime import err_console, runtime
 from aispend.connectors.base import Connector, ConnectorError, RetryableError, Window
 from aispend.connectors.registry import UnknownSourceError, build_connectors
+from aispend.core.redact import redact, redact_optional
 from aispend.core.settings import Settings
 from aispend.core.timeutil import parse_date
 from aispend.jobs.status import SourceStatus, describe_age, load_states, statuses
@@ -213,7 +214,7 @@ def check_cmd(
             "configured": connector.is_configured(),
             "authenticated": None,
             "freshest_data_at": _iso(state.get("freshest_data_at")),
-            "last_error": state.get("last_error"),
+            "last_error": redact_optional(state.get("last_error")),
             "check_error": None,
             "details": [],
         }
@@ -224,10 +225,10 @@ def check_cmd(
                 if freshest and not entry["freshest_data_at"]:
                     entry["freshest_data_at"] = _iso(freshest)
             except RetryableError as exc:  # throttled or down: says nothing about the key
-                entry["check_error"] = f"could not tell (retryable): {exc}"
+                entry["check_error"] = redact(f"could not tell (retryable): {exc}")
             except ConnectorError as exc:
                 entry["authenticated"] = False
-                entry["check_error"] = str(exc)
+                entry["check_error"] = redact(str(exc))
         results.append(entry)
     if as_json:
         typer.echo(json.dumps(results, indent=2))

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from aispend.core.redact import remember, secrets_of
+
 CommaList = Annotated[list[str], NoDecode]
 
 DEFAULT_AI_SERVICE_NAMES = [
@@ -324,6 +326,10 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"AISPEND_TIMEZONE is not an IANA time zone name: {value!r}") from None
         return value
+
+    def model_post_init(self, context: object, /) -> None:
+        # Whatever reads these settings, its error texts and logs must not repeat their secrets.
+        remember(secrets_of(self))
 
     @property
     def tz(self) -> ZoneInfo:
