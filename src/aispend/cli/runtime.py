@@ -30,7 +30,9 @@ class Runtime:
     def engine(self) -> Engine:
         """The ledger engine, with every migration applied (commands that need the schema call this)."""
         if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
+            self._engine = make_engine(
+                self.settings.database_url, sqlite_lock_wait=self.settings.sqlite_lock_wait_seconds
+            )
             upgrade(self._engine)
         return self._engine
 

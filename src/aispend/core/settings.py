@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     attribution_file: Path | None = None
     prices_file: Path | None = None
     ingest_workers: int | None = Field(default=None, ge=0)
+    sqlite_lock_wait_seconds: float = Field(default=30.0, ge=0)  # how long a write waits for another process's lock
 
     # --- Slack (Bolt's conventional names, no prefix) ---------------------------------------
     slack_bot_token: SecretStr | None = Field(

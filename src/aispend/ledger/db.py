@@ -13,12 +13,17 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
+DEFAULT_SQLITE_LOCK_WAIT_SECONDS = 30.0
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for SQLite or PostgreSQL with the settings the ledger relies on."""
+
+def make_engine(url: str, *, sqlite_lock_wait: float = DEFAULT_SQLITE_LOCK_WAIT_SECONDS, **kwargs: Any) -> Engine:
+    """An engine for SQLite or PostgreSQL with the settings the ledger relies on.
+
+    `sqlite_lock_wait`: seconds a statement waits for another process's write lock
+    (AISPEND_SQLITE_LOCK_WAIT_SECONDS)."""
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": sqlite_lock_wait}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
