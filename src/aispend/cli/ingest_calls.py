@@ -109,6 +109,7 @@ def ingest_calls(
                     default_currency=rt.settings.currency,
                     workers=workers,
                     on_progress=advance,
+                    lock_wait=rt.settings.sqlite_lock_wait_seconds,
                 )
             finally:
                 for _, handle in handles:
