@@ -8,16 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, inspect, text
 
 import aispend
 from aispend.ingest.parallel import CHUNK_LINES
-from aispend.ledger.db import make_engine
-from tests.conftest import REPO_ROOT
+from aispend.ledger.db import make_engine, upgrade
+from tests.conftest import PG_URL_ENV, REPO_ROOT, _pg_url_with_schema
 
 DEADLINE_SECONDS = 20.0
 
@@ -93,3 +94,92 @@ def test_import_workers_die_when_their_parent_is_killed(database_url: str, fifo:
         for pid in workers:  # never leave one behind, even when the test fails
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# --- migrations: two commands on a fresh database, and kill -9 during the first one ----------------------
+
+
+@pytest.fixture
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty databases: SQLite files, or PostgreSQL schemas when a server is configured."""
+    backend = request.param
+    made: list[str] = []
+    admin = None
+    if backend == "postgresql":
+        base = os.environ.get(PG_URL_ENV)
+        if not base:
+            pytest.skip(f"needs {PG_URL_ENV}")
+        admin = create_engine(base)
+
+    def make() -> str:
+        name = f"aispend_m_{uuid.uuid4().hex[:10]}"
+        if admin is None:
+            return f"sqlite:///{tmp_path / name}.db"
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        made.append(name)
+        return _pg_url_with_schema(os.environ[PG_URL_ENV], name)
+
+    yield make
+    if admin is not None:
+        with admin.begin() as conn:
+            for name in made:
+                conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _migrate(url: str, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.procs.migrate", url, *args],
+        env=_env(),
+        cwd=REPO_ROOT,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize("fresh_url", ["sqlite", "postgresql"], indirect=True)
+def test_commands_started_together_on_a_fresh_database_all_migrate_it(
+    fresh_url: Callable[[], str], tmp_path: Path
+) -> None:
+    failures = []
+    for attempt in range(2):
+        url = fresh_url()
+        go = tmp_path / f"go-{attempt}"
+        racers = [_migrate(url, "--after", str(go)) for _ in range(4)]
+        go.touch()
+        for racer in racers:
+            _, err = racer.communicate(timeout=120)
+            if racer.returncode != 0:
+                failures.append(err.decode().strip().splitlines()[-1])
+        assert "alembic_version" in _tables(url)
+    assert failures == []
+
+
+@pytest.mark.parametrize("fresh_url", ["sqlite", "postgresql"], indirect=True)
+def test_kill_9_during_the_first_migration_leaves_a_database_the_next_command_migrates(
+    fresh_url: Callable[[], str],
+) -> None:
+    complete: set[str] | None = None
+    for die_at in (1, 2, 5, 12, 25):
+        url = fresh_url()
+        victim = _migrate(url, "--die-at", str(die_at))
+        victim.communicate(timeout=120)
+        assert victim.returncode == -signal.SIGKILL
+        left = _tables(url)
+        assert left in (set(), {"alembic_version"}) or "alembic_version" in left, (die_at, sorted(left))
+        engine = make_engine(url)
+        try:
+            upgrade(engine)  # the next command
+        finally:
+            engine.dispose()
+        tables = _tables(url)
+        complete = complete or tables
+        assert tables == complete and "alembic_version" in tables, die_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -10,7 +11,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlmodel import Session
 
 DEFAULT_SQLITE_LOCK_WAIT_SECONDS = 30.0
@@ -53,12 +56,55 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+# pg_advisory_xact_lock(MIGRATION_LOCK, <schema>): one migrating process per schema at a time.
+MIGRATION_LOCK = 0x41495350
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every migration (all heads) — idempotent, called by every command that needs the schema."""
-    with engine.begin() as connection:
-        cfg = alembic_config(engine)
+    """Apply every migration (all heads) — idempotent, called by every command that needs the schema.
+
+    Already current: returns after one read, with no lock (every command comes here). Otherwise the
+    migrations run in one transaction under a lock, so two commands on a fresh database (two replicas
+    on a first deploy) take turns, the second finding the schema current; and a process killed halfway
+    leaves the database as it was (SQLite: DDL inside BEGIN EXCLUSIVE; PostgreSQL: transactional DDL
+    and an advisory lock).
+    """
+    cfg = alembic_config(engine)
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    with engine.connect() as connection:
+        if set(MigrationContext.configure(connection).get_current_heads()) == heads:
+            return
+    with engine.connect() as connection, _migration_transaction(connection):
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "heads")
+
+
+@contextmanager
+def _migration_transaction(connection: Connection) -> Iterator[None]:
+    """One transaction holding the migration lock; committed when the block ends, rolled back on error."""
+    if connection.dialect.name != "sqlite":
+        with connection.begin():
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:lock, hashtext(current_schema()))"), {"lock": MIGRATION_LOCK}
+            )
+            yield
+        return
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    previous = driver.isolation_level
+    # The sqlite3 module runs DDL outside any transaction on its own; with isolation_level None it runs
+    # inside ours. EXCLUSIVE: the lock other migrating processes wait for (AISPEND_SQLITE_LOCK_WAIT_SECONDS).
+    driver.isolation_level = None
+    try:
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
+        try:
+            yield
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+    finally:
+        driver.isolation_level = previous
 
 
 @contextmanager
