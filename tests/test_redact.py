@@ -192,3 +192,8 @@ def test_every_secret_setting_is_redacted() -> None:
     load_settings(**values)
     for name, value in values.items():
         assert value not in redact(f"echo {value} / {quote(value)}"), name
+
+
+def test_an_echo_in_another_case_is_redacted_too() -> None:
+    assert OPENAI_KEY.upper() not in redact(f"key {OPENAI_KEY.upper()} refused", [OPENAI_KEY])
+    assert OPENAI_KEY[:16].lower() not in redact(f"key {OPENAI_KEY[:16].lower()}… refused", [OPENAI_KEY])

@@ -5,7 +5,8 @@ error texts travel far: sync_state, `status --json`, governance findings, the Sl
 logs. Every error text aispend stores, logs or shows goes through `redact`, which removes
 
 - every configured secret (each SecretStr setting and the database URL's password), also as a gateway
-  may echo it: URL-encoded, JSON- or HTML-escaped, base64, or cut short (a piece of 12 characters or more);
+  may echo it: URL-encoded, JSON- or HTML-escaped, base64, in another case, or cut short (a piece of 12
+  characters or more);
 - any `Bearer …` credential and the password of any URL, configured or not.
 
 The secrets are gathered from every Settings object built in this process (settings are built once,
@@ -97,11 +98,10 @@ def redact(text: str | None, secrets: Iterable[str] | None = None) -> str:
             known = sorted(_known, key=len, reverse=True)
     else:
         known = sorted({v for s in secrets if len(s) >= MIN_SECRET_LENGTH for v in variants(s)}, key=len, reverse=True)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    if known:
-        text = _TOKEN.sub(lambda m: REDACTED if any(m.group(0) in s for s in known) else m.group(0), text)
+    if known:  # case-insensitive: some gateways upper- or lower-case what they echo
+        text = re.sub("|".join(re.escape(k) for k in known), REDACTED, text, flags=re.IGNORECASE)
+        folded = [k.casefold() for k in known]
+        text = _TOKEN.sub(lambda m: REDACTED if any(m.group(0).casefold() in k for k in folded) else m.group(0), text)
     text = _BEARER.sub(_bearer, text)
     return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}***{m.group(3)}", text)
 
