@@ -99,3 +99,24 @@ def test_unconfigured_and_unknown_sources(engine: Engine, database_url: str) -> 
     assert code == 2 and "unknown source(s) nosuch" in out
     code, out = run(bare, "connectors", "check", "--json")
     assert code == 0 and all(c["configured"] is False for c in json.loads(out))
+
+
+def test_check_of_an_unreachable_source_exits_3_and_a_refused_key_1(engine: Engine, env: dict[str, str]) -> None:
+    """Nothing listens on a closed port: the check cannot tell, and says so in its exit status."""
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: connection refused
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    unreachable = {**env, "AISPEND_OPENAI_BASE_URL": closed}
+    code, out = run(unreachable, "connectors", "check", "openai", "--json")
+    assert code == 3, out
+    (entry,) = json.loads(out)
+    assert entry["authenticated"] is None and "cannot reach" in entry["check_error"]
+
+    both = {**unreachable, "AISPEND_ANTHROPIC_ADMIN_KEY": "sk-ant-admin-revoked"}
+    code, out = run(both, "connectors", "check", "--json")
+    assert code == 1, out  # a refusal is a definite answer: it wins over "could not tell"
+
+    result = CliRunner().invoke(app, ["connectors", "check", "--help"], env={"COLUMNS": "200"})
+    assert "3 a source could not be reached" in " ".join(result.output.split())

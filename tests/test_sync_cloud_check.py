@@ -131,6 +131,6 @@ def test_throttled_check_cannot_tell(engine: Engine, upstream: FiveSources) -> N
 
     code, checks = check("aws")
 
-    assert code == 0
+    assert code == 3  # not "all fine": the source could not be checked
     assert checks["aws"]["authenticated"] is None
     assert checks["aws"]["check_error"].startswith("could not tell (retryable): aws: Cost Explorer throttled")

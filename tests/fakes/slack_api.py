@@ -32,6 +32,9 @@ class FakeSlack:
     uploads: dict[str, bytes] = field(default_factory=dict)
     rate_limits: dict[str, list[int]] = field(default_factory=dict)  # method -> Retry-After values to answer
     fail_with: dict[str, str] = field(default_factory=dict)  # method -> Slack error code
+    # method -> an event the answer waits for: the call is recorded (and posted) first, answered only once
+    # the test sets it (after the client gave up waiting), as a slow Slack does.
+    hold_answers: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _counter: int = 0
     server: ThreadingHTTPServer | None = None
@@ -46,6 +49,9 @@ class FakeSlack:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 status, headers, payload = fake.handle(self.path, self.headers.get("Content-Type", ""), raw)
+                gate = fake.hold_answers.get(urlparse(self.path).path.removeprefix("/api/"))
+                if gate is not None:
+                    gate.wait(timeout=30)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 for name, value in headers.items():
@@ -53,7 +59,10 @@ class FakeSlack:
                 self.send_header("Content-Type", "application/json" if not isinstance(payload, bytes) else "text/plain")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except BrokenPipeError:  # a held answer: the client stopped waiting long ago
+                    return
 
             def log_message(self, format: str, *args: object) -> None:
                 return

@@ -8,7 +8,10 @@ pending and the next delivery sends it) and a restart never posts twice:
   both send it;
 - a row still `sending` IN_DOUBT_AFTER after its claim is "in doubt" (its sender crashed): the transport
   asks Slack whether it arrived (posts carry the key in message metadata, uploads are found by title) and
-  only sends when it did not.
+  only sends when it did not;
+- a send that timed out is in doubt the same way (Slack may have accepted it and answered late): it is
+  looked up at once, and when it is not found yet it stays `sending`, so the in-doubt path looks again
+  before anything is resent.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from aispend.bot.models import (
     SENT,
     OutboxMessage,
 )
+from aispend.core.redact import redact
 from aispend.core.timeutil import Clock
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,10 @@ class PermanentError(Exception):
 
 class RetryLater(Exception):
     """A temporary failure after the client's own retries (429s, connection errors): keep the row pending."""
+
+
+class InDoubt(Exception):
+    """The request may have reached Slack (it timed out waiting for the answer): look before resending."""
 
 
 class Transport(Protocol):
@@ -170,6 +178,8 @@ class Outbox:
             return False
         try:
             delivered = self.transport.send(row, parent)
+        except InDoubt as exc:
+            return self._settle_in_doubt(row_id, row, parent, str(exc))
         except RetryLater as exc:
             self._release(row_id, str(exc))
             return False
@@ -178,6 +188,21 @@ class Outbox:
             return False
         self.mark_sent(row_id, delivered)
         return True
+
+    def _settle_in_doubt(self, row_id: int, row: OutboxMessage, parent: OutboxMessage | None, error: str) -> bool:
+        """After a timed-out send: sent if Slack has it, else left `sending` for the in-doubt path, which looks
+        again once IN_DOUBT_AFTER has passed and only then resends (never straight back to pending)."""
+        try:
+            found = self.transport.find_delivered(row, parent)
+        except RetryLater as exc:
+            found, error = None, f"{error}; {exc}"
+        if found is not None:
+            self.mark_sent(row_id, found)
+            return True
+        error = redact(error)
+        log.warning("outbox message %s is in doubt, looked up again before any resend: %s", row_id, error)
+        self._set(row_id, last_error=error[:2000])
+        return False
 
     def claim(self, row_id: int, expected_status: str, expected_claimed_at: datetime | None = None) -> bool:
         """pending -> sending (or re-claim an in-doubt row), only if nobody else changed it first."""
@@ -209,10 +234,12 @@ class Outbox:
             session.commit()
 
     def _release(self, row_id: int, error: str) -> None:
+        error = redact(error)
         log.warning("outbox message %s will be retried: %s", row_id, error)
         self._set(row_id, status=PENDING, last_error=error[:2000])
 
     def _fail(self, row_id: int, error: str) -> None:
+        error = redact(error)
         log.error("outbox message %s failed for good: %s", row_id, error)
         self._set(row_id, status=FAILED, last_error=error[:2000])
 

@@ -18,7 +18,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from aispend.bot.models import KIND_POST, KIND_RESPOND, KIND_UPDATE, KIND_UPLOAD, OutboxMessage
-from aispend.bot.outbox import Delivered, PermanentError, RetryLater
+from aispend.bot.outbox import Delivered, InDoubt, PermanentError, RetryLater
 
 METADATA_EVENT = "aispend_outbox"
 # Slack error codes worth another try later; anything else is permanent (bad channel, bad auth...).
@@ -60,8 +60,10 @@ def retry_handlers(max_retries: int, sleep: Sleep = time.sleep) -> list[Any]:
     return [ConnectionErrorRetryHandler(max_retry_count=max_retries), RetryAfterHandler(max_retries, sleep)]
 
 
-def make_client(token: str, base_url: str, *, max_retries: int = 5, sleep: Sleep = time.sleep) -> WebClient:
-    client = WebClient(token=token, base_url=base_url)
+def make_client(
+    token: str, base_url: str, *, max_retries: int = 5, sleep: Sleep = time.sleep, timeout: float = 30
+) -> WebClient:
+    client = WebClient(token=token, base_url=base_url, timeout=timeout)  # type: ignore[arg-type]
     client.retry_handlers = retry_handlers(max_retries, sleep)
     return client
 
@@ -81,6 +83,8 @@ class SlackTransport:
             if error in RETRYABLE_ERRORS or status == 429 or status >= 500:
                 raise RetryLater(f"{row.kind} {row.idempotency_key}: {error or status}") from None
             raise PermanentError(f"{row.kind} {row.idempotency_key}: Slack said {error or status}") from None
+        except TimeoutError as exc:  # sent, but no answer in time: Slack may well have it
+            raise InDoubt(f"{row.kind} {row.idempotency_key}: no answer in time ({exc or 'timed out'})") from None
         except OSError as exc:
             raise RetryLater(f"{row.kind} {row.idempotency_key}: {exc}") from None
 
@@ -156,7 +160,7 @@ class SlackTransport:
                     include_all_metadata=True,
                     limit=200,
                 )
-        except SlackApiError as exc:
+        except (SlackApiError, OSError) as exc:  # OSError: unreachable or timed out, the look-up says nothing
             raise RetryLater(f"cannot check whether {row.idempotency_key} arrived: {exc}") from None
         for message in response.get("messages") or []:
             if row.kind == KIND_POST:

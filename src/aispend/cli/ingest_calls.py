@@ -113,6 +113,7 @@ def ingest_calls(
                     workers=workers,
                     on_progress=advance,
                     limits=limits,
+                    lock_wait=rt.settings.sqlite_lock_wait_seconds,
                 )
             finally:
                 for _, handle in handles:

@@ -23,12 +23,14 @@ from aispend.cli import (
     slack,
     sync,
 )
+from aispend.cli.errors import AispendGroup
 
 app = typer.Typer(
     name="aispend",
     help="Govern your company's AI spend: ledger, reports, budget alerts and the Slack bot.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=AispendGroup,  # database and file-system errors: one clear line, not a traceback
 )
 
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy import Engine
 
+from aispend.core.redact import install_log_filter
 from aispend.core.settings import Settings, load_settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.ledger.db import make_engine, upgrade
@@ -29,7 +30,9 @@ class Runtime:
     def engine(self) -> Engine:
         """The ledger engine, with every migration applied (commands that need the schema call this)."""
         if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
+            self._engine = make_engine(
+                self.settings.database_url, sqlite_lock_wait=self.settings.sqlite_lock_wait_seconds
+            )
             upgrade(self._engine)
         return self._engine
 
@@ -39,6 +42,7 @@ def runtime(ctx: typer.Context) -> Runtime:
     if root.obj is None:
         try:
             root.obj = Runtime(settings=load_settings())
+            install_log_filter()
         except ValidationError as exc:
             for error in exc.errors():
                 name = ".".join(str(p) for p in error["loc"]) or "settings"

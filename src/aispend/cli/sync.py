@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from aispend.cli.runtime import err_console, runtime
 from aispend.connectors.base import Connector, ConnectorError, RetryableError, Window
 from aispend.connectors.registry import UnknownSourceError, build_connectors
+from aispend.core.redact import redact, redact_optional
 from aispend.core.settings import Settings
 from aispend.core.timeutil import parse_date
 from aispend.jobs.status import SourceStatus, describe_age, load_states, statuses
@@ -200,6 +201,10 @@ def check_cmd(
     """Per source: configured or not, can authenticate, freshest data point, last error.
 
     Authentication is proven by one small read (yesterday and today); nothing is written.
+
+    Exit status: 0 every configured source answered; 1 a source refused the credentials (or its
+    settings are wrong); 3 a source could not be reached or was throttled, so nothing is known
+    about its credentials (1 wins when both happen).
     """
     rt = runtime(ctx)
     connectors = _connectors(ctx, sources)
@@ -214,7 +219,7 @@ def check_cmd(
             "configured": connector.is_configured(),
             "authenticated": None,
             "freshest_data_at": _iso(state.get("freshest_data_at")),
-            "last_error": state.get("last_error"),
+            "last_error": redact_optional(state.get("last_error")),
             "check_error": None,
             "details": [],
         }
@@ -225,10 +230,10 @@ def check_cmd(
                 if freshest and not entry["freshest_data_at"]:
                     entry["freshest_data_at"] = _iso(freshest)
             except RetryableError as exc:  # throttled or down: says nothing about the key
-                entry["check_error"] = f"could not tell (retryable): {exc}"
+                entry["check_error"] = redact(f"could not tell (retryable): {exc}")
             except ConnectorError as exc:
                 entry["authenticated"] = False
-                entry["check_error"] = str(exc)
+                entry["check_error"] = redact(str(exc))
         results.append(entry)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
@@ -248,5 +253,17 @@ def check_cmd(
                 error,
             )
         Console().print(table)
+    raise typer.Exit(check_exit_code(results))
+
+
+EXIT_REFUSED = 1
+EXIT_UNREACHABLE = 3
+
+
+def check_exit_code(results: list[dict[str, Any]]) -> int:
+    """What `connectors check` exits with (see its --help): a refusal is a definite answer, so it wins."""
     if any(e["authenticated"] is False for e in results):
-        raise typer.Exit(1)
+        return EXIT_REFUSED
+    if any(e["configured"] and e["authenticated"] is None for e in results):
+        return EXIT_UNREACHABLE
+    return 0

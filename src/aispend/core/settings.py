@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from aispend.core.ai_services import DEFAULT_AI_SERVICE_PATTERNS, compile_patterns
+from aispend.core.redact import remember, secrets_of
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     ingest_workers: int | None = Field(default=None, ge=0)
     # A single call costing more than this (in the call's currency) is refused at import as implausible.
     max_call_cost: Decimal = Field(default=Decimal(1000), gt=0)
+    sqlite_lock_wait_seconds: float = Field(default=30.0, ge=0)  # how long a write waits for another process's lock
 
     # --- Slack (Bolt's conventional names, no prefix) ---------------------------------------
     slack_bot_token: SecretStr | None = Field(
@@ -346,6 +348,10 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"AISPEND_TIMEZONE is not an IANA time zone name: {value!r}") from None
         return value
+
+    def model_post_init(self, context: object, /) -> None:
+        # Whatever reads these settings, its error texts and logs must not repeat their secrets.
+        remember(secrets_of(self))
 
     @property
     def tz(self) -> ZoneInfo:

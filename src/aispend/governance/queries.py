@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
+from aispend.core.redact import redact_optional
 from aispend.core.timeutil import start_of_day
 from aispend.governance.models import FeatureRevenue
 from aispend.ledger.models import AgentRun, CallRecord, CallRollupDaily, CostLine, SyncState, Workflow
@@ -212,7 +213,7 @@ def sources(session: Session) -> list[SourceState]:
             source=s.source,
             last_success_at=s.last_success_at,
             freshest_data_at=s.freshest_data_at,
-            last_error=s.last_error,
+            last_error=redact_optional(s.last_error),  # also what was stored before redaction
             last_error_at=s.last_error_at,
         )
         for s in session.execute(select(SyncState)).scalars()

@@ -1,7 +1,8 @@
 """Structured logs: key=value text by default, one JSON object per line with AISPEND_LOG_FORMAT=json.
 
 Fields passed with `extra={...}` (job, source, status, duration_s...) appear in both forms.
-Secrets never reach here: settings hold them as SecretStr and nothing logs the settings object.
+Secrets never reach here: settings hold them as SecretStr and nothing logs the settings object, and
+every record passes aispend.core.redact on its way out (an upstream may echo a key in an error).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from aispend.core.redact import RedactingFilter
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -28,8 +31,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         payload.update(_extras(record))
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+        if record.exc_text or record.exc_info:
+            payload["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(payload, default=str)
 
 
@@ -55,6 +58,7 @@ class _DropApschedulerSkips(logging.Filter):
 def configure_logging(fmt: str = "text", level: str = "INFO", stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from aispend.core.redact import redact
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, as_utc
 from aispend.jobs.catalog import JobSpec, follows
@@ -175,9 +176,9 @@ class Runner:
             result = as_result(spec.body(context))
             finish = Finish(STATUS_OK, summary=result.summary)
         except JobHandedBack as exc:
-            finish = Finish(STATUS_HANDED_BACK, error=str(exc) or "stopped early; the slot stays due")
+            finish = Finish(STATUS_HANDED_BACK, error=redact(str(exc)) or "stopped early; the slot stays due")
         except Exception as exc:
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            detail = redact("".join(traceback.format_exception_only(type(exc), exc)).strip())
             finish = Finish(STATUS_FAILED, error=detail)
             log.exception("job %s failed", spec.name, extra={"job": spec.name})
         duration = self.monotonic() - begin

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from aispend.core.redact import redact_optional
 from aispend.core.timeutil import as_utc
 from aispend.ledger.models import SyncState
 
@@ -53,7 +54,7 @@ def source_status(
         source=source,
         configured=configured,
         last_success_at=success,
-        last_error=state.get("last_error"),
+        last_error=redact_optional(state.get("last_error")),  # also what was stored before redaction
         last_error_at=error_at,
         freshest_data_at=freshest,
         requests_last_sync=int(state.get("requests_last_sync") or 0),

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from aispend.connectors.base import Connector, ConnectorError, FatalError, FetchResult, Window
+from aispend.core.redact import redact
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.retry import RetryPolicy, RetryStats, Sleep, TimeLimitError, Timer, call_with_retries
@@ -161,11 +162,11 @@ class SyncEngine:
                 self._write_chunk(name, chunk, result, report)
         except (ConnectorError, TimeLimitError) as exc:
             report.status = "failed"
-            report.error = _describe(name, exc, report, self.policy)
+            report.error = redact(_describe(name, exc, report, self.policy))
         except Exception as exc:  # a connector bug must not stop the other sources
             log.exception("sync of %s failed unexpectedly", name)
             report.status = "failed"
-            report.error = f"{name}: unexpected {type(exc).__name__}: {exc}"
+            report.error = redact(f"{name}: unexpected {type(exc).__name__}: {exc}")
         report.attempts = stats.attempts
         report.waited_seconds = stats.waited
         # Failed attempts made a request each that the connector could not report.

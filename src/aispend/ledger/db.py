@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlmodel import Session
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
+DEFAULT_SQLITE_LOCK_WAIT_SECONDS = 30.0
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for SQLite or PostgreSQL with the settings the ledger relies on."""
+
+def make_engine(url: str, *, sqlite_lock_wait: float = DEFAULT_SQLITE_LOCK_WAIT_SECONDS, **kwargs: Any) -> Engine:
+    """An engine for SQLite or PostgreSQL with the settings the ledger relies on.
+
+    `sqlite_lock_wait`: seconds a statement waits for another process's write lock
+    (AISPEND_SQLITE_LOCK_WAIT_SECONDS)."""
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": sqlite_lock_wait}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -52,14 +58,59 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration (all heads) — idempotent, called by every command that needs the schema."""
-    from alembic import command
+# pg_advisory_xact_lock(MIGRATION_LOCK, <schema>): one migrating process per schema at a time.
+MIGRATION_LOCK = 0x41495350
 
-    with engine.begin() as connection:
-        cfg = alembic_config(engine)
+
+def upgrade(engine: Engine) -> None:
+    """Apply every migration (all heads) — idempotent, called by every command that needs the schema.
+
+    Already current: returns after one read, with no lock (every command comes here). Otherwise the
+    migrations run in one transaction under a lock, so two commands on a fresh database (two replicas
+    on a first deploy) take turns, the second finding the schema current; and a process killed halfway
+    leaves the database as it was (SQLite: DDL inside BEGIN EXCLUSIVE; PostgreSQL: transactional DDL
+    and an advisory lock).
+    """
+    from alembic import command  # alembic is imported by the commands that touch the schema only
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config(engine)
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    with engine.connect() as connection:
+        if set(MigrationContext.configure(connection).get_current_heads()) == heads:
+            return
+    with engine.connect() as connection, _migration_transaction(connection):
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "heads")
+
+
+@contextmanager
+def _migration_transaction(connection: Connection) -> Iterator[None]:
+    """One transaction holding the migration lock; committed when the block ends, rolled back on error."""
+    if connection.dialect.name != "sqlite":
+        with connection.begin():
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:lock, hashtext(current_schema()))"), {"lock": MIGRATION_LOCK}
+            )
+            yield
+        return
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    previous = driver.isolation_level
+    # The sqlite3 module runs DDL outside any transaction on its own; with isolation_level None it runs
+    # inside ours. EXCLUSIVE: the lock other migrating processes wait for (AISPEND_SQLITE_LOCK_WAIT_SECONDS).
+    driver.isolation_level = None
+    try:
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
+        try:
+            yield
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+    finally:
+        driver.isolation_level = previous
 
 
 @contextmanager
