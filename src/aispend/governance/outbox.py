@@ -55,20 +55,16 @@ def claim_delivery(session: Session, notification_id: int, *, at: datetime, ref:
     """Mark delivered in the caller's transaction, only if nobody did yet and it was not set aside
     (compare-and-set): the deliverer writes its messages in the same transaction, so a notification is
     handed on exactly once even with two deliverers running."""
-    result: Any = session.execute(
-        update(Notification)
-        .where(
-            col(Notification.id) == notification_id,
-            col(Notification.delivered_at).is_(None),
-            col(Notification.failed_at).is_(None),
-        )
-        .values(delivered_at=as_utc(at), delivery_ref=ref or None)
-    )
-    return bool(result.rowcount)
+    return _settle(session, notification_id, delivered_at=as_utc(at), delivery_ref=ref or None)
 
 
 def set_aside(session: Session, notification_id: int, *, at: datetime, reason: str) -> bool:
     """Mark failed with `reason`, unless it was delivered or set aside meanwhile (compare-and-set)."""
+    return _settle(session, notification_id, failed_at=as_utc(at), failure=reason[:1000])
+
+
+def _settle(session: Session, notification_id: int, **values: object) -> bool:
+    """Write `values` on a notification still open (neither delivered nor set aside); False if it was not."""
     result: Any = session.execute(
         update(Notification)
         .where(
@@ -76,7 +72,7 @@ def set_aside(session: Session, notification_id: int, *, at: datetime, reason: s
             col(Notification.delivered_at).is_(None),
             col(Notification.failed_at).is_(None),
         )
-        .values(failed_at=as_utc(at), failure=reason[:1000])
+        .values(**values)
     )
     return bool(result.rowcount)
 
