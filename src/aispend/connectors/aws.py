@@ -41,7 +41,6 @@ from botocore.exceptions import (
 
 from aispend.connectors.base import ConnectorError, FatalError, FetchResult, RetryableError, Window
 from aispend.connectors.cloudcommon import (
-    AI_SERVICE_CATEGORY,
     DEFAULT_THROTTLE_RETRIES,
     CheckReport,
     Throttled,
@@ -51,6 +50,7 @@ from aispend.connectors.cloudcommon import (
     natural_key,
     with_throttle_retry,
 )
+from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.money import normalize_currency, parse_decimal
 from aispend.core.settings import Settings
 from aispend.ledger.costlines import CostLineIn

@@ -22,7 +22,6 @@ from aispend.rules.attribution import AttributionRules
 
 T = TypeVar("T")
 
-AI_SERVICE_CATEGORY = "AI and Machine Learning"
 DEFAULT_THROTTLE_RETRIES = 3
 # A throttle asking for a longer wait than this is handed to the engine instead of slept on here.
 MAX_INLINE_WAIT_SECONDS = 120.0

@@ -34,7 +34,6 @@ from google.cloud import bigquery
 
 from aispend.connectors.base import ConnectorError, FatalError, FetchResult, RetryableError, Window
 from aispend.connectors.cloudcommon import (
-    AI_SERVICE_CATEGORY,
     DEFAULT_THROTTLE_RETRIES,
     CheckReport,
     Throttled,
@@ -44,6 +43,7 @@ from aispend.connectors.cloudcommon import (
     natural_key,
     with_throttle_retry,
 )
+from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.money import ZERO, normalize_currency
 from aispend.core.settings import Settings
 from aispend.core.timeutil import start_of_day

@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 from aispend.connectors.base import FatalError
-from aispend.core.ai_services import AI_SERVICE_CATEGORY  # noqa: F401  (re-exported for the connectors)
 from aispend.core.money import MoneyError, parse_decimal
 
 

@@ -17,7 +17,6 @@ from openai import OpenAI
 
 from aispend.connectors.base import FatalError, FetchResult, RetryableError, Window
 from aispend.connectors.normalize import (
-    AI_SERVICE_CATEGORY,
     amount,
     loads_exact,
     natural_key,
@@ -26,6 +25,7 @@ from aispend.connectors.normalize import (
     utc_from_unix,
 )
 from aispend.connectors.throttle import api_root, error_for_status
+from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.money import MoneyError, normalize_currency
 from aispend.core.timeutil import Clock, start_of_day, system_clock
 from aispend.ledger.costlines import CostLineIn
