@@ -71,7 +71,7 @@ def upgrade(engine: Engine) -> None:
     leaves the database as it was (SQLite: DDL inside BEGIN EXCLUSIVE; PostgreSQL: transactional DDL
     and an advisory lock).
     """
-    from alembic import command  # alembic is imported by the commands that touch the schema only
+    from alembic import command  # imported here, not at start-up: `--help` never touches the schema
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
