@@ -29,6 +29,7 @@ from aispend.governance.config import GovernanceConfig
 from aispend.governance.evaluate import evaluate
 from aispend.ledger.calls import apply_rollup_deltas
 from aispend.ledger.db import make_engine, upgrade
+from aispend.ledger.spend import SpendPolicy
 from aispend.rules.findings import COMPANY, Scope
 from aispend.rules.forecast import HISTORY_DAYS
 from aispend.rules.spend_index import SpendIndex
@@ -148,7 +149,7 @@ def main() -> None:
         history = date(2026, 11, 1) - timedelta(days=HISTORY_DAYS)
         end = NOW.date() + timedelta(days=1)
         by_kind = {
-            k: queries.spend_rows(session, "calls", [(history, end)], [] if k == "company" else [k])
+            k: queries.spend_rows(session, SpendPolicy(), [(history, end)], [] if k == "company" else [k])
             for k in kinds
         }
         query_s = time.perf_counter() - t

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from aispend.ledger.bulk import execute_many
 from aispend.ledger.calls import ROLLUPS
 from aispend.ledger.db import make_engine, upgrade
+from aispend.ledger.spend import SpendPolicy
 from aispend.reports.load import top_report
 
 KEYS = [
@@ -113,7 +114,7 @@ def time_reports(url: str, today: date, runs: int) -> dict[str, tuple[float, flo
             for i in range(runs):
                 at = today - timedelta(days=30 * (i % 12))
                 started = time.perf_counter()
-                top_report(conn, by=by, kind=kind, at=at, today=today, limit=5)
+                top_report(conn, by=by, kind=kind, at=at, today=today, limit=5, policy=SpendPolicy())
                 timings.append((time.perf_counter() - started) * 1000)
         timings.sort()
         results[f"{kind} by {by}"] = (statistics.median(timings), timings[int(len(timings) * 0.95) - 1])

@@ -44,3 +44,24 @@ def test_demo_prints_the_weekly_top_five_and_can_be_rerun(engine: Engine, databa
     assert Decimal(runaway["change_pct"]) > 50
     assert report["unpriced"]["calls"] > 0
     assert len(report["rows"]) == 5
+
+
+def test_the_demo_runaway_is_one_change_alert_per_comparison_not_one_per_scope(
+    engine: Engine, database_url: str
+) -> None:
+    """Issue 13 item 3: the default demo's first run raised 5 week-over-week and 4 month-over-month
+    change alerts for one runaway (the workflow, its team, its model, its provider, the company)."""
+    first = run_cli(["demo"], database_url)
+    assert first.exit_code == 0, first.output
+    alerts = [line for line in first.output.splitlines() if line.startswith("--- Slack message to #ai-finance [alert:")]
+    changes = sorted(line.split("[alert:")[1].split("|2026")[0] for line in alerts if "alert:change_" in line)
+    assert changes == ["change_mom|workflow:support-triage", "change_wow|workflow:support-triage"]
+    status = json.loads(
+        run_cli(["report", "changes", "--period", "week", "--at", "2026-11-23", "--json"], database_url).output
+    )
+    company = next(f for f in status["findings"] if f["scope"] == {"kind": "company", "key": ""})
+    assert company["level"] == "ok" and company["numbers"]["folded_into"] == {
+        "kind": "workflow",
+        "key": RUNAWAY_WORKFLOW,
+    }
+    assert "alerted on its own" in company["summary"]

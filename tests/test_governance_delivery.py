@@ -145,6 +145,11 @@ def _unit_economics() -> list[Finding]:
     return unit_economics({"chat": D(900)}, {"chat": FeatureRevenue(D(1000), None, "USD")}, D(900), "USD", MONTH)
 
 
+def _unconverted() -> list[Finding]:
+    reason = "no EUR -> USD rate for 2026-11-03: no rates file is configured"
+    return dq.unconverted_findings([("EUR", date(2026, 11, 3), D(40), reason)], MONTH, NOW)
+
+
 def _currency() -> list[Finding]:
     rows = [_spend(NOW.date(), "10", workflow=WF), _spend(NOW.date(), "10", workflow="w1", currency="EUR")]
     try:
@@ -169,6 +174,7 @@ CASES: dict[str, Callable[[], list[Finding]]] = {
     "dq_unattributed_team": _unattributed("team"),
     "dq_stale_source": _stale_source,
     "dq_reconciliation": _reconciliation,
+    "dq_unconverted": _unconverted,
     "unit_economics": _unit_economics,
     "currency": _currency,
 }

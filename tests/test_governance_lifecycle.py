@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -13,11 +14,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from aispend.core.rates import RateTable
 from aispend.governance import store
 from aispend.governance.config import GovernanceConfig
 from aispend.governance.evaluate import evaluate
 from aispend.governance.models import AlertState, Notification, ThresholdAudit
 from aispend.ledger.models import Workflow
+from aispend.ledger.spend import SpendPolicy
 from aispend.rules.findings import COMPANY, Finding, Level, Scope
 from aispend.rules.lifecycle import AlertStatus, LifecyclePolicy, advance
 from aispend.rules.periods import period_of
@@ -239,16 +242,29 @@ def test_threshold_goes_red_by_forecast_then_actual(engine: Engine) -> None:
     assert [n.kind for n in later.new_notifications if n.rule == "threshold"] == ["escalation"]
 
 
-def test_mixed_currencies_are_refused_with_a_finding_and_other_rules_still_run(engine: Engine) -> None:
+def test_another_currency_is_converted_at_its_dated_rate_or_named_when_it_has_none(engine: Engine) -> None:
+    """Issue 13 item 5: a EUR row used to turn every rule into a red "currency" refusal."""
     insert(
         engine,
         rollup(date(2026, 11, 2), "500", "big"),
         rollup(date(2026, 11, 2), "100", "eu", currency="EUR"),
     )
     result = evaluate(engine, T0, CONFIG)
-    assert any("EUR, USD cannot be added" in e for e in result.errors)
-    assert any(f.rule == "currency" and f.level is Level.RED for f in result.findings)
-    assert any(f.rule == "dq_unpriced" for f in result.findings)
+    assert result.errors == [] and not any(f.rule == "currency" for f in result.findings)
+    missing = next(f for f in result.findings if f.rule == "dq_unconverted")
+    assert missing.level is Level.YELLOW
+    assert "€100.00 in EUR (2026-11-02)" in missing.summary and "no EUR -> USD rate for 2026-11-02" in missing.summary
+    share = {f.scope.key: f.numbers for f in result.findings if f.rule == "share"}
+    assert share["big"]["total_spend"] == {"amount": "500", "currency": "USD"}  # EUR left out, and said so
+
+    rates = RateTable("USD")
+    rates.add("EUR", date(2026, 11, 1), Decimal("1.08"))
+    converted = replace(CONFIG, spend=SpendPolicy("USD", rates=rates))
+    again = evaluate(engine, T0, converted)
+    assert next(f for f in again.findings if f.rule == "dq_unconverted").level is Level.OK
+    share = {f.scope.key: f.numbers for f in again.findings if f.rule == "share"}
+    assert share["eu"]["workflow_spend"] == {"amount": "108", "currency": "USD"}
+    assert share["big"]["total_spend"] == {"amount": "608", "currency": "USD"}
 
 
 def test_agentic_findings_from_the_ledger(engine: Engine) -> None:

@@ -47,7 +47,7 @@ def _run(engine: Engine, settings: Settings) -> tuple[str, Posts]:
 
 
 def test_without_a_finance_channel_the_review_goes_to_finance_teams_only(engine: Engine) -> None:
-    summary, posts = _run(engine, Settings(shadow_rates_file=SHADOW / "rates.csv"))
+    summary, posts = _run(engine, Settings(rates_file=SHADOW / "rates.csv"))
     assert summary == ("thresholds and shadow-AI audit for 2026-10 posted (shadow AI to #finance, general audience)")
     thresholds, (channel, text, key) = posts.sent
     assert thresholds == (
@@ -63,7 +63,7 @@ def test_without_a_finance_channel_the_review_goes_to_finance_teams_only(engine:
 
 
 def test_the_finance_channel_gets_the_per_person_lines(engine: Engine) -> None:
-    settings = Settings(shadow_rates_file=SHADOW / "rates.csv", shadow_finance_channel="C0FINANCE")
+    settings = Settings(rates_file=SHADOW / "rates.csv", shadow_finance_channel="C0FINANCE")
     summary, posts = _run(engine, settings)
     _thresholds, (channel, text, _key) = posts.sent
     assert channel == "C0FINANCE" and "finance audience" in summary
@@ -80,7 +80,7 @@ def test_thresholds_are_judged_against_the_whole_month(engine: Engine) -> None:
         )
         session.commit()
     insert(engine, rollup(date(2026, 10, 5), "60", "a"), rollup(date(2026, 10, 20), "70", "b"))
-    _summary, posts = _run(engine, Settings(shadow_rates_file=SHADOW / "rates.csv"))
+    _summary, posts = _run(engine, Settings(rates_file=SHADOW / "rates.csv"))
     (_channel, text, _key), _shadow = posts.sent
     assert text.splitlines()[0] == "Monthly review, October 2026: thresholds against actual spend (1)"
     assert text.splitlines()[1].startswith("- RED: ")

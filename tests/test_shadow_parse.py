@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from aispend.core.rates import RateError, load_rates
 from aispend.shadow.catalog import load_catalog
 from aispend.shadow.classify import classify
 from aispend.shadow.matcher import Matcher
@@ -21,7 +22,6 @@ from aispend.shadow.parse import (
     parse_files,
     parse_text,
 )
-from aispend.shadow.rates import RateError, load_rates
 from aispend.shadow.store import convert
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shadow"

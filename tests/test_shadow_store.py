@@ -23,7 +23,7 @@ PLATFORMS = ["expensify", "ramp", "brex", "concur", "navan"]
 
 
 def _settings(database_url: str = "sqlite://", **extra: object) -> Settings:
-    values: dict[str, object] = {"database_url": database_url, "shadow_rates_file": FIXTURES / "rates.csv"}
+    values: dict[str, object] = {"database_url": database_url, "rates_file": FIXTURES / "rates.csv"}
     return Settings(**(values | extra))  # type: ignore[arg-type]
 
 
@@ -68,7 +68,7 @@ def test_a_corrected_row_updates_in_place(engine: Engine, tmp_path: Path) -> Non
 
 
 def test_missing_rate_rows_are_skipped_with_a_clear_error_and_the_rest_stored(engine: Engine) -> None:
-    result = ingest_files(engine, [FIXTURES / "ramp.csv"], "ramp", {}, _settings(shadow_rates_file=None), NOW)
+    result = ingest_files(engine, [FIXTURES / "ramp.csv"], "ramp", {}, _settings(rates_file=None), NOW)
     assert result.inserted == 6
     assert result.errors[0].startswith("ramp.csv: row 7: no EUR -> USD rate for 2026-10-08")
 

@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 
 
 def _ingest(engine: Engine) -> Settings:
-    settings = Settings(database_url="sqlite://", shadow_rates_file=FIXTURES / "rates.csv")  # type: ignore[call-arg]
+    settings = Settings(database_url="sqlite://", rates_file=FIXTURES / "rates.csv")  # type: ignore[call-arg]
     for platform in ("expensify", "ramp", "brex", "concur", "navan"):
         assert ingest_files(engine, [FIXTURES / f"{platform}.csv"], platform, {}, settings, NOW).errors == []
     return settings

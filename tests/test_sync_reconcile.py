@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -13,7 +14,8 @@ from aispend.cli.main import app
 from aispend.core.timeutil import start_of_day
 from aispend.ledger.calls import apply_rollup_deltas
 from aispend.ledger.costlines import CostLineIn, upsert_cost_lines
-from aispend.reconcile.queries import reconcile_period, spend_by_dimension
+from aispend.ledger.spend import SpendPolicy, spend
+from aispend.reconcile.queries import reconcile_period
 from aispend.rules.reconciliation import (
     AttributedSpend,
     BillSlice,
@@ -162,8 +164,10 @@ def test_reconcile_cli_rejects_a_bad_month(database_url: str) -> None:
 def test_spend_by_team_uses_bill_totals_and_call_shares(engine: Engine) -> None:
     seed(engine)
     with engine.connect() as conn:
-        spend = spend_by_dimension(conn, date(2026, 11, 1), date(2026, 12, 1), "team")
-    by_key = {(s.provider, s.value, s.basis): s.amount for s in spend}
+        merged = spend(conn, date(2026, 11, 1), date(2026, 12, 1), ["provider", "team"], policy=SpendPolicy())
+    by_key: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    for line in merged.lines:
+        by_key[(*line.values, line.basis)] += line.amount
     # D1: logs explain 93 of the 100 billed: support 70, sales 23, 7 unattributed.
     # D2: no logs: the bill's own attribution (team "support" on line a).
     assert by_key == {
@@ -173,7 +177,7 @@ def test_spend_by_team_uses_bill_totals_and_call_shares(engine: Engine) -> None:
         ("openai", "support", "bill"): Decimal(10),
         ("anthropic", "sales", "calls_without_bill"): Decimal(5),
     }
-    openai_total = sum(s.amount for s in spend if s.provider == "openai")
+    openai_total = sum(a for (provider, _, _), a in by_key.items() if provider == "openai")
     assert openai_total == Decimal(110)  # the bill, not bill + logs
 
 

@@ -19,6 +19,7 @@ from aispend.demo.load import load_demo
 from aispend.governance import queries, store
 from aispend.governance.evaluate import evaluate_with_settings
 from aispend.governance.models import Notification
+from aispend.ledger.spend import SpendPolicy
 from tests.fakes.slack_api import FakeSlack
 
 END = date(2026, 11, 15)  # the day the runaway is fixed; it ran on Nov 3..14
@@ -41,7 +42,7 @@ def expected_share_levels(engine: Engine, settings: Settings) -> dict[date, str]
     """The share rule recomputed from the ledger's daily spend: trailing-window share per day of November."""
     start, stop = date(2026, 11, 1), END + timedelta(days=DAYS_AFTER)
     with Session(engine) as session:
-        rows = queries.spend_rows(session, "calls", [(start - timedelta(days=7), stop)], ["workflow"])
+        rows = queries.spend_rows(session, SpendPolicy(), [(start - timedelta(days=7), stop)], ["workflow"])
     levels = {}
     day = start
     while day < stop:

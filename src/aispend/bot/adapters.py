@@ -26,6 +26,7 @@ from aispend.core.money import Money, format_money, percent
 from aispend.core.timeutil import as_utc
 from aispend.ledger.models import AgentRun, CallRollupDaily, SyncState, Workflow
 from aispend.ledger.queries import outcomes_by_workflow
+from aispend.ledger.spend import Spend, SpendPolicy, spend
 from aispend.reconcile.queries import reconcile_period
 from aispend.reports.load import top_report
 from aispend.reports.periods import Period as ReportPeriod
@@ -57,6 +58,10 @@ def _period(p: ReportPeriod) -> Period:
     return Period(p.kind, p.start, p.end, p.complete)
 
 
+def _notes(*spends: Spend | None) -> list[str]:
+    return list(dict.fromkeys(n for s in spends if s is not None for n in s.notes()))
+
+
 def change_pct(cost: Decimal, previous: Decimal | None) -> Decimal | None:
     if previous is None or previous == 0:
         return None
@@ -64,9 +69,17 @@ def change_pct(cost: Decimal, previous: Decimal | None) -> Decimal | None:
 
 
 class LedgerData:
-    def __init__(self, engine: Engine, currency: str = "USD", *, stale_after: timedelta = STALE_AFTER) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        currency: str = "USD",
+        *,
+        stale_after: timedelta = STALE_AFTER,
+        policy: SpendPolicy | None = None,
+    ) -> None:
         self.engine = engine
-        self.currency = currency
+        self.policy = policy or SpendPolicy(currency)  # how spend is counted (basis, rates)
+        self.currency = self.policy.currency
         self.stale_after = stale_after  # AISPEND_SYNC_STALE_HOURS, as `aispend status` uses it
 
     # --- rankings -------------------------------------------------------------------------------------
@@ -78,35 +91,24 @@ class LedgerData:
     def top_for(self, kind: str, at: date, today: date) -> TopReport:
         """The report layer's top report (every workflow with spend) for the week/month containing `at`."""
         with self.engine.connect() as conn:
-            report = top_report(conn, by="workflow", kind=kind, at=at, today=today, limit=ALL_ROWS)
+            report = top_report(conn, by="workflow", kind=kind, at=at, today=today, limit=ALL_ROWS, policy=self.policy)
         return top_from_report_json(report)
 
-    def _costs_by(self, session: Session, column: Any, period: Period, **where: str) -> list[tuple[Any, ...]]:
-        query = (
-            sa_select(
-                column,
-                col(CallRollupDaily.currency),
-                func.sum(CallRollupDaily.cost),
-                func.sum(CallRollupDaily.calls),
-                func.sum(CallRollupDaily.unpriced_calls),
-                func.sum(CallRollupDaily.zero_cost_calls),
-            )
-            .where(col(CallRollupDaily.day) >= period.start, col(CallRollupDaily.day) < period.end)
-            .group_by(column, col(CallRollupDaily.currency))
+    def _spend(self, session: Session, period: Period | None, dims: list[str], **where: str) -> Spend | None:
+        """The one spend figure (`ledger.spend.spend`) for a period, as every view shows it."""
+        if period is None:
+            return None
+        return spend(session.connection(), period.start, period.end, dims, policy=self.policy, where=where)
+
+    def _counts(self, session: Session, period: Period, **where: str) -> tuple[int, int]:
+        """(calls, unpriced calls) from the logs' daily rollups."""
+        query = sa_select(func.sum(CallRollupDaily.calls), func.sum(CallRollupDaily.unpriced_calls)).where(
+            col(CallRollupDaily.day) >= period.start, col(CallRollupDaily.day) < period.end
         )
         for name, value in where.items():
             query = query.where(col(_DIMENSION[name]) == value)
-        return [
-            (
-                r[0],
-                r[1],
-                r[2] if r[2] is not None else Decimal(0),
-                int(r[3] or 0),
-                int(r[4] or 0),
-                int(r[5] or 0),
-            )
-            for r in session.execute(query).all()
-        ]
+        calls, unpriced = session.execute(query).one()
+        return int(calls or 0), int(unpriced or 0)
 
     def _outcomes(self, session: Session, period: Period, workflow: str | None = None) -> dict[str, int]:
         return outcomes_by_workflow(session.connection(), period.start, period.end, workflow)
@@ -137,10 +139,11 @@ class LedgerData:
         current, compared, previous = current_period("month", as_utc(now).date())
         with Session(self.engine) as session:
             wf = session.get(Workflow, key)
-            by_model = self._costs_by(session, CallRollupDaily.model, current, workflow=key)
-            before = self._costs_by(session, CallRollupDaily.workflow, previous, workflow=key) if previous else []
-            so_far = self._costs_by(session, CallRollupDaily.workflow, compared, workflow=key) if compared else []
-            if wf is None and not by_model and not before:
+            by_model = self._spend(session, current, ["model"], workflow=key)
+            before = self._spend(session, previous, [], workflow=key)
+            so_far = self._spend(session, compared, [], workflow=key)
+            calls, unpriced = self._counts(session, current, workflow=key)
+            if wf is None and not calls and not (by_model and by_model.lines) and not (before and before.lines):
                 return None
             runs = session.exec(
                 select(func.count()).where(
@@ -148,21 +151,24 @@ class LedgerData:
                 )
             ).one()
             outcomes = self._outcomes(session, current, key).get(key, 0)
-        currency = by_model[0][1] if by_model else (wf.currency if wf else self.currency)
-        cost = sum((r[2] for r in by_model if r[1] == currency), Decimal(0))
-        prev = sum((r[2] for r in before if r[1] == currency), Decimal(0)) if before else None
-        compared_cost = sum((r[2] for r in so_far if r[1] == currency), Decimal(0))
+        assert by_model is not None
+        currency = self.policy.currency
+        cost = by_model.total()
+        prev = before.total() if before else None
         run_count = int(runs or 0)
-        models = sorted(((r[0], Money(r[2], r[1])) for r in by_model), key=lambda m: -m[1].amount)
+        models = sorted(
+            ((m, Money(amount, currency)) for (m,), amount in by_model.by("model").items() if amount),
+            key=lambda m: -m[1].amount,
+        )
         return WorkflowDetail(
             key=key,
             label=(wf.display_name if wf else "") or key,
             period=current,
             cost=Money(cost, currency),
             previous_cost=Money(prev, currency) if prev is not None else None,
-            change_pct=change_pct(compared_cost, prev),
+            change_pct=change_pct(so_far.total(), prev) if so_far else None,
             runs=run_count,
-            calls=sum(r[3] for r in by_model),
+            calls=calls,
             cost_per_run=Money(cost / run_count, currency) if run_count else None,
             cost_per_outcome=Money(cost / outcomes, currency) if outcomes else None,
             outcome_unit=wf.outcome_unit if wf else "",
@@ -170,44 +176,51 @@ class LedgerData:
             owner=wf.owner if wf else "",
             team=wf.team if wf else "",
             models=models,
-            unpriced_calls=sum(r[4] for r in by_model),
+            unpriced_calls=unpriced,
+            basis=self.policy.basis,
+            notes=_notes(by_model, before, so_far),
         )
 
     def breakdown(self, kind: str, name: str, now: datetime) -> BreakdownDetail | None:
         current, compared, previous = current_period("month", as_utc(now).date())
         with Session(self.engine) as session:
-            rows = self._costs_by(session, CallRollupDaily.workflow, current, **{kind: name})
-            before = self._costs_by(session, CallRollupDaily.workflow, previous, **{kind: name}) if previous else []
-            so_far = self._costs_by(session, CallRollupDaily.workflow, compared, **{kind: name}) if compared else []
-            if not rows and not before:
-                return None
-        currency = rows[0][1] if rows else self.currency
-        cost = sum((r[2] for r in rows if r[1] == currency), Decimal(0))
-        prev = sum((r[2] for r in before if r[1] == currency), Decimal(0)) if before else None
-        compared_cost = sum((r[2] for r in so_far if r[1] == currency), Decimal(0))
-        by_workflow = sorted(((r[0], Money(r[2], r[1])) for r in rows), key=lambda m: -m[1].amount)
+            rows = self._spend(session, current, ["workflow"], **{kind: name})
+            before = self._spend(session, previous, [], **{kind: name})
+            so_far = self._spend(session, compared, [], **{kind: name})
+            calls, _unpriced = self._counts(session, current, **{kind: name})
+        assert rows is not None
+        if not calls and not rows.lines and not (before and before.lines):
+            return None
+        currency = self.policy.currency
+        prev = before.total() if before else None
+        by_workflow = sorted(
+            ((w, Money(amount, currency)) for (w,), amount in rows.by("workflow").items() if amount),
+            key=lambda m: -m[1].amount,
+        )
         return BreakdownDetail(
             kind=kind,
             name=name,
             period=current,
-            cost=Money(cost, currency),
+            cost=Money(rows.total(), currency),
             previous_cost=Money(prev, currency) if prev is not None else None,
-            change_pct=change_pct(compared_cost, prev),
-            calls=sum(r[3] for r in rows),
+            change_pct=change_pct(so_far.total(), prev) if so_far else None,
+            calls=calls,
             by_workflow=by_workflow,
+            basis=self.policy.basis,
+            notes=_notes(rows, before, so_far),
         )
 
     # --- digest, home ---------------------------------------------------------------------------------
 
     def daily(self, start: date, end: date) -> list[DailyPoint]:
+        """Spend per day and workflow (the digest's chart): the same figure as the table beside it."""
         with Session(self.engine) as session:
-            rows = session.execute(
-                sa_select(col(CallRollupDaily.day), col(CallRollupDaily.workflow), func.sum(CallRollupDaily.cost))
-                .where(col(CallRollupDaily.day) >= start, col(CallRollupDaily.day) < end)
-                .group_by(col(CallRollupDaily.day), col(CallRollupDaily.workflow))
-                .order_by(col(CallRollupDaily.day))
-            ).all()
-        return [DailyPoint(day=d, series=w or "(unattributed)", cost=c or Decimal(0)) for d, w, c in rows]
+            merged = spend(session.connection(), start, end, ["workflow"], policy=self.policy)
+        points: dict[tuple[date, str], Decimal] = {}
+        for line in merged.lines:
+            key = (line.day, line.values[0] or "(unattributed)")
+            points[key] = points.get(key, Decimal(0)) + line.amount
+        return [DailyPoint(day=d, series=w, cost=c) for (d, w), c in sorted(points.items())]
 
     def sources(self, now: datetime) -> list[SourceFreshness]:
         with Session(self.engine) as session:
@@ -233,7 +246,7 @@ class LedgerData:
     def reconciliation_drift(self, start: date, end: date) -> list[str]:
         """Per provider over [start, end): bill vs per-call logs, when they differ by more than DRIFT_NOTE_PCT."""
         with self.engine.connect() as conn:
-            totals = period_totals(reconcile_period(conn, start, end))
+            totals = period_totals(reconcile_period(conn, start, end, self.policy.basis))
         lines = []
         for row in totals:
             pct = row.drift_percent
@@ -307,4 +320,6 @@ def top_from_report_json(report: dict[str, Any]) -> TopReport:
         rows=rows,
         unpriced_calls=int((report.get("unpriced") or {}).get("calls", 0)),
         compared=str((report.get("comparison") or {}).get("label", "")),
+        basis=str(report.get("cost_basis", "billed")),
+        notes=[str(n) for n in report.get("notes", [])],
     )

@@ -30,6 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from aispend.bot.alerts import AlertService
+from aispend.bot.blocks import clip, escape
 from aispend.bot.views import RECOVERED, AlertData, ChangeLine, Period
 from aispend.core.money import Money, format_money
 from aispend.core.settings import Settings
@@ -167,8 +168,8 @@ def record_notification(
         if not alerts.escalate(session, alert.key, line, event_key=key):
             alerts.record(session, alert, event_key=key)  # never posted before: post it, copy included
     elif note["kind"] == "reminder":
-        line = f":bell: Still {note['level']} and not acknowledged: {note.get('text') or ''}"
-        if not alerts.remind(session, alert.key, line[:2900], event_key=key):
+        line = f":bell: Still {note['level']} and not acknowledged: {escape(note.get('text') or '')}"
+        if not alerts.remind(session, alert.key, clip(line, 2900), event_key=key):
             alerts.record(session, alert, event_key=key)
     else:
         alerts.record(session, alert, event_key=key)

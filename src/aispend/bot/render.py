@@ -202,13 +202,12 @@ def render_digest(data: DigestData) -> Message:
     if problems or data.reconciliation_drift:
         lines = _source_lines(problems) + [f":warning: {escape(d)}" for d in data.reconciliation_drift]
         blocks.append(section(clip_lines(["*Stale or failing sources, reconciliation drift*", *lines], 3000)))
-    notes = []
+    notes = [figures_note(top.basis, top.notes)]
     if top.unpriced_calls:
         notes.append(f"{top.unpriced_calls} calls had no known price and are not counted in the totals.")
     if not top.period.complete:
         notes.append("The period is not complete yet; numbers will still move.")
-    if notes:
-        blocks.append(context(" ".join(notes)))
+    blocks.append(context(clip(" ".join(notes), MAX_SECTION_TEXT)))
     return check_limits(Message(text="\n".join(text_lines), blocks=blocks))
 
 
@@ -234,6 +233,7 @@ RULE_LABELS = {
     "dq_unattributed_team": "spend without a team",
     "dq_stale_source": "stale source",
     "dq_reconciliation": "bill vs logs drift",
+    "dq_unconverted": "amounts without an exchange rate",
     "unit_economics": "unit economics",
     "currency": "mixed currencies",
 }
@@ -370,8 +370,15 @@ def render_top(report: TopReport, limit: int) -> Message:
     blocks.extend(_chunked_sections([_row_line(r, detailed=True) for r in rows], max_sections=40))
     if rows:
         blocks.append(context(compared_note(report.compared)))
+    blocks.append(context(figures_note(report.basis, report.notes)))
     text = "\n".join([escape(title), *(_plain(r) for r in rows)]) if rows else f"{escape(title)}: no spend."
     return check_limits(Message(text=text, blocks=blocks))
+
+
+def figures_note(basis: str, notes: list[str]) -> str:
+    """Which bill figure the amounts are (AISPEND_COST_BASIS) and what a reader must know about them
+    (currencies converted in, amounts left out for want of a rate)."""
+    return clip(" ".join([f"Spend basis: {escape(basis)} cost.", *(escape(n) for n in notes)]), MAX_SECTION_TEXT)
 
 
 def compared_note(compared: str) -> str:
@@ -400,6 +407,7 @@ def render_workflow(detail: WorkflowDetail) -> Message:
         blocks.append(section(clip_lines(["*Models*", *models], MAX_SECTION_TEXT)))
     if detail.unpriced_calls:
         blocks.append(context(f"{detail.unpriced_calls} calls had no known price and are not counted."))
+    blocks.append(context(figures_note(detail.basis, detail.notes)))
     text = f"{escape(title)}: {money(detail.cost)} ({pct(detail.change_pct)}), owner {mention(detail.owner)}"
     return check_limits(Message(text=text, blocks=blocks))
 
@@ -413,6 +421,7 @@ def render_breakdown(detail: BreakdownDetail) -> Message:
     ]
     if lines:
         blocks.append(section(clip_lines(["*By workflow*", *lines], MAX_SECTION_TEXT)))
+    blocks.append(context(figures_note(detail.basis, detail.notes)))
     return check_limits(Message(text=f"{escape(title)}: {money(detail.cost)}", blocks=blocks))
 
 
@@ -450,6 +459,7 @@ def render_home(data: HomeData) -> dict[str, object]:
     rows = data.top.rows[:DIGEST_TOP]
     top_lines = [_row_line(r, detailed=False) for r in rows] or ["_No AI spend yet this month._"]
     blocks.append(section(clip_lines([f"*Top {DIGEST_TOP} workflows*", *top_lines], MAX_SECTION_TEXT)))
+    blocks.append(context(figures_note(data.top.basis, data.top.notes)))
     blocks.append(divider())
     source_lines = _source_lines(data.sources) or ["_No source has synced yet._"]
     blocks.append(section(clip_lines(["*Sources*", *source_lines], MAX_SECTION_TEXT)))

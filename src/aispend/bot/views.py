@@ -58,6 +58,8 @@ class TopReport:
     rows: list[WorkflowRow]
     unpriced_calls: int = 0
     compared: str = ""  # which days "vs previous" compares ("" on a period's first day: nothing yet)
+    basis: str = "billed"  # AISPEND_COST_BASIS: billed | amortized
+    notes: list[str] = field(default_factory=list)  # conversions, amounts left out for want of a rate
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,8 @@ class WorkflowDetail:
     models: list[tuple[str, Money]]  # (model, cost), most expensive first
     thresholds: ScopeColour | None = None
     unpriced_calls: int = 0
+    basis: str = "billed"
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,8 @@ class BreakdownDetail:
     change_pct: Decimal | None
     calls: int
     by_workflow: list[tuple[str, Money]]
+    basis: str = "billed"
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -93,12 +93,15 @@ def wire(
         leadership_channel=settings.slack_leadership_channel,
         states=GovernanceAlertStates(),
     )
+    config = GovernanceConfig.from_settings(settings)
     commands = CommandContext(
         sync=lambda now: sync_all_sources(engine, settings, clock, alerts),
         shadow=ShadowSource(engine, settings),
         engine=engine,
-        ledger=LedgerData(engine, settings.currency, stale_after=timedelta(hours=settings.sync_stale_hours)),
-        governance=governance or GovernanceSource(engine, GovernanceConfig.from_settings(settings)),
+        ledger=LedgerData(
+            engine, settings.currency, stale_after=timedelta(hours=settings.sync_stale_hours), policy=config.spend
+        ),
+        governance=governance or GovernanceSource(engine, config),
         permissions=permissions,
     )
     return Wired(bot=Bot(commands=commands, outbox=outbox, alerts=alerts, clock=clock), client=client)

@@ -64,7 +64,9 @@ def demo(
     )
     last_week = today - timedelta(days=7)
     with rt.engine().connect() as conn:
-        report = top_report(conn, by="workflow", kind="week", at=last_week, today=today, limit=5)
+        report = top_report(
+            conn, by="workflow", kind="week", at=last_week, today=today, limit=5, policy=rt.spend_policy()
+        )
     console.print()
     console.print("[bold]Weekly review[/bold] — the five most expensive AI workflows last week")
     console.print(render_top(report))

@@ -124,6 +124,8 @@ def ingest_calls(
             )
     summary_rejections = summary.rejections
     _print_summary(summary, len(files))
+    if any(currency != rt.settings.currency for currency in summary.cost_inserted):
+        rt.say_currency_conversions()
     if summary_rejections:
         err_console.print("[red]rejected rows[/red]:")
         for rejection in summary_rejections:

@@ -52,6 +52,8 @@ def ingest_focus(ctx: typer.Context, files: list[Path] = _FILES) -> None:
     summary = ingest_focus_files(engine, files, normalizer, now=rt.clock(), on_reject=report)
     for line in render_summary(summary):
         typer.echo(line)
+    if any(currency != rt.settings.currency for currency in summary.billed):
+        rt.say_currency_conversions()
     raise typer.Exit(0 if summary.ok else 1)
 
 

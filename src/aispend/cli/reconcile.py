@@ -42,15 +42,15 @@ def reconcile_cmd(
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     with rt.engine().connect() as conn:
-        days = reconcile_period(conn, start, next_month(start))
+        days = reconcile_period(conn, start, next_month(start), rt.settings.cost_basis)
     totals = period_totals(days)
     label = start.strftime("%Y-%m")
     if as_json:
-        typer.echo(json.dumps(report_json(label, days, totals), indent=2))
+        typer.echo(json.dumps(report_json(label, days, totals, rt.settings.cost_basis), indent=2))
         return
     if not days:
         typer.echo(f"no bill lines and no per-call logs for {label}")
         return
     console = Console()
-    for table in report_tables(label, days, totals):
+    for table in report_tables(label, days, totals, rt.settings.cost_basis):
         console.print(table)

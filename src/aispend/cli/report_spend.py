@@ -64,7 +64,7 @@ def report_top(
     today = today_in_company_tz(rt.clock(), rt.settings.tz)
     at_day = _date_option(at, "--at") or today
     with rt.engine().connect() as conn:
-        report = top_report(conn, by=by, kind=period, at=at_day, today=today, limit=limit)
+        report = top_report(conn, by=by, kind=period, at=at_day, today=today, limit=limit, policy=rt.spend_policy())
     emit(report, as_json, render_top(report) if not as_json else None)
 
 
@@ -85,7 +85,7 @@ def report_spend(
     until_day = _date_option(until, "--until") or today + timedelta(days=1)
     try:
         with rt.engine().connect() as conn:
-            report = spend_report(conn, by=by, since=since_day, until=until_day)
+            report = spend_report(conn, by=by, since=since_day, until=until_day, policy=rt.spend_policy())
     except ValueError as exc:
         err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(2) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
@@ -15,6 +16,9 @@ from aispend.core.redact import install_log_filter
 from aispend.core.settings import Settings, load_settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.ledger.db import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from aispend.ledger.spend import SpendPolicy
 
 err_console = Console(stderr=True)
 
@@ -35,6 +39,31 @@ class Runtime:
             )
             upgrade(self._engine)
         return self._engine
+
+    def say_currency_conversions(self) -> None:
+        """After an import of amounts in another currency: converted at dated rates, or — for days
+        with no rate — left out of every figure (said now, not discovered later in a report)."""
+        from aispend.ledger.spend import currency_warnings
+
+        with self.engine().connect() as conn:
+            lines = currency_warnings(conn, self.spend_policy())
+        for line in lines:
+            if line.startswith("warning"):
+                err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+            else:
+                typer.echo(line)
+
+    def spend_policy(self) -> SpendPolicy:
+        """How spend is counted (currency, AISPEND_COST_BASIS, AISPEND_RATES_FILE); a rates file that
+        cannot be read is one clear line and exit 2."""
+        from aispend.core.rates import RateError
+        from aispend.ledger.spend import SpendPolicy
+
+        try:
+            return SpendPolicy.from_settings(self.settings)
+        except RateError as exc:
+            err_console.print(f"[red]invalid setting[/red] AISPEND_RATES_FILE: {exc}")
+            raise typer.Exit(2) from None
 
 
 def runtime(ctx: typer.Context) -> Runtime:

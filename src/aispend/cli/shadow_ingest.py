@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 
 from aispend.cli.runtime import err_console, runtime
+from aispend.core.rates import RateError
 from aispend.shadow.directory import DirectoryError
 from aispend.shadow.formats import FORMATS
 from aispend.shadow.parse import ExportError, parse_mapping
-from aispend.shadow.rates import RateError
 from aispend.shadow.service import ingest_files
 
 

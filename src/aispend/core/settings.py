@@ -51,13 +51,19 @@ def _split_commas(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="AISPEND_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="AISPEND_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # --- core -----------------------------------------------------------------------------
     database_url: str = "sqlite:///./aispend.db"
     currency: str = "USD"
+    # Dated exchange rates (CSV currency,effective_from,rate) every package converts amounts with;
+    # AISPEND_SHADOW_RATES_FILE is the older name, still read.
+    rates_file: Path | None = Field(
+        default=None, validation_alias=AliasChoices("AISPEND_RATES_FILE", "AISPEND_SHADOW_RATES_FILE", "rates_file")
+    )
+    # Which bill figure is spend: billed (BilledCost, what is invoiced that day) or amortized
+    # (EffectiveCost: commitment purchases spread over the usage they cover).
+    cost_basis: Literal["billed", "amortized"] = "billed"
     timezone: str = "UTC"
     call_retention_days: int = Field(default=35, ge=1)
     ai_service_names: CommaList = Field(default_factory=lambda: list(DEFAULT_AI_SERVICE_NAMES))
@@ -107,9 +113,7 @@ class Settings(BaseSettings):
     # --- cloud billing connectors (AWS Cost Explorer, Azure Cost Management, GCP billing export) ---
     # AWS: opt-in, because every Cost Explorer request is billed ($0.01). Credentials: boto3's chain.
     aws_enabled: bool = False
-    aws_cost_metric: Literal["UnblendedCost", "AmortizedCost", "NetUnblendedCost", "NetAmortizedCost"] = (
-        "UnblendedCost"
-    )
+    aws_cost_metric: Literal["UnblendedCost", "AmortizedCost", "NetUnblendedCost", "NetAmortizedCost"] = "UnblendedCost"
     aws_tag_keys: CommaList = Field(default_factory=lambda: ["workflow", "team"])
     aws_service_search: CommaList = Field(default_factory=lambda: ["Bedrock"])
     aws_services: CommaList = Field(default_factory=lambda: ["Amazon SageMaker", "Amazon Q"])
@@ -167,7 +171,6 @@ class Settings(BaseSettings):
     def _split_slack_ids(cls, value: object) -> object:
         return _split_commas(value)
 
-
     @field_validator(
         "aws_tag_keys",
         "aws_service_search",
@@ -187,20 +190,17 @@ class Settings(BaseSettings):
     def _at_most_two_aws_tags(cls, value: list[str]) -> list[str]:
         if len(value) > 2:
             raise ValueError(
-                "AISPEND_AWS_TAG_KEYS takes at most 2 tag keys (Cost Explorer groups by at most 2), "
-                f"got {value}"
+                f"AISPEND_AWS_TAG_KEYS takes at most 2 tag keys (Cost Explorer groups by at most 2), got {value}"
             )
         return value
 
-    @field_validator("attribution_file", "prices_file", "ingest_workers", mode="before")
+    @field_validator("attribution_file", "prices_file", "rates_file", "ingest_workers", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `AISPEND_PRICES_FILE=` as written in .env.example means "not set", not the current folder.
         return None if isinstance(value, str) and not value.strip() else value
 
-
     # --- shadow AI (expense and card exports) ------------------------------------------------------
-    shadow_rates_file: Path | None = None
     shadow_vendors_file: Path | None = None
     shadow_employee_directory: Path | None = None
     shadow_new_vendor_lookback_days: int = Field(default=180, ge=1)
@@ -223,7 +223,6 @@ class Settings(BaseSettings):
 
     # --- governance -----------------------------------------------------------------------
     governance_period: str = "month"  # default budget period for thresholds and share of spend: month | week
-    governance_spend_source: str = "calls"  # calls (per-call rollups) | bills (AI bill lines)
     share_red_pct: Decimal = Field(default=Decimal(20), gt=0, le=100)
     share_yellow_pct: Decimal = Field(default=Decimal(15), gt=0, le=100)
     share_min_spend: Decimal = Field(default=Decimal(100), ge=0)
@@ -231,6 +230,9 @@ class Settings(BaseSettings):
     change_flag_pct: Decimal = Field(default=Decimal(20), gt=0)
     change_min_spend: Decimal = Field(default=Decimal(50), ge=0)
     change_min_days: int = Field(default=3, ge=1)  # complete days compared before a change can alert
+    change_fold_pct: Decimal = Field(
+        default=Decimal(75), ge=0, le=100
+    )  # one workflow's share that folds a broader alert
     escalate_after_hours: float = Field(default=4, ge=0)  # 0 turns escalation off
     resend_interval_hours: float = Field(default=0, ge=0)  # 0 = off: one notification per level
     stale_source_hours: int = Field(default=48, ge=1)
@@ -278,8 +280,12 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
-        "jobs_evaluate_cron", "jobs_digest_cron", "jobs_monthly_review_cron", "jobs_quarterly_review_cron",
-        "jobs_retention_cron", "jobs_rollups_cron",
+        "jobs_evaluate_cron",
+        "jobs_digest_cron",
+        "jobs_monthly_review_cron",
+        "jobs_quarterly_review_cron",
+        "jobs_retention_cron",
+        "jobs_rollups_cron",
     )
     @classmethod
     def _jobs_schedule(cls, value: str) -> str:
@@ -323,13 +329,6 @@ class Settings(BaseSettings):
     def _governance_period(cls, value: str) -> str:
         if value.strip().lower() not in ("month", "week"):
             raise ValueError(f"AISPEND_GOVERNANCE_PERIOD must be month or week, got {value!r}")
-        return value.strip().lower()
-
-    @field_validator("governance_spend_source")
-    @classmethod
-    def _governance_spend_source(cls, value: str) -> str:
-        if value.strip().lower() not in ("calls", "bills"):
-            raise ValueError(f"AISPEND_GOVERNANCE_SPEND_SOURCE must be calls or bills, got {value!r}")
         return value.strip().lower()
 
     @field_validator("currency")

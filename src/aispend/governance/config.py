@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aispend.core.settings import Settings
+from aispend.ledger.spend import SpendPolicy
 from aispend.rules.agentic import EscalationGate
 from aispend.rules.change import ChangePolicy
 from aispend.rules.data_quality import DataQualityPolicy
@@ -18,7 +19,7 @@ from aispend.rules.share import SharePolicy
 class GovernanceConfig:
     currency: str = "USD"
     period_kind: str = "month"
-    spend_source: str = "calls"
+    spend: SpendPolicy = field(default_factory=SpendPolicy)  # currency, bill basis, dated rates
     share: SharePolicy = field(default_factory=SharePolicy)
     changes: tuple[ChangePolicy, ...] = (ChangePolicy("week"), ChangePolicy("month"))
     data_quality: DataQualityPolicy = field(default_factory=DataQualityPolicy)
@@ -31,7 +32,7 @@ class GovernanceConfig:
         return cls(
             currency=s.currency,
             period_kind=period,
-            spend_source=s.governance_spend_source,
+            spend=SpendPolicy.from_settings(s),
             share=SharePolicy(
                 yellow_pct=s.share_yellow_pct,
                 red_pct=s.share_red_pct,
@@ -40,7 +41,7 @@ class GovernanceConfig:
                 period_kind=period,
             ),
             changes=tuple(
-                ChangePolicy(kind, s.change_flag_pct, s.change_min_spend, s.change_min_days)
+                ChangePolicy(kind, s.change_flag_pct, s.change_min_spend, s.change_min_days, fold_pct=s.change_fold_pct)
                 for kind in ("week", "month")
             ),
             data_quality=DataQualityPolicy(

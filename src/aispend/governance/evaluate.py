@@ -28,6 +28,7 @@ from aispend.rules.data_quality import (
     reconciliation_findings,
     stale_source_findings,
     unattributed_findings,
+    unconverted_findings,
     unpriced_findings,
 )
 from aispend.rules.findings import SCOPE_KINDS, Finding, Level, MixedCurrencyError, currency_refusal
@@ -48,9 +49,7 @@ class EvaluationResult:
     errors: list[str] = field(default_factory=list)
 
 
-def collect_findings(
-    session: Session, now: datetime, config: GovernanceConfig
-) -> tuple[list[Finding], list[str]]:
+def collect_findings(session: Session, now: datetime, config: GovernanceConfig) -> tuple[list[Finding], list[str]]:
     """Every rule's findings for `now` (pure rules fed by the ledger). A rule that meets mixed
     currencies is refused: its error becomes a red `currency` finding and the other rules still run."""
     now = as_utc(now)
@@ -58,7 +57,7 @@ def collect_findings(
     period = period_of(config.period_kind, today)
     thresholds = thresholds_as_rules(session)
     end = today + timedelta(days=1)
-    source = config.spend_source
+    counting = config.spend
     wfs = queries.workflows(session)
 
     findings: list[Finding] = []
@@ -77,9 +76,9 @@ def collect_findings(
     # From the previous period (new entrants) or the forecast's 28-day history, whichever is earlier.
     starts = [period.previous().start, today - timedelta(days=HISTORY_DAYS)]
     start = min(starts + [period_of(t.period_kind, today).start for t in thresholds])
-    by_team = queries.spend_rows(session, source, [(start, end)], ["team"])
-    by_workflow = queries.spend_rows(session, source, [(start, end)], ["workflow"])
-    by_model = queries.spend_rows(session, source, [(start, end)], ["provider", "model"])
+    by_team = queries.spend_rows(session, counting, [(start, end)], ["team"])
+    by_workflow = queries.spend_rows(session, counting, [(start, end)], ["workflow"])
+    by_model = queries.spend_rows(session, counting, [(start, end)], ["provider", "model"])
     if thresholds:
         marginals = {
             "company": by_team,
@@ -94,7 +93,7 @@ def collect_findings(
     for policy in config.changes:
         win = change_windows(policy.period_kind, now)
         dims = ["provider", "model", "workflow", "team"]
-        usage = queries.spend_rows(session, source, [win.previous, win.current], dims, by_day=False)
+        usage = queries.spend_rows(session, counting, [win.previous, win.current], dims, by_day=False, counts=True)
         before = queries.run_counts(session, *win.previous)
         after = queries.run_counts(session, *win.current)
         counts = {("workflow", k): (before.get(k, 0), after.get(k, 0)) for k in set(before) | set(after)}
@@ -111,17 +110,19 @@ def collect_findings(
     run("escalation_gate", lambda: escalation_gate_findings(call_rows, config.gates, period))
 
     dq = config.data_quality
-    run("dq_unpriced", lambda: unpriced_findings(by_model, period, now))
     attribution = {"workflow": by_workflow, "team": by_team}
     run("dq_unattributed", lambda: unattributed_findings(attribution, period, now, dq))
     run("dq_stale_source", lambda: stale_source_findings(queries.sources(session), now, dq, period))
-    if source == "calls":
-        bills = queries.bill_totals(session, period.start, end)
-        run("dq_reconciliation", lambda: reconciliation_findings(by_model, bills, period, now, dq))
+    logged = queries.logged_rows(session, [(start, end)], ["provider", "model"])
+    run("dq_unpriced", lambda: unpriced_findings(logged, period, now))
+    missing = queries.unconverted(session, counting, period.start, end)
+    run("dq_unconverted", lambda: unconverted_findings(missing, period, now))
+    bills = queries.bill_totals(session, period.start, end, counting.basis)
+    run("dq_reconciliation", lambda: reconciliation_findings(logged, bills, period, now, dq))
     month = period_of("month", today)
     revenue = queries.feature_revenue(session, month.start)
     if revenue:  # unit economics only when Finance entered revenue for the month
-        by_feature = queries.spend_rows(session, source, [(month.start, end)], ["feature"], by_day=False)
+        by_feature = queries.spend_rows(session, counting, [(month.start, end)], ["feature"], by_day=False)
         costs = {r.feature: r.cost for r in by_feature}
         total = sum(costs.values(), Decimal(0))
         run("unit_economics", lambda: unit_economics(costs, revenue, total, config.currency, month))

@@ -1,10 +1,11 @@
-"""Ledger reads for governance, in one module so they can later be unified with the report queries.
+"""Ledger reads for governance: spend through the one definition (`ledger.spend`), the rest as is.
 
 Every function takes a Session and returns plain rule inputs (see aispend.rules.*); sums happen in SQL.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from aispend.core.timeutil import start_of_day
 from aispend.governance.models import FeatureRevenue
 from aispend.ledger.models import AgentRun, CallRecord, CallRollupDaily, CostLine, SyncState, Workflow
 from aispend.ledger.queries import outcomes_by_workflow
+from aispend.ledger.spend import COUNTS, SpendPolicy, bill_figure, spend
 from aispend.rules.agentic import CallRow, RunRow, WorkflowConfig
 from aispend.rules.data_quality import BillTotal, SourceState
 from aispend.rules.model_review import ModelUsage
@@ -32,42 +34,66 @@ def _columns(model: Any) -> Any:
     return model.__table__.c
 
 
-CALL_MEASURES = (
-    "calls",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "unpriced_calls",
-    "zero_cost_calls",
-)
+CALL_MEASURES = COUNTS
 DIMENSIONS = ("provider", "model", "workflow", "team", "feature")
-
-
-def _source(source: str) -> tuple[Any, Any, Any, Any, list[Any], bool]:
-    """(columns, day, currency, cost, filters, has call measures) for a spend source."""
-    if source == "calls":
-        r = _columns(CallRollupDaily)  # day-grained: the daily rollups (same figures, fewer rows)
-        return r, r.day, r.currency, r.cost, [], True
-    if source == "bills":
-        c = _columns(CostLine)
-        return c, c.charge_day, c.billing_currency, c.billed_cost, [c.is_ai.is_(True)], False
-    raise ValueError(f"AISPEND_GOVERNANCE_SPEND_SOURCE must be calls or bills, got {source!r}")
 
 
 def spend_rows(
     session: Session,
-    source: str,
+    policy: SpendPolicy,
     windows: Sequence[tuple[date, date]],
     dims: Sequence[str],
     *,
     by_day: bool = True,
-    only_flagged: bool = False,
+    counts: bool = False,
 ) -> list[SpendRow]:
-    """Spend summed in SQL by (day, *dims, currency) over the [start, end) windows; unnamed
-    dimensions are left "". With by_day=False each window is one row per key, dated its start
-    (what the change rule needs). only_flagged keeps unpriced / zero-cost calls only."""
-    cols, day, currency, cost, filters, has_measures = _source(source)
+    """The one spend figure (`ledger.spend.spend`) by (day, *dims) over the [start, end) windows, in
+    the company currency (with counts=True, the logs' call and token counts beside it); unnamed dimensions are
+    left "". With by_day=False each window is one row per key, dated its start (what the change
+    rule needs)."""
+    unknown = set(dims) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"unknown dimensions {sorted(unknown)}")
+    conn = session.connection()
+    out = []
+    for start, end in windows:
+        merged = spend(conn, start, end, dims, policy=policy, daily=by_day, counts=counts)
+        amounts: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
+        for line in merged.lines:
+            amounts[(line.day, *line.values)] += line.amount
+        measures: dict[tuple[Any, ...], tuple[int, ...]] = {
+            (day, *values): numbers for (day, values), numbers in merged.counts.items()
+        }
+        none = (0,) * len(COUNTS)
+        for key in sorted(set(amounts) | set(measures), key=_sortable):
+            named: dict[str, Any] = dict(zip(dims, key[1:], strict=True))
+            named.update(zip(COUNTS, measures.get(key, none), strict=True))
+            out.append(SpendRow(day=key[0], cost=amounts.get(key, ZERO), currency=policy.currency, **named))
+    return out
+
+
+def unconverted(session: Session, policy: SpendPolicy, start: date, end: date) -> list[tuple[str, date, Decimal, str]]:
+    """(currency, day, amount, reason) left out of spend in [start, end) for want of a rate."""
+    merged = spend(session.connection(), start, end, policy=policy)
+    return [(u.currency, u.day, u.amount, u.reason) for u in merged.unconverted]
+
+
+def _sortable(key: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(str(v) for v in key)
+
+
+def logged_rows(
+    session: Session,
+    windows: Sequence[tuple[date, date]],
+    dims: Sequence[str],
+    *,
+    by_day: bool = True,
+) -> list[SpendRow]:
+    """What the per-call logs say, in their own currencies, by (day, *dims, currency): the input of
+    the data-quality rules (unpriced calls, logs against bills) and of the model review, never a
+    spend figure (that is `spend_rows`)."""
+    cols = _columns(CallRollupDaily)  # day-grained: the daily rollups (same figures, fewer rows)
+    day, currency, cost = cols.day, cols.currency, cols.cost
     unknown = set(dims) - set(DIMENSIONS)
     if unknown:
         raise ValueError(f"unknown dimensions {sorted(unknown)}")
@@ -77,11 +103,8 @@ def spend_rows(
     else:
         day_key = case(*((cond, i) for i, cond in enumerate(in_window)), else_=-1)
     keys = [day_key, *(getattr(cols, d) for d in dims), currency]
-    measures = [func.sum(getattr(cols, m)) for m in CALL_MEASURES] if has_measures else []
-    where = [*filters, or_(*in_window)]
-    if only_flagged and has_measures:
-        where.append(or_(cols.unpriced_calls > 0, cols.zero_cost_calls > 0))
-    stmt = select(*keys, func.sum(cost), *measures).where(*where).group_by(*keys)
+    measures = [func.sum(getattr(cols, m)) for m in CALL_MEASURES]
+    stmt = select(*keys, func.sum(cost), *measures).where(or_(*in_window)).group_by(*keys)
     out = []
     for row in session.execute(stmt):
         values = list(row)
@@ -94,38 +117,19 @@ def spend_rows(
     return out
 
 
-def attribution_rows(session: Session, source: str, start: date, end: date) -> list[SpendRow]:
-    """Spend by (day, currency) split into attributed / unattributed workflow and team ("*" = attributed)."""
-    cols, day, currency, cost, filters, _ = _source(source)
-    wf = case((cols.workflow == "", ""), else_="*")
-    team = case((cols.team == "", ""), else_="*")
-    stmt = (
-        select(day, wf, team, currency, func.sum(cost))
-        .where(*filters, day >= start, day < end)
-        .group_by(day, wf, team, currency)
-    )
-    return [
-        SpendRow(day=d, workflow=w, team=t, currency=c, cost=v if v is not None else ZERO)
-        for d, w, t, c, v in session.execute(stmt)
-    ]
-
-
 def load_spend(
-    session: Session, start: date, end: date, source: str, *, with_feature: bool = False
+    session: Session, start: date, end: date, policy: SpendPolicy, *, with_feature: bool = False
 ) -> list[SpendRow]:
     """Daily spend with every dimension, [start, end): for reports over short ranges."""
     dims = ["provider", "model", "workflow", "team"] + (["feature"] if with_feature else [])
-    return spend_rows(session, source, [(start, end)], dims)
+    return spend_rows(session, policy, [(start, end)], dims)
 
 
-def spend_from_calls(session: Session, start: date, end: date) -> list[SpendRow]:
-    return load_spend(session, start, end, "calls")
-
-
-def bill_totals(session: Session, start: date, end: date) -> list[BillTotal]:
+def bill_totals(session: Session, start: date, end: date, basis: str) -> list[BillTotal]:
+    """AI bill lines per provider, day and currency, on the spend basis (billed or amortized)."""
     c = _columns(CostLine)
     stmt = (
-        select(c.provider, c.charge_day, c.billing_currency, func.sum(c.billed_cost))
+        select(c.provider, c.charge_day, c.billing_currency, func.sum(bill_figure(basis)))
         .where(c.is_ai.is_(True), c.charge_day >= start, c.charge_day < end)
         .group_by(c.provider, c.charge_day, c.billing_currency)
     )
@@ -220,9 +224,7 @@ def sources(session: Session) -> list[SourceState]:
     ]
 
 
-def prefix_repeats(
-    session: Session, start: datetime, end: datetime, min_calls: int
-) -> list[tuple[str, str, int, int]]:
+def prefix_repeats(session: Session, start: datetime, end: datetime, min_calls: int) -> list[tuple[str, str, int, int]]:
     """(workflow, prompt prefix hash, calls, input tokens) for prefixes seen at least `min_calls` times."""
     c = _columns(CallRecord)
     stmt = (

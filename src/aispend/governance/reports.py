@@ -52,7 +52,7 @@ def agents(session: Session, now: datetime, config: GovernanceConfig) -> list[Fi
     runs = queries.runs(session, period.start, end)
     names = {r.workflow for r in runs} | set(wfs) | {g.workflow for g in config.gates}
     calls = queries.calls(session, period.start, end, names)
-    spend = queries.load_spend(session, period.start, end, config.spend_source)
+    spend = queries.load_spend(session, period.start, end, config.spend)
     per_workflow = total_by(spend, "workflow", period.start, end)
     findings = run_cap_findings(runs, calls, wfs.values(), period)
     findings += token_budget_findings(calls, wfs.values(), period)
@@ -74,16 +74,16 @@ def colour_findings(session: Session, now: datetime, config: GovernanceConfig) -
         [period.start, today - timedelta(days=HISTORY_DAYS)]
         + [period_of(t.period_kind, today).start for t in thresholds]
     )
-    source = config.spend_source
-    by_workflow = queries.spend_rows(session, source, [(start, end)], ["workflow"])
+    counting = config.spend
+    by_workflow = queries.spend_rows(session, counting, [(start, end)], ["workflow"])
     findings = evaluate_share(by_workflow, now, config.share)
     if thresholds:
         kinds = {t.scope.kind for t in thresholds}
         rows = {"workflow": by_workflow}
         if kinds & {"company", "team"}:
-            rows["team"] = queries.spend_rows(session, source, [(start, end)], ["team"])
+            rows["team"] = queries.spend_rows(session, counting, [(start, end)], ["team"])
         if kinds & {"provider", "model"}:
-            rows["model"] = queries.spend_rows(session, source, [(start, end)], ["provider", "model"])
+            rows["model"] = queries.spend_rows(session, counting, [(start, end)], ["provider", "model"])
         source_of = {"company": "team", "team": "team", "workflow": "workflow", "provider": "model", "model": "model"}
         index = SpendIndex.from_kinds({t.scope.kind: rows[source_of[t.scope.kind]] for t in thresholds})
         findings += evaluate_thresholds(index, thresholds, now)
@@ -96,7 +96,7 @@ def company_forecast(session: Session, now: datetime, config: GovernanceConfig) 
     today = as_utc(now).date()
     period = period_of(config.period_kind, today)
     start = min(period.start, today - timedelta(days=HISTORY_DAYS))
-    rows = queries.spend_rows(session, config.spend_source, [(start, today + timedelta(days=1))], ["team"])
+    rows = queries.spend_rows(session, config.spend, [(start, today + timedelta(days=1))], ["team"])
     index = SpendIndex.from_kinds({"company": rows})
     currency = index.currency(COMPANY)
     if currency is None:

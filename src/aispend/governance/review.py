@@ -40,9 +40,7 @@ def model_review(session: Session, now: datetime, settings: Settings) -> list[Fi
         return price.tier if price else "unknown"
 
     cheap = lookup_price(settings.review_small_model, now)
-    rollup = queries.spend_rows(
-        session, "calls", [(start, end)], ["workflow", "provider", "model"], by_day=False
-    )
+    rollup = queries.logged_rows(session, [(start, end)], ["workflow", "provider", "model"], by_day=False)
     usage = [
         mr.ModelUsage(
             r.workflow,
@@ -70,7 +68,7 @@ def model_review(session: Session, now: datetime, settings: Settings) -> list[Fi
         cost_by_workflow, settings.batch_workflows, settings.batch_discount_pct, label, currency
     )
     recent = period_of("day", today - timedelta(days=30)).start
-    daily = queries.spend_rows(session, "calls", [(recent, end)], ["workflow", "model"])
+    daily = queries.logged_rows(session, [(recent, end)], ["workflow", "model"])
     tokens: dict[tuple[str, str], dict[date, int]] = defaultdict(dict)
     for r in daily:
         tokens[(r.workflow, r.model)][r.day] = r.input_tokens + r.output_tokens

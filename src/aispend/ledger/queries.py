@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Connection, case, func, select
 
 from aispend.ledger.models import AgentRun, CallRollupDaily, Outcome, Workflow, table_of
+from aispend.ledger.spend import SPEND_DIMENSIONS, Spend, SpendPolicy, spend
+from aispend.rules.reconciliation import provider_key
 
-DIMENSIONS = ("workflow", "team", "model", "provider", "customer", "feature")
+DIMENSIONS = SPEND_DIMENSIONS
 
 # Reports are day-grained: they read the daily rollups (same figures as the hourly ones, summed).
 ROLLUPS = table_of(CallRollupDaily)
@@ -32,91 +33,45 @@ class SpendRow:
     output_tokens: int
 
 
+@dataclass(frozen=True, slots=True)
+class SpendBy:
+    """Rows of `spend_by`, with the spend they come from (its currency, basis and notes)."""
+
+    rows: list[SpendRow]
+    spend: Spend
+
+
 def check_dimension(by: str) -> str:
     if by not in DIMENSIONS:
         raise ValueError(f"unknown dimension {by!r}; use one of: {', '.join(DIMENSIONS)}")
     return by
 
 
-def spend_by(conn: Connection, by: str, start: date, end: date) -> list[SpendRow]:
-    """AI spend grouped by one dimension and currency, days [start, end).
+def spend_by(conn: Connection, by: str, start: date, end: date, policy: SpendPolicy) -> SpendBy:
+    """AI spend grouped by one dimension, days [start, end), in the company currency.
 
-    Cost follows the system of record (docs/reconciliation.md): where a provider's bill covers a day,
-    the bill is the total and per-call logs give the shares, the rest being "" (unattributed); where
-    there is no bill, the per-call cost counts. Call, token and unpriced counts come from the logs.
+    The cost is the one definition of spend (`ledger.spend.spend`: bills as the system of record,
+    per-call logs as the shares, converted at dated rates); call, token and unpriced counts come
+    from the logs.
     """
-    from aispend.reconcile.queries import spend_by_dimension
-    from aispend.rules.reconciliation import provider_key
-
-    counts = _call_counts_by(conn, by, start, end)
-    merged = spend_by_dimension(conn, start, end, "workflow" if by == "provider" else check_dimension(by))
-    costs: dict[tuple[str, str], Decimal] = {}
-    for item in merged:
-        key = (item.provider if by == "provider" else item.value, item.currency)
-        costs[key] = costs.get(key, Decimal(0)) + item.amount
-    rows = []
-    for key in sorted(set(costs) | set(counts)):
-        counted = counts.get(key)
-        cost = costs.get(key, Decimal(0))
-        if counted is None:
-            rows.append(SpendRow(key[0], key[1], cost, 0, 0, 0, 0, 0))
-        else:
-            rows.append(
-                SpendRow(
-                    key[0],
-                    key[1],
-                    cost,
-                    counted.calls,
-                    counted.unpriced_calls,
-                    counted.zero_cost_calls,
-                    counted.input_tokens,
-                    counted.output_tokens,
-                )
-            )
-    if by == "provider":
-        # Logs name providers as they log them; the merge uses canonical names (openai, aws, google...).
-        return _merge_provider_aliases(rows, provider_key)
-    return rows
+    counts = _call_counts_by(conn, check_dimension(by), start, end)
+    merged = spend(conn, start, end, [by], policy=policy)
+    costs = {key[0]: amount for key, amount in merged.by(by).items()}
+    none = SpendRow("", "", Decimal(0), 0, 0, 0, 0, 0)
+    rows = [
+        replace(counts.get(key, none), key=key, currency=policy.currency, cost=costs.get(key, Decimal(0)))
+        for key in sorted(set(costs) | set(counts))
+    ]
+    return SpendBy(rows, merged)
 
 
-def _merge_provider_aliases(rows: list[SpendRow], canonical: Callable[[str], str]) -> list[SpendRow]:
-    merged: dict[tuple[str, str], SpendRow] = {}
-    for row in rows:
-        key = (canonical(row.key), row.currency)
-        before = merged.get(key)
-        if before is None:
-            merged[key] = SpendRow(
-                key[0],
-                row.currency,
-                row.cost,
-                row.calls,
-                row.unpriced_calls,
-                row.zero_cost_calls,
-                row.input_tokens,
-                row.output_tokens,
-            )
-        else:
-            merged[key] = SpendRow(
-                key[0],
-                row.currency,
-                before.cost + row.cost,
-                before.calls + row.calls,
-                before.unpriced_calls + row.unpriced_calls,
-                before.zero_cost_calls + row.zero_cost_calls,
-                before.input_tokens + row.input_tokens,
-                before.output_tokens + row.output_tokens,
-            )
-    return list(merged.values())
-
-
-def _call_counts_by(conn: Connection, by: str, start: date, end: date) -> dict[tuple[str, str], SpendRow]:
-    """Per-call figures from the daily rollups, grouped by one dimension and currency."""
+def _call_counts_by(conn: Connection, by: str, start: date, end: date) -> dict[str, SpendRow]:
+    """Per-call counts from the daily rollups by one dimension (providers by their canonical name,
+    as the spend merge names them; counts are not money, so every currency adds up)."""
     column = ROLLUPS.c[check_dimension(by)]
     stmt = (
         select(
             column,
-            ROLLUPS.c.currency,
-            func.sum(ROLLUPS.c.cost),
             func.sum(ROLLUPS.c.calls),
             func.sum(ROLLUPS.c.unpriced_calls),
             func.sum(ROLLUPS.c.zero_cost_calls),
@@ -124,14 +79,15 @@ def _call_counts_by(conn: Connection, by: str, start: date, end: date) -> dict[t
             func.sum(ROLLUPS.c.output_tokens),
         )
         .where(ROLLUPS.c.day >= start, ROLLUPS.c.day < end)
-        .group_by(column, ROLLUPS.c.currency)
+        .group_by(column)
     )
-    return {
-        (key, currency): SpendRow(
-            key, currency, cost or Decimal(0), int(calls), int(unpriced), int(zero), int(inp), int(out)
-        )
-        for key, currency, cost, calls, unpriced, zero, inp, out in conn.execute(stmt)
-    }
+    out: dict[str, list[int]] = {}
+    for key, *measures in conn.execute(stmt):
+        name = provider_key(key) if by == "provider" else (key or "")
+        acc = out.setdefault(name, [0, 0, 0, 0, 0])
+        for i, value in enumerate(measures):
+            acc[i] += int(value or 0)
+    return {k: SpendRow(k, "", Decimal(0), *v) for k, v in out.items()}
 
 
 def unpriced_models(conn: Connection, start: date, end: date) -> list[tuple[str, str, int]]:

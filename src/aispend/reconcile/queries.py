@@ -9,14 +9,11 @@ from decimal import Decimal
 from sqlalchemy import Connection, func, select
 
 from aispend.ledger.models import CallRollupDaily, CostLine, table_of
+from aispend.ledger.spend import bill_figure
 from aispend.rules.reconciliation import (
-    AttributedSpend,
-    BillSlice,
     BillTotal,
-    CallSlice,
     CallTotal,
     ReconRow,
-    merge_bills_with_call_shares,
     provider_key,
     reconcile,
 )
@@ -26,18 +23,15 @@ _COST = table_of(CostLine)
 _ROLLUP = table_of(CallRollupDaily)  # day-grained reads: the daily rollups (same figures, fewer rows)
 _USAGE = table_of(ProviderUsage)
 
-MERGE_DIMENSIONS = ("workflow", "feature", "team", "customer", "model")
-
-
-def bill_totals(conn: Connection, start: date, end: date) -> list[BillTotal]:
-    """AI bill lines per canonical provider, day and currency in [start, end)."""
+def bill_totals(conn: Connection, start: date, end: date, basis: str = "billed") -> list[BillTotal]:
+    """AI bill lines per canonical provider, day and currency in [start, end), on the spend basis."""
     query = (
         select(
             _COST.c.provider,
             _COST.c.service_name,
             _COST.c.charge_day,
             _COST.c.billing_currency,
-            func.sum(_COST.c.billed_cost),
+            func.sum(bill_figure(basis)),
         )
         .where(_COST.c.is_ai.is_(True), _COST.c.charge_day >= start, _COST.c.charge_day < end)
         .group_by(_COST.c.provider, _COST.c.service_name, _COST.c.charge_day, _COST.c.billing_currency)
@@ -90,54 +84,10 @@ def provider_reported_tokens(conn: Connection, start: date, end: date) -> dict[t
     return dict(tokens)
 
 
-def reconcile_period(conn: Connection, start: date, end: date) -> list[ReconRow]:
-    """Bill vs per-call rows for every provider and day in [start, end)."""
+def reconcile_period(conn: Connection, start: date, end: date, basis: str = "billed") -> list[ReconRow]:
+    """Bill (on the spend basis) vs per-call rows for every provider and day in [start, end)."""
     return reconcile(
-        bill_totals(conn, start, end),
+        bill_totals(conn, start, end, basis),
         call_totals(conn, start, end),
         provider_reported_tokens(conn, start, end),
     )
-
-
-def spend_by_dimension(conn: Connection, start: date, end: date, dimension: str) -> list[AttributedSpend]:
-    """AI spend in [start, end) by `dimension`, bills as totals and per-call logs as shares."""
-    if dimension not in MERGE_DIMENSIONS:
-        raise ValueError(f"unknown dimension {dimension!r}; use one of {', '.join(MERGE_DIMENSIONS)}")
-    bill_query = (
-        select(
-            _COST.c.provider,
-            _COST.c.service_name,
-            _COST.c.charge_day,
-            _COST.c.billing_currency,
-            _COST.c[dimension],
-            func.sum(_COST.c.billed_cost),
-        )
-        .where(_COST.c.is_ai.is_(True), _COST.c.charge_day >= start, _COST.c.charge_day < end)
-        .group_by(
-            _COST.c.provider,
-            _COST.c.service_name,
-            _COST.c.charge_day,
-            _COST.c.billing_currency,
-            _COST.c[dimension],
-        )
-    )
-    bills = [
-        BillSlice(provider_key(provider, service), day, currency, value or "", amount or Decimal(0))
-        for provider, service, day, currency, value, amount in conn.execute(bill_query)
-    ]
-    call_query = (
-        select(
-            _ROLLUP.c.provider,
-            _ROLLUP.c.day,
-            _ROLLUP.c.currency,
-            _ROLLUP.c[dimension],
-            func.sum(_ROLLUP.c.cost),
-        )
-        .where(_ROLLUP.c.day >= start, _ROLLUP.c.day < end)
-        .group_by(_ROLLUP.c.provider, _ROLLUP.c.day, _ROLLUP.c.currency, _ROLLUP.c[dimension])
-    )
-    calls = [
-        CallSlice(provider_key(provider), day, currency, value or "", cost or Decimal(0))
-        for provider, day, currency, value, cost in conn.execute(call_query)
-    ]
-    return merge_bills_with_call_shares(bills, calls)

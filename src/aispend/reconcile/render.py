@@ -29,9 +29,10 @@ def row_json(row: ReconRow) -> dict[str, Any]:
     }
 
 
-def report_json(month: str, days: list[ReconRow], totals: list[ReconRow]) -> dict[str, Any]:
+def report_json(month: str, days: list[ReconRow], totals: list[ReconRow], basis: str = "billed") -> dict[str, Any]:
     return {
         "month": month,
+        "cost_basis": basis,  # which bill figure the logs are compared with (AISPEND_COST_BASIS)
         "system_of_record": "bills are the totals; per-call logs give shares within a provider",
         "providers": [row_json(row) for row in totals],
         "days": [row_json(row) for row in days],
@@ -43,12 +44,10 @@ def _pct(row: ReconRow) -> str:
     return "n/a" if pct is None else f"{pct}%"
 
 
-def report_tables(month: str, days: list[ReconRow], totals: list[ReconRow]) -> list[Table]:
-    summary = Table(title=f"Reconciliation {month}: bill vs per-call logs, per provider")
+def report_tables(month: str, days: list[ReconRow], totals: list[ReconRow], basis: str = "billed") -> list[Table]:
+    summary = Table(title=f"Reconciliation {month}: bill ({basis} cost) vs per-call logs, per provider")
     for column in ("provider", "bill", "per-call", "drift", "drift %", "likely causes"):
-        summary.add_column(
-            column, justify="right" if column in ("bill", "per-call", "drift", "drift %") else "left"
-        )
+        summary.add_column(column, justify="right" if column in ("bill", "per-call", "drift", "drift %") else "left")
     for row in totals:
         summary.add_row(
             row.provider,
@@ -60,9 +59,7 @@ def report_tables(month: str, days: list[ReconRow], totals: list[ReconRow]) -> l
         )
     daily = Table(title="Per provider and day")
     for column in ("day", "provider", "bill", "per-call", "drift", "drift %", "likely causes"):
-        daily.add_column(
-            column, justify="right" if column in ("bill", "per-call", "drift", "drift %") else "left"
-        )
+        daily.add_column(column, justify="right" if column in ("bill", "per-call", "drift", "drift %") else "left")
     for row in days:
         daily.add_row(
             row.day.isoformat() if row.day else "",

@@ -31,12 +31,15 @@ def _footer(report: dict[str, Any]) -> list[Text]:
         lines.append(Text(f"vs prev: {comparison['label']} (complete days, the same weekdays)", style="dim"))
     else:
         lines.append(Text("vs prev: no comparison yet, the period has no complete day", style="dim"))
+    lines.append(Text(f"Spend basis: {report.get('cost_basis', 'billed')} cost (AISPEND_COST_BASIS)", style="dim"))
     unpriced = report["unpriced"]
     if unpriced["calls"]:
         models = ", ".join(f"{m['model']} ({m['calls']:,})" for m in unpriced["models"][:5])
         lines.append(Text(f"Unpriced: {unpriced['calls']:,} calls not in the totals — {models}", style="yellow"))
     if report["zero_cost_calls"]:
         lines.append(Text(f"Flagged: {report['zero_cost_calls']:,} calls with tokens but a cost of 0", style="yellow"))
+    for note in report.get("notes", []):
+        lines.append(Text(note, style="yellow" if note.startswith("Not included") else "dim"))
     return lines
 
 

@@ -10,11 +10,18 @@ from typing import Any
 
 from aispend.core.money import money_json, percent
 from aispend.ledger.queries import SpendRow
-from aispend.reports.top import UNATTRIBUTED_LABEL, _pct_str
+from aispend.ledger.spend import Spend
+from aispend.reports.top import UNATTRIBUTED_LABEL, _pct_str, disclosure
 
 
 def build_spend_report(
-    *, by: str, since: date, until: date, rows: Sequence[SpendRow], unpriced: Sequence[tuple[str, str, int]] = ()
+    *,
+    by: str,
+    since: date,
+    until: date,
+    rows: Sequence[SpendRow],
+    unpriced: Sequence[tuple[str, str, int]] = (),
+    spend: Sequence[Spend] = (),
 ) -> dict[str, Any]:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for row in rows:
@@ -45,4 +52,5 @@ def build_spend_report(
             "models": [{"provider": p, "model": m, "calls": n} for p, m, n in unpriced],
         },
         "zero_cost_calls": sum(r.zero_cost_calls for r in rows),
+        **disclosure(spend),
     }

@@ -13,6 +13,7 @@ from typing import Any
 
 from aispend.core.money import money_json, percent
 from aispend.ledger.queries import RunTotals, SpendRow, WorkflowInfo
+from aispend.ledger.spend import Spend
 from aispend.reports.periods import Period, window_period
 from aispend.rules.periods import Comparison
 
@@ -38,6 +39,7 @@ def build_top_report(
     runs: Mapping[str, RunTotals] | None = None,
     outcomes: Mapping[str, int] | None = None,
     unpriced: Sequence[tuple[str, str, int]] = (),
+    spend: Sequence[Spend] = (),
 ) -> dict[str, Any]:
     workflows = workflows or {}
     runs = runs or {}
@@ -106,6 +108,24 @@ def build_top_report(
             "models": [{"provider": p, "model": m, "calls": n} for p, m, n in unpriced],
         },
         "zero_cost_calls": sum(r.zero_cost_calls for r in current_rows),
+        **disclosure(spend),
+    }
+
+
+def disclosure(spends: Sequence[Spend]) -> dict[str, Any]:
+    """What the figures are (the bill basis) and what a reader must be told about them: other
+    currencies converted in, and amounts left out for want of a rate. Pure."""
+    basis = spends[0].basis if spends else "billed"
+    converted = sorted({c for s in spends for c in s.converted})
+    missing = sorted({(u.currency, u.day, u.amount, u.reason) for s in spends for u in s.unconverted})
+    notes = list(dict.fromkeys(n for s in spends for n in s.notes()))
+    return {
+        "cost_basis": basis,
+        "converted_from": converted,
+        "not_converted": [
+            {"currency": c, "day": d.isoformat(), "amount": money_json(a, c), "reason": r} for c, d, a, r in missing
+        ],
+        "notes": notes,
     }
 
 

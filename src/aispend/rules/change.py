@@ -21,7 +21,7 @@ So a price change between two weeks with the same calls and tokens is all price,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -178,6 +178,10 @@ class ChangePolicy:
     min_spend: Decimal = Decimal(50)  # neither window above this: not flagged
     min_days: int = 3  # fewer complete days compared than this: reported, not flagged
     top_n: int = 3
+    # A flagged scope whose increase comes this much (%) from one workflow that is flagged itself is
+    # folded into that workflow's alert: one runaway is one alert, not one per team, model, provider
+    # and the company. 0 turns folding off.
+    fold_pct: Decimal = Decimal(75)
 
 
 def _usage_by(rows: Iterable[SpendRow], key: str) -> dict[str, Usage]:
@@ -225,7 +229,28 @@ def evaluate_changes(
                 (runs or {}).get((scope.kind, scope.key)),
             )
         )
-    return findings
+    return _folded(findings, policy.fold_pct)
+
+
+def _folded(findings: list[Finding], fold_pct: Decimal) -> list[Finding]:
+    """Broader flagged scopes (company, team, provider, model) whose increase is mostly one flagged
+    workflow's become reports pointing at it (`folded_into`); the workflow's alert carries the news."""
+    flagged = {f.scope.key for f in findings if f.scope.kind == "workflow" and f.level is Level.YELLOW}
+    if fold_pct <= 0 or not flagged:
+        return findings
+    out = []
+    for f in findings:
+        top = f.numbers.get("top_workflows") or []
+        lead = top[0] if top and isinstance(top[0], dict) else None
+        if f.level is Level.YELLOW and f.scope.kind != "workflow" and lead and lead["key"] in flagged:
+            change = Decimal(f.numbers["change"]["amount"])
+            part = Decimal(lead["change"]["amount"])
+            if change > 0 and part * 100 >= fold_pct * change:
+                why = f" — {percent(part, change)}% of it is workflow {lead['key']}, alerted on its own"
+                numbers = {**f.numbers, "folded_into": {"kind": "workflow", "key": lead["key"]}}
+                f = replace(f, level=Level.OK, summary=f.summary + why, numbers=numbers)
+        out.append(f)
+    return out
 
 
 def _contributors(

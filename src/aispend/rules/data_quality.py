@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from aispend.core.money import format_money, percent
+from aispend.core.money import format_money, money_json, percent
 from aispend.core.timeutil import as_utc
 from aispend.rules.findings import COMPANY, Finding, Level, Scope, money, one_currency
 from aispend.rules.periods import Period
@@ -63,9 +63,7 @@ def unpriced_findings(rows: Sequence[SpendRow], period: Period, now: datetime) -
         ("dq_zero_cost", zero, "calls with tokens but a cost of exactly 0"),
     ):
         total = sum(counts.values())
-        names = ", ".join(
-            f"{k} ({v:,})" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-        )
+        names = ", ".join(f"{k} ({v:,})" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
         out.append(
             Finding(
                 rule,
@@ -78,6 +76,38 @@ def unpriced_findings(rows: Sequence[SpendRow], period: Period, now: datetime) -
             )
         )
     return out
+
+
+def unconverted_findings(
+    missing: Sequence[tuple[str, date, Decimal, str]], period: Period, now: datetime
+) -> list[Finding]:
+    """Amounts in another currency left out of every figure for want of a dated rate
+    ((currency, day, amount, reason) in the period so far): yellow, naming currency and days."""
+    today = as_utc(now).date()
+    mine = [m for m in missing if period.start <= m[1] <= today]
+    by_currency: dict[str, list[tuple[str, date, Decimal, str]]] = defaultdict(list)
+    for item in sorted(mine):
+        by_currency[item[0]].append(item)
+    parts = []
+    for currency, items in sorted(by_currency.items()):
+        amount = format_money(sum((i[2] for i in items), ZERO), currency)
+        days = items[0][1].isoformat() if len(items) == 1 else f"{len(items)} days, {items[0][1]} to {items[-1][1]}"
+        parts.append(f"{amount} in {currency} ({days}) — {items[0][3]}")
+    message = (
+        "Left out of every figure for want of an exchange rate: " + "; ".join(parts)
+        if parts
+        else f"Every amount in {period.key} converts to the company currency"
+    )
+    numbers = {
+        "missing": [
+            {"currency": c, "day": d.isoformat(), "amount": money_json(a, c), "reason": r} for c, d, a, r in mine
+        ]
+    }
+    return [
+        Finding(
+            "dq_unconverted", COMPANY, period.key, Level.YELLOW if parts else Level.OK, message, numbers, span=period
+        )
+    ]
 
 
 def unattributed_findings(

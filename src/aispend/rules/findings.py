@@ -76,6 +76,7 @@ ALERT_KINDS = frozenset(
         "dq_unattributed_team",
         "dq_stale_source",
         "dq_reconciliation",
+        "dq_unconverted",
         "unit_economics",
         "currency",  # a rule refused mixed currencies (governance/evaluate.py)
     }

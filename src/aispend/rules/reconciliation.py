@@ -12,10 +12,11 @@ google), because bills say "OpenAI" or "AWS" / "Amazon Bedrock" while logs say "
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 
 from aispend.core.money import ZERO, percent, to_ledger
 
@@ -179,24 +180,20 @@ def _day_causes(row: ReconRow, models: list[CallTotal], provider_tokens: int | N
             causes.append(
                 Cause(
                     "zero_cost_calls",
-                    f"{model.zero_cost_calls} calls of {model.model or '(unknown)'} "
-                    "carried tokens but a cost of 0",
+                    f"{model.zero_cost_calls} calls of {model.model or '(unknown)'} carried tokens but a cost of 0",
                     model=model.model,
                     calls=model.zero_cost_calls,
                 )
             )
     if row.bill is None:
-        causes.append(
-            Cause("no_bill", "no bill line: the bill is not synced yet or this provider has no bill source")
-        )
+        causes.append(Cause("no_bill", "no bill line: the bill is not synced yet or this provider has no bill source"))
     elif not models and row.bill != 0:
         causes.append(Cause("no_logs", "no per-call logs for this day", days=1))
     elif row.drift < 0:
         causes.append(
             Cause(
                 "logs_exceed_bill",
-                "per-call logs exceed the bill: list prices vs negotiated discounts or credits, "
-                "or calls logged twice",
+                "per-call logs exceed the bill: list prices vs negotiated discounts or credits, or calls logged twice",
             )
         )
     logged_tokens = sum(m.tokens for m in models)
@@ -252,14 +249,10 @@ def _combine_causes(causes: list[Cause]) -> list[Cause]:
             day_counts[cause.kind] += 1
             messages.setdefault(cause.kind, cause.message)
     combined = []
-    for (kind, model), calls in sorted(
-        by_model.items(), key=lambda item: (item[0][0] != "unpriced_model", -item[1])
-    ):
+    for (kind, model), calls in sorted(by_model.items(), key=lambda item: (item[0][0] != "unpriced_model", -item[1])):
         name = model or "(unknown)"
         if kind == "unpriced_model":
-            message = (
-                f"unpriced model {name}: {calls} calls without a price (their cost is missing from the logs)"
-            )
+            message = f"unpriced model {name}: {calls} calls without a price (their cost is missing from the logs)"
         else:
             message = f"{calls} calls of {name} carried tokens but a cost of 0"
         combined.append(Cause(kind, message, model=model, calls=calls))
@@ -303,62 +296,70 @@ class AttributedSpend:
     basis: str  # calls | bill | unattributed | calls_without_bill
 
 
-def merge_bills_with_call_shares(
-    bills: Iterable[BillSlice], calls: Iterable[CallSlice]
-) -> list[AttributedSpend]:
-    """Spend by dimension value with the bill as the total, per provider, day and currency. Pure.
+def merge_bills_with_call_shares(bills: Iterable[BillSlice], calls: Iterable[CallSlice]) -> list[AttributedSpend]:
+    """Spend by dimension value with the bill as the total, per provider and currency. Pure.
 
-    * Logs and bill: each value gets its logged cost; the rest of the bill is one "" line
-      (basis "unattributed"). When the logs exceed the bill (list price vs discounts), the bill is
-      split in proportion to the logged costs instead, so the total is still the bill.
-    * Bill, no logged cost: the bill lines' own attribution (tags, rules) is used (basis "bill").
-    * Logs, no bill (bill lag, or a provider without a bill source): the logged costs
-      (basis "calls_without_bill").
-    The sum per provider and currency always equals the bill wherever a bill exists: nothing is
-    counted twice.
+    The rules of `merge_by_day`, summed over the days.
     """
-    bill_parts: dict[tuple[str, date, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    bill_parts: dict[DayKey, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for bill in bills:
         bill_parts[(bill.provider, bill.day, bill.currency)][bill.value] += bill.amount
-    call_parts: dict[tuple[str, date, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    call_parts: dict[DayKey, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for call in calls:
         call_parts[(call.provider, call.day, call.currency)][call.value] += call.cost
     totals: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
-    for key in set(bill_parts) | set(call_parts):
-        provider, _day, currency = key
-        for value, amount, basis in _merge_day(bill_parts.get(key), call_parts.get(key)):
-            totals[(provider, currency, value, basis)] += amount
+    for (provider, _day, currency), value, amount, basis in merge_by_day(bill_parts, call_parts, UNATTRIBUTED):
+        totals[(provider, currency, value, basis)] += amount
     return [
         AttributedSpend(provider, currency, value, amount, basis)
         for (provider, currency, value, basis), amount in sorted(totals.items())
     ]
 
 
+DayKey = tuple[str, date, str]  # (canonical provider, day, currency): the grain of the merge
+# A dimension value: one name, or a tuple of names when spend is split by several dimensions.
+V = TypeVar("V", str, tuple[str, ...])
+
+
+def merge_by_day(
+    bills: Mapping[DayKey, Mapping[V, Decimal]], calls: Mapping[DayKey, Mapping[V, Decimal]], blank: V
+) -> Iterator[tuple[DayKey, V, Decimal, str]]:
+    """The one merge of bills and per-call logs, per provider, day and currency. Pure.
+
+    * Logs and bill: each value gets its logged cost; the rest of the bill is one `blank` line
+      (basis "unattributed"). When the logs exceed the bill (list price vs discounts), the bill is
+      split in proportion to the logged costs instead, so the total is still the bill.
+    * Bill, no logged cost: the bill lines' own attribution (tags, rules) is used (basis "bill").
+    * Logs, no bill (bill lag, or a provider without a bill source): the logged costs
+      (basis "calls_without_bill").
+    The sum per provider, day and currency always equals the bill wherever a bill exists: nothing
+    is counted twice.
+    """
+    for key in sorted(set(bills) | set(calls)):
+        for value, amount, basis in _merge_day(bills.get(key), calls.get(key), blank):
+            yield key, value, amount, basis
+
+
 def _merge_day(
-    bill: Mapping[str, Decimal] | None, calls: Mapping[str, Decimal] | None
-) -> list[tuple[str, Decimal, str]]:
+    bill: Mapping[V, Decimal] | None, calls: Mapping[V, Decimal] | None, blank: V
+) -> list[tuple[V, Decimal, str]]:
     logged = {value: cost for value, cost in (calls or {}).items() if cost != 0}
     logged_total = sum(logged.values(), ZERO)
     if bill is None:
         return [(value, cost, "calls_without_bill") for value, cost in sorted(logged.items())]
     bill_total = sum(bill.values(), ZERO)
     if logged_total == 0:
-        return [
-            (value, amount, "unattributed" if value == UNATTRIBUTED else "bill")
-            for value, amount in sorted(bill.items())
-        ]
+        return [(value, amount, "unattributed" if value == blank else "bill") for value, amount in sorted(bill.items())]
     if logged_total <= bill_total:
         parts = [(value, cost, "calls") for value, cost in sorted(logged.items())]
         rest = bill_total - logged_total
         if rest:
-            parts.append((UNATTRIBUTED, rest, "unattributed"))
+            parts.append((blank, rest, "unattributed"))
         return parts
     return _scaled(logged, logged_total, bill_total)
 
 
-def _scaled(
-    logged: Mapping[str, Decimal], logged_total: Decimal, bill_total: Decimal
-) -> list[tuple[str, Decimal, str]]:
+def _scaled(logged: Mapping[V, Decimal], logged_total: Decimal, bill_total: Decimal) -> list[tuple[V, Decimal, str]]:
     """Shares of `bill_total` in proportion to `logged`; the rounding remainder goes to the largest."""
     shares = {value: to_ledger(bill_total * cost / logged_total) for value, cost in logged.items()}
     remainder = bill_total - sum(shares.values(), ZERO)

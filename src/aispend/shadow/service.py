@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from aispend.core.rates import load_rates
 from aispend.core.settings import Settings
 from aispend.ledger.types import money_limit
 from aispend.shadow.audit import run_monthly_audit
@@ -17,7 +18,6 @@ from aispend.shadow.directory import load_directory
 from aispend.shadow.findings import Rules, ShadowReport
 from aispend.shadow.matcher import Matcher
 from aispend.shadow.parse import ExpenseRow, parse_files
-from aispend.shadow.rates import load_rates
 from aispend.shadow.store import IngestResult, convert, store
 
 
@@ -50,7 +50,7 @@ def ingest_files(
     limit = money_limit(engine.dialect.name)  # checked before writing: one such row must not fail the file
     parsed = parse_files(paths, fmt, mapping, default_currency=settings.currency, amount_limit=limit)
     directory = load_directory(settings.shadow_employee_directory)
-    rates = load_rates(settings.shadow_rates_file, settings.currency)
+    rates = load_rates(settings.rates_file, settings.currency)
     rows, rate_errors = convert([directory.fill(r) for r in parsed.rows], rates, limit)
     result = store(engine, rows, settings.currency, now)
     result.errors = parsed.errors + rate_errors

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Engine, select, tuple_
 
 from aispend.core.money import to_ledger
+from aispend.core.rates import RateError, RateTable
 from aispend.shadow.models import ShadowExpense
 from aispend.shadow.parse import WIDEST_AMOUNT, ExpenseRow
-from aispend.shadow.rates import RateError, RateTable
 
 _TABLE = ShadowExpense.__table__  # type: ignore[attr-defined]
 _BATCH = 500

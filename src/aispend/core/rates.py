@@ -49,7 +49,7 @@ class RateTable:
         if not days and self.source == NO_FILE:
             raise RateError(
                 f"no {currency} -> {self.company_currency} rate for {day.isoformat()}: no rates file is "
-                "configured (set AISPEND_SHADOW_RATES_FILE to a CSV currency,effective_from,rate)"
+                "configured (set AISPEND_RATES_FILE to a CSV currency,effective_from,rate)"
             )
         if not days:
             raise RateError(
