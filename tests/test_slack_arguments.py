@@ -65,6 +65,12 @@ CASES = [
     _refused("names", "workflow `<!channel>`", "No workflow named"),
     _refused("names", "owner " + BIG_NAME + " <@U0NEW>", "A workflow name has at most 128 characters"),
     _refused("names", "owner support-triage bob", "`bob` is not a @user mention"),
+    # outcome (U0FIN is a finance admin; the store's limits: unit 128, display name 256 characters)
+    Case("outcome", "outcome sales-emails unit=reply sent", "Outcome of `sales-emails`: one *reply sent*"),
+    _refused("outcome", "outcome sales-emails unit=" + BIG_NAME, "Outcome unit must be 1 to 128 characters"),
+    _refused("outcome", "outcome sales-emails name=" + BIG_NAME, "Display name must be 1 to 256 characters"),
+    _refused("outcome", "outcome " + BIG_NAME + " unit=x", "A workflow name has at most 128 characters"),
+    Case("outcome", "outcome sales-emails unit=`<!channel>`", "one *`&lt;!channel&gt;`*"),  # stored as text
     # shadow
     Case("shadow", "shadow", "hadow-AI findings"),
     Case("shadow", "shadow 2026-10", "hadow-AI findings"),
@@ -113,8 +119,10 @@ CASES = [
     Case(
         "thresholds",
         "thresholds set team:x red=1e20",
-        {SQLITE: "red level 1E+20 is above the largest amount the ledger can store (9223372.036854775807 on SQLite)",
-         PG: "red=100000000000000000000"},
+        {
+            SQLITE: "red level 1E+20 is above the largest amount the ledger can store (9223372.036854775807 on SQLite)",
+            PG: "red=100000000000000000000",
+        },
     ),
     Case(
         "thresholds",

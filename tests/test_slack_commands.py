@@ -33,13 +33,22 @@ from aispend.bot.commands import Command, UsageError, did_you_mean, parse
         ),
         (
             "thresholds set company red=40000",
-            Command(
-                "thresholds", {"action": "set", "scope_kind": "company", "scope": "", "red": Decimal(40000)}
-            ),
+            Command("thresholds", {"action": "set", "scope_kind": "company", "scope": "", "red": Decimal(40000)}),
         ),
         (
             "owner support-triage <@U0NEW|ana>",
             Command("owner", {"workflow": "support-triage", "user": "U0NEW"}),
+        ),
+        (
+            'outcome support-triage unit=resolved ticket name="Support: triage unit=1"',
+            Command(
+                "outcome",
+                {"workflow": "support-triage", "unit": "resolved ticket", "display_name": "Support: triage unit=1"},
+            ),
+        ),
+        (
+            "outcome support-triage NAME=“R&amp;D bot” --share",  # Slack's entities, curly quotes
+            Command("outcome", {"workflow": "support-triage", "unit": None, "display_name": "R&D bot"}, share=True),
         ),
         (
             "estimate dau=1,000 actions=5 tokens=2000 model=gpt-5",
@@ -86,9 +95,17 @@ def test_parses(text: str, expected: Command) -> None:
         ),
         ("owner support-triage ana", "`ana` is not a @user mention.\nUsage: `/aispend owner WORKFLOW @user`"),
         (
+            'outcome support-triage name="a"b',
+            "Put a space after the closing quote of `name=`.\n"
+            'Usage: `/aispend outcome WORKFLOW [unit=UNIT] [name="DISPLAY NAME"]`',
+        ),
+        (
+            "outcome support-triage unit= name=x",
+            '`unit=` needs a value.\nUsage: `/aispend outcome WORKFLOW [unit=UNIT] [name="DISPLAY NAME"]`',
+        ),
+        (
             "estimate dau=10 model=x",
-            "`estimate` is missing actions=, tokens=.\n"
-            "Usage: `/aispend estimate dau=N actions=N tokens=N model=MODEL`",
+            "`estimate` is missing actions=, tokens=.\nUsage: `/aispend estimate dau=N actions=N tokens=N model=MODEL`",
         ),
         (
             "estimate dau=-3 actions=1 tokens=1 model=x",

@@ -1,6 +1,6 @@
 """Malformed but validly signed Slack bodies (slash commands, interactivity payloads, events), generated
 by Hypothesis and sent over real HTTP: never a 500, never a traceback or error in the log, and no state
-change (thresholds, audits, alert messages, owners) from a user who may change nothing."""
+change (thresholds, audits, alert messages, owners, outcome units and names) from a user who may change nothing."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ json_values = st.recursive(
     max_leaves=12,
 )
 words = st.sampled_from(
-    ["top", "workflow", "team", "model", "shadow", "thresholds", "set", "owner", "estimate", "sync", "help",
+    ["top", "workflow", "team", "model", "shadow", "thresholds", "set", "owner", "outcome", "unit=", "name=",
+     "estimate", "sync", "help",
      "status", "--share", "company", "team:x", "workflow:support-triage", "red=", "yellow=", "dau=", "1e400",
      "1,50", "²", "0000-01", "<@U0NEW>", "support-triage", "`", "*", "<!channel>", "\u0000", "-1", "9" * 40]
 )  # fmt: skip
@@ -61,8 +62,9 @@ def _state(engine: Engine) -> tuple[object, ...]:
             session.exec(select(func.count()).select_from(model)).one()[0]  # type: ignore[call-overload]
             for model in (Threshold, ThresholdAudit, AuditEntry, AlertMessage)
         )
-        owners = tuple(session.exec(select(Workflow.key, Workflow.owner).order_by(Workflow.key)).all())  # type: ignore[call-overload]
-    return counts + owners
+        columns = (Workflow.key, Workflow.owner, Workflow.outcome_unit, Workflow.display_name)
+        workflows = tuple(session.exec(select(*columns).order_by(Workflow.key)).all())  # type: ignore[call-overload]
+    return counts + workflows
 
 
 class _Errors(logging.Handler):

@@ -24,6 +24,7 @@ from aispend.bot.views import (
 )
 from aispend.core.money import Money, format_money, percent
 from aispend.core.timeutil import as_utc
+from aispend.governance.store import set_workflow_outcome
 from aispend.ledger.models import AgentRun, CallRollupDaily, SyncState, Workflow
 from aispend.ledger.queries import outcomes_by_workflow
 from aispend.ledger.spend import Spend, SpendPolicy, spend
@@ -275,6 +276,20 @@ class LedgerData:
         wf.updated_at = now
         session.add(wf)
         return before, owner
+
+    def set_outcome(
+        self, session: Session, workflow: str, *, unit: str | None, display_name: str | None, now: datetime
+    ) -> tuple[dict[str, str] | None, dict[str, str]]:
+        """The CLI's write (`aispend workflows set-outcome`), so both check and store the same way."""
+        wf = session.get(Workflow, workflow)
+        before = _outcome_fields(wf) if wf is not None else None
+        return before, _outcome_fields(
+            set_workflow_outcome(session, workflow, now=now, unit=unit, display_name=display_name)
+        )
+
+
+def _outcome_fields(wf: Workflow) -> dict[str, str]:
+    return {"outcome_unit": wf.outcome_unit, "display_name": wf.display_name}
 
 
 # --- the report layer's JSON (`aispend report top --json`) -> TopReport ------------------------------------

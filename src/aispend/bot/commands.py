@@ -22,6 +22,7 @@ USAGE: dict[str, str] = {
     "shadow": "/aispend shadow [YYYY-MM]",
     "thresholds": "/aispend thresholds  |  /aispend thresholds set SCOPE yellow=AMOUNT red=AMOUNT",
     "owner": "/aispend owner WORKFLOW @user",
+    "outcome": '/aispend outcome WORKFLOW [unit=UNIT] [name="DISPLAY NAME"]',
     "estimate": "/aispend estimate dau=N actions=N tokens=N model=MODEL",
     "sync": "/aispend sync",
 }
@@ -37,6 +38,7 @@ HELP_LINES = {
     "shadow": "shadow-AI findings (per-person detail for finance admins)",
     "thresholds": "show thresholds; `set` changes one (finance admins)",
     "owner": "set a workflow's owner (finance admins or the current owner)",
+    "outcome": "set what one outcome of a workflow is and/or its display name (finance admins or the owner)",
     "estimate": "estimate the monthly cost of a new feature",
     "sync": "sync every source now (admins)",
 }
@@ -211,6 +213,60 @@ def _owner(rest: list[str]) -> dict[str, object] | UsageError:
     return {"workflow": rest[0], "user": match.group(1)}
 
 
+OUTCOME_KEYS = ("unit", "name")
+_OUTCOME_FIELD = re.compile(r"(unit|name)=", re.IGNORECASE)
+_NEXT_OUTCOME_FIELD = re.compile(r" (unit|name)=", re.IGNORECASE)
+_CLOSING_QUOTE = {'"': '"', "\u201c": "\u201d"}  # "…" and the “…” a phone or a Mac may type
+
+
+def _slack_text(value: str) -> str:
+    """Slack sends &, < and > in a command's text as entities; the stored name is the text as typed."""
+    return value.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _outcome(rest: list[str]) -> dict[str, object] | UsageError:
+    """`outcome WORKFLOW unit=UNIT name=NAME`: a value runs to the next unit=/name= or the end, or is
+    quoted. Whether a value fits (length) is checked where it is stored, as for the CLI."""
+    usage = USAGE["outcome"]
+    if not rest or _OUTCOME_FIELD.match(rest[0]):
+        return UsageError("`outcome` needs a workflow, then unit= and/or name=.", usage)
+    workflow = rest[0]
+    too_long = _name_too_long(workflow, "workflow", usage)
+    if too_long is not None:
+        return too_long
+    text = " ".join(rest[1:])
+    if not text:
+        return UsageError(f"`outcome {_quote(workflow)}` needs unit= and/or name=.", usage)
+    values: dict[str, object] = {}
+    pos = 0
+    while pos < len(text):
+        match = _OUTCOME_FIELD.match(text, pos)
+        if match is None:
+            return UsageError(f"`{_quote(text[pos:].split(' ', 1)[0])}` should be unit=UNIT or name=NAME.", usage)
+        key = match.group(1).lower()
+        if key in values:
+            return UsageError(f"`{key}=` is given twice.", usage)
+        pos = match.end()
+        closing = _CLOSING_QUOTE.get(text[pos : pos + 1])
+        if closing is not None:
+            end = text.find(closing, pos + 1)
+            if end == -1:
+                return UsageError(f"The quote after `{key}=` is not closed.", usage)
+            value, pos = text[pos + 1 : end], end + 1
+            if pos < len(text) and text[pos] != " ":
+                return UsageError(f"Put a space after the closing quote of `{key}=`.", usage)
+        else:
+            following = _NEXT_OUTCOME_FIELD.search(text, pos)
+            end = following.start() if following else len(text)
+            value, pos = text[pos:end], end
+        value = _slack_text(value).strip()
+        if not value:
+            return UsageError(f"`{key}=` needs a value.", usage)
+        values[key] = value
+        pos += 1 if text[pos : pos + 1] == " " else 0
+    return {"workflow": workflow, "unit": values.get("unit"), "display_name": values.get("name")}
+
+
 ESTIMATE_KEYS = ("dau", "actions", "tokens", "model")
 
 
@@ -252,6 +308,7 @@ _PARSERS = {
     "shadow": _shadow,
     "thresholds": _thresholds,
     "owner": _owner,
+    "outcome": _outcome,
     "estimate": _estimate,
     "sync": _no_args("sync"),
 }

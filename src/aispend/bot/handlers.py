@@ -77,10 +77,11 @@ def _top(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message
     return render_top(report, limit)
 
 
-def _not_found(kind: str, name: str, known: list[str]) -> Message:
+def _not_found(kind: str, name: str, known: list[str], command: str | None = None) -> Message:
     guess = did_you_mean(name, known)
     hint = f" Did you mean `{escape(guess)}`?" if guess else ""
-    return render_text_reply(f"No {kind} named `{escape(name)}`.{hint}\nUsage: `{escape(USAGE[kind])}`")
+    usage = USAGE[command or kind]
+    return render_text_reply(f"No {kind} named `{escape(name)}`.{hint}\nUsage: `{escape(usage)}`")
 
 
 def _workflow(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
@@ -116,9 +117,7 @@ def _forecast(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Me
         return render_text_reply("No AI spend is recorded this period, so there is nothing to forecast.")
     line = f"*This period:* {money(budget.total)} spent · forecast {money(budget.forecast)}"
     if budget.budget is None:
-        return render_text_reply(
-            f"{line} · no company budget is set (`/aispend thresholds set company red=AMOUNT`)"
-        )
+        return render_text_reply(f"{line} · no company budget is set (`/aispend thresholds set company red=AMOUNT`)")
     return render_text_reply(f"{line} · budget {money(budget.budget)}")
 
 
@@ -188,13 +187,8 @@ def _owner(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Messa
     workflow, new_owner = str(cmd.args["workflow"]), str(cmd.args["user"])
     known = ctx.ledger.workflow_names()
     if workflow not in known:
-        return (
-            _not_found("workflow", workflow, known)
-            if did_you_mean(workflow, known)
-            else render_text_reply(f"No workflow named `{escape(workflow)}`.\nUsage: `{escape(USAGE['owner'])}`")
-        )
-    current = ctx.ledger.owner_of(workflow) or ""
-    if not (ctx.permissions.is_finance_admin(user) or (current and current == user)):
+        return _not_found("workflow", workflow, known, "owner")
+    if not _may_change(ctx, workflow, user):
         return render_text_reply(
             "Only finance admins or the workflow's current owner can change its owner. Nothing was changed."
         )
@@ -211,6 +205,66 @@ def _owner(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Messa
         )
         session.commit()
     return render_text_reply(f"Owner of `{escape(workflow)}` is now {mention(new_owner)}.")
+
+
+def _may_change(ctx: CommandContext, workflow: str, user: str) -> bool:
+    """A workflow's owner and outcome: finance admins (and admins) or the workflow's current owner."""
+    current = ctx.ledger.owner_of(workflow) or ""
+    return ctx.permissions.is_finance_admin(user) or (bool(current) and current == user)
+
+
+def _outcome(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
+    workflow = str(cmd.args["workflow"])
+    unit, display_name = cmd.args.get("unit"), cmd.args.get("display_name")
+    known = ctx.ledger.workflow_names()
+    if workflow not in known:
+        return _not_found("workflow", workflow, known, "outcome")
+    if not _may_change(ctx, workflow, user):
+        return render_text_reply(
+            "Only finance admins or the workflow's current owner can change its outcome. Nothing was changed."
+        )
+    with Session(ctx.engine) as session:
+        try:
+            before, after = ctx.ledger.set_outcome(
+                session,
+                workflow,
+                unit=unit if isinstance(unit, str) else None,
+                display_name=display_name if isinstance(display_name, str) else None,
+                now=now,
+            )
+        except ValueError as exc:
+            session.rollback()
+            problem = str(exc)
+            return render_text_reply(
+                f"{escape(problem[:1].upper() + problem[1:])}. Nothing was changed.\n"
+                f"Usage: `{escape(USAGE['outcome'])}`"
+            )
+        audit.record(
+            session,
+            at=now,
+            user_id=user,
+            action="workflow.outcome",
+            target=f"workflow:{workflow}",
+            before=before,
+            after=after,
+        )
+        session.commit()
+    unit_name = after["outcome_unit"] or "outcome"
+    lines = [
+        f"Outcome of `{escape(workflow)}`: one *{escape(unit_name)}*"
+        + (f", shown as *{escape(after['display_name'])}*." if after["display_name"] else ".")
+    ]
+    detail = ctx.ledger.workflow(workflow, now)
+    if detail is not None and detail.cost_per_outcome is not None:
+        lines.append(
+            f"Cost per {escape(unit_name)} this month: {money(detail.cost_per_outcome)} ({detail.outcomes} outcomes)."
+        )
+    else:
+        lines.append(
+            "No outcome is counted this month yet: a run counts when its calls' `outcome` is set and is not"
+            " a failure (or a daily count is recorded)."
+        )
+    return render_text_reply("\n".join(lines))
 
 
 def _estimate(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
@@ -263,6 +317,7 @@ _HANDLERS = {
     "shadow": _shadow,
     "thresholds": _thresholds,
     "owner": _owner,
+    "outcome": _outcome,
     "estimate": _estimate,
     "sync": _sync,
 }

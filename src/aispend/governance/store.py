@@ -33,10 +33,7 @@ def thresholds_as_rules(session: Session) -> list[ThresholdRule]:
     rows = session.execute(
         select(Threshold).order_by(Threshold.scope_kind, Threshold.scope_key, Threshold.period_kind)
     ).scalars()
-    return [
-        ThresholdRule(Scope(t.scope_kind, t.scope_key), t.period_kind, t.yellow, t.red, t.currency)
-        for t in rows
-    ]
+    return [ThresholdRule(Scope(t.scope_kind, t.scope_key), t.period_kind, t.yellow, t.red, t.currency) for t in rows]
 
 
 def threshold_json(t: Threshold) -> dict[str, Any]:
@@ -165,9 +162,7 @@ def insert_notification(
     result: Any = session.execute(stmt)
     if not result.rowcount:
         return None
-    return session.execute(
-        select(Notification).where(col(Notification.dedupe_key) == draft.dedupe_key)
-    ).scalar_one()
+    return session.execute(select(Notification).where(col(Notification.dedupe_key) == draft.dedupe_key)).scalar_one()
 
 
 def undelivered_notifications(session: Session, limit: int = 100) -> list[Notification]:
@@ -256,9 +251,7 @@ def snooze_alert(session: Session, ref: str, *, until: datetime) -> AlertState:
 
 
 def alert_states(session: Session, *, periods: set[str] | None = None) -> list[AlertState]:
-    stmt = select(AlertState).order_by(
-        AlertState.rule, AlertState.scope_kind, AlertState.scope_key, AlertState.period
-    )
+    stmt = select(AlertState).order_by(AlertState.rule, AlertState.scope_kind, AlertState.scope_key, AlertState.period)
     if periods is not None:
         stmt = stmt.where(col(AlertState.period).in_(sorted(periods)))
     return list(session.execute(stmt).scalars())
@@ -302,15 +295,19 @@ def set_workflow_owner(session: Session, key: str, owner: str, *, now: datetime)
     return wf
 
 
+MAX_OUTCOME_UNIT, MAX_DISPLAY_NAME = 128, 256  # the workflow table's column lengths
+
+
 def set_workflow_outcome(
     session: Session, key: str, *, now: datetime, unit: str | None = None, display_name: str | None = None
 ) -> Workflow:
     """What one outcome of a workflow is called ("resolved ticket": cost per resolved ticket) and the
     name reports show for it."""
-    wf = _workflow(session, key, now, create=True)
-    for what, value, limit in (("outcome unit", unit, 128), ("display name", display_name, 256)):
+    limits = (("outcome unit", unit, MAX_OUTCOME_UNIT), ("display name", display_name, MAX_DISPLAY_NAME))
+    for what, value, limit in limits:
         if value is not None and (not value.strip() or len(value.strip()) > limit):
             raise ValueError(f"{what} must be 1 to {limit} characters, got {len(value.strip())}")
+    wf = _workflow(session, key, now, create=True)
     if unit is not None:
         wf.outcome_unit = unit.strip()
     if display_name is not None:
@@ -379,9 +376,7 @@ def set_feature_revenue(
 ) -> FeatureRevenue:
     start = month.replace(day=1)
     row = session.execute(
-        select(FeatureRevenue).where(
-            col(FeatureRevenue.feature) == feature, col(FeatureRevenue.month) == start
-        )
+        select(FeatureRevenue).where(col(FeatureRevenue.feature) == feature, col(FeatureRevenue.month) == start)
     ).scalar_one_or_none()
     if row is None:
         row = FeatureRevenue(feature=feature, month=start, currency=currency, updated_at=as_utc(now))
