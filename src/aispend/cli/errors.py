@@ -2,18 +2,22 @@
 database and file-system errors, whichever command met them.
 
 Each line names the setting to look at and the cause; a URL is shown with its password masked.
+SQLAlchemy and the redaction are imported when an error is met, not at start-up (`aispend --help`
+never touches a database).
 """
 
 from __future__ import annotations
 
 import errno
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
-from aispend.core.redact import redact
+from aispend.cli.lazy import LazyGroup
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
 
 # File-system errors that are the environment's, not a bug: said in one line.
 ENVIRONMENT_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.ENOENT}
@@ -22,6 +26,11 @@ EXIT_DATABASE = 2  # as `aispend run` has always exited when it cannot open the 
 
 def shown_url(url: str) -> str:
     """The URL with its password masked (or the text as given, masked, when it does not parse)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from aispend.core.redact import redact
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
@@ -29,12 +38,16 @@ def shown_url(url: str) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
+    from aispend.core.redact import redact
+
     text = str(exc).strip()
     return redact(text.splitlines()[0].strip()) if text else type(exc).__name__
 
 
 def describe_database_error(exc: BaseException, url: str, lock_wait_seconds: float) -> str | None:
     """The one line that explains `exc`, or None when it is not a database or file-system problem. Pure."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
     where = f"AISPEND_DATABASE_URL ({shown_url(url)})"
     if isinstance(exc, NoSuchModuleError | ArgumentError):
         return f"{where} is not a database URL aispend can use: {_first_line(exc)}"
@@ -57,6 +70,18 @@ def describe_database_error(exc: BaseException, url: str, lock_wait_seconds: flo
     return None
 
 
+def is_environment_error(exc: BaseException) -> bool:
+    """An error of the environment (connection, lock, permissions, URL), not a bug such as a constraint or SQL
+    error (which keeps its traceback)."""
+    if isinstance(exc, OSError):
+        return True
+    if "sqlalchemy" not in sys.modules:
+        return False  # no database was touched, so this cannot be a database error
+    from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError | ArgumentError | NoSuchModuleError)
+
+
 def _is_connect_error(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
     return any(
@@ -65,15 +90,15 @@ def _is_connect_error(exc: DBAPIError) -> bool:
     )
 
 
-class AispendGroup(typer.core.TyperGroup):
+class AispendGroup(LazyGroup):
     """The root group: a database or file-system error becomes one clear line and a non-zero exit."""
 
     def invoke(self, ctx: Any) -> Any:  # Any: click's Context, which typer vendors under a private name
         try:
             return super().invoke(ctx)
-        # Only errors of the environment (connection, lock, permissions, URL); a constraint or SQL error is a
-        # bug and keeps its traceback.
-        except (OperationalError, InterfaceError, ArgumentError, NoSuchModuleError, OSError) as exc:
+        except Exception as exc:
+            if not is_environment_error(exc):
+                raise
             line = _describe_for(ctx, exc)
             if line is None:
                 raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlmodel import Session
 
 if TYPE_CHECKING:
@@ -71,7 +73,11 @@ def upgrade(engine: Engine) -> None:
     leaves the database as it was (SQLite: DDL inside BEGIN EXCLUSIVE; PostgreSQL: transactional DDL
     and an advisory lock).
     """
-    from alembic import command  # imported here, not at start-up: `--help` never touches the schema
+    known = script_heads()
+    if known is not None and current_heads(engine) == known:
+        return  # the common case, without importing alembic (issue 13: start-up of every command)
+    # Alembic is imported only to migrate (or when the files could not be read above).
+    from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -83,6 +89,48 @@ def upgrade(engine: Engine) -> None:
     with engine.connect() as connection, _migration_transaction(connection):
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "heads")
+
+
+_ASSIGNMENT = re.compile(r"^(revision|down_revision|depends_on)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def script_heads() -> frozenset[str] | None:
+    """The head revisions of the migration files, read as text (no alembic, no import of the files).
+
+    None when a file is not in the plain form alembic writes (`revision = "..."`, `down_revision = ...`
+    with literals, no `depends_on`): `upgrade` then asks alembic. A test checks this against alembic's heads.
+    """
+    revisions: set[str] = set()
+    down: set[str] = set()
+    for entry in (resources.files("aispend.ledger") / "migrations" / "versions").iterdir():
+        if not entry.name.endswith(".py") or entry.name.startswith("_"):
+            continue
+        found: dict[str, object] = {}
+        for match in _ASSIGNMENT.finditer(entry.read_text(encoding="utf-8")):
+            try:
+                found.setdefault(match.group(1), ast.literal_eval(match.group(2)))
+            except (ValueError, SyntaxError):
+                return None
+        revision, parents = found.get("revision"), found.get("down_revision")
+        if not isinstance(revision, str) or found.get("depends_on") is not None:
+            return None
+        if isinstance(parents, str):
+            parents = (parents,)
+        if parents is None:
+            parents = ()
+        if not isinstance(parents, tuple | list) or not all(isinstance(p, str) for p in parents):
+            return None
+        revisions.add(revision)
+        down.update(parents)
+    return frozenset(revisions - down) if revisions else None
+
+
+def current_heads(engine: Engine) -> frozenset[str] | None:
+    """The revisions the database is at (alembic's version table), None before the first migration."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return frozenset(row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version")))
 
 
 @contextmanager
