@@ -95,21 +95,14 @@ class LedgerData:
             report = top_report(conn, by="workflow", kind=kind, at=at, today=today, limit=ALL_ROWS, policy=self.policy)
         return top_from_report_json(report)
 
-    def _spend(self, session: Session, period: Period | None, dims: list[str], **where: str) -> Spend | None:
+    def _spend(
+        self, session: Session, period: Period | None, dims: list[str], where: dict[str, str], *, counts: bool = False
+    ) -> Spend | None:
         """The one spend figure (`ledger.spend.spend`) for a period, as every view shows it."""
         if period is None:
             return None
-        return spend(session.connection(), period.start, period.end, dims, policy=self.policy, where=where)
-
-    def _counts(self, session: Session, period: Period, **where: str) -> tuple[int, int]:
-        """(calls, unpriced calls) from the logs' daily rollups."""
-        query = sa_select(func.sum(CallRollupDaily.calls), func.sum(CallRollupDaily.unpriced_calls)).where(
-            col(CallRollupDaily.day) >= period.start, col(CallRollupDaily.day) < period.end
-        )
-        for name, value in where.items():
-            query = query.where(col(_DIMENSION[name]) == value)
-        calls, unpriced = session.execute(query).one()
-        return int(calls or 0), int(unpriced or 0)
+        conn = session.connection()
+        return spend(conn, period.start, period.end, dims, policy=self.policy, where=where, counts=counts)
 
     def _outcomes(self, session: Session, period: Period, workflow: str | None = None) -> dict[str, int]:
         return outcomes_by_workflow(session.connection(), period.start, period.end, workflow)
@@ -140,11 +133,12 @@ class LedgerData:
         current, compared, previous = current_period("month", as_utc(now).date())
         with Session(self.engine) as session:
             wf = session.get(Workflow, key)
-            by_model = self._spend(session, current, ["model"], workflow=key)
-            before = self._spend(session, previous, [], workflow=key)
-            so_far = self._spend(session, compared, [], workflow=key)
-            calls, unpriced = self._counts(session, current, workflow=key)
-            if wf is None and not calls and not (by_model and by_model.lines) and not (before and before.lines):
+            by_model = self._spend(session, current, ["model"], {"workflow": key}, counts=True)
+            assert by_model is not None
+            before = self._spend(session, previous, [], {"workflow": key})
+            so_far = self._spend(session, compared, [], {"workflow": key})
+            calls, unpriced = by_model.count("calls"), by_model.count("unpriced_calls")
+            if wf is None and not calls and not by_model.lines and not (before and before.lines):
                 return None
             runs = session.exec(
                 select(func.count()).where(
@@ -152,7 +146,6 @@ class LedgerData:
                 )
             ).one()
             outcomes = self._outcomes(session, current, key).get(key, 0)
-        assert by_model is not None
         currency = self.policy.currency
         cost = by_model.total()
         prev = before.total() if before else None
@@ -185,11 +178,11 @@ class LedgerData:
     def breakdown(self, kind: str, name: str, now: datetime) -> BreakdownDetail | None:
         current, compared, previous = current_period("month", as_utc(now).date())
         with Session(self.engine) as session:
-            rows = self._spend(session, current, ["workflow"], **{kind: name})
-            before = self._spend(session, previous, [], **{kind: name})
-            so_far = self._spend(session, compared, [], **{kind: name})
-            calls, _unpriced = self._counts(session, current, **{kind: name})
+            rows = self._spend(session, current, ["workflow"], {kind: name}, counts=True)
+            before = self._spend(session, previous, [], {kind: name})
+            so_far = self._spend(session, compared, [], {kind: name})
         assert rows is not None
+        calls = rows.count("calls")
         if not calls and not rows.lines and not (before and before.lines):
             return None
         currency = self.policy.currency

@@ -34,7 +34,6 @@ def _columns(model: Any) -> Any:
     return model.__table__.c
 
 
-CALL_MEASURES = COUNTS
 DIMENSIONS = ("provider", "model", "workflow", "team", "feature")
 
 
@@ -103,7 +102,7 @@ def logged_rows(
     else:
         day_key = case(*((cond, i) for i, cond in enumerate(in_window)), else_=-1)
     keys = [day_key, *(getattr(cols, d) for d in dims), currency]
-    measures = [func.sum(getattr(cols, m)) for m in CALL_MEASURES]
+    measures = [func.sum(getattr(cols, m)) for m in COUNTS]
     stmt = select(*keys, func.sum(cost), *measures).where(or_(*in_window)).group_by(*keys)
     out = []
     for row in session.execute(stmt):
@@ -111,7 +110,7 @@ def logged_rows(
         day_value = values[0] if by_day else windows[int(values[0])][0]
         named: dict[str, Any] = dict(zip(dims, values[1 : 1 + len(dims)], strict=True))
         cur, total = values[1 + len(dims)], values[2 + len(dims)]
-        named.update(zip(CALL_MEASURES, (int(v or 0) for v in values[3 + len(dims) :]), strict=False))
+        named.update(zip(COUNTS, (int(v or 0) for v in values[3 + len(dims) :]), strict=False))
         amount = total if total is not None else ZERO
         out.append(SpendRow(day=day_value, cost=amount, currency=cur, **named))
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -10,7 +10,6 @@ from sqlalchemy import Connection, case, func, select
 
 from aispend.ledger.models import AgentRun, CallRollupDaily, Outcome, Workflow, table_of
 from aispend.ledger.spend import SPEND_DIMENSIONS, Spend, SpendPolicy, spend
-from aispend.rules.reconciliation import provider_key
 
 DIMENSIONS = SPEND_DIMENSIONS
 
@@ -54,40 +53,18 @@ def spend_by(conn: Connection, by: str, start: date, end: date, policy: SpendPol
     per-call logs as the shares, converted at dated rates); call, token and unpriced counts come
     from the logs.
     """
-    counts = _call_counts_by(conn, check_dimension(by), start, end)
-    merged = spend(conn, start, end, [by], policy=policy)
+    merged = spend(conn, start, end, [check_dimension(by)], policy=policy, daily=False, counts=True)
     costs = {key[0]: amount for key, amount in merged.by(by).items()}
-    none = SpendRow("", "", Decimal(0), 0, 0, 0, 0, 0)
+    counted = {name: merged.count_by(name) for name in _COUNTED}
     rows = [
-        replace(counts.get(key, none), key=key, currency=policy.currency, cost=costs.get(key, Decimal(0)))
-        for key in sorted(set(costs) | set(counts))
+        SpendRow(key, policy.currency, costs.get(key, Decimal(0)), *(counted[n].get((key,), 0) for n in _COUNTED))
+        for key in sorted(set(costs) | {values[0] for values in counted["calls"]})
     ]
     return SpendBy(rows, merged)
 
 
-def _call_counts_by(conn: Connection, by: str, start: date, end: date) -> dict[str, SpendRow]:
-    """Per-call counts from the daily rollups by one dimension (providers by their canonical name,
-    as the spend merge names them; counts are not money, so every currency adds up)."""
-    column = ROLLUPS.c[check_dimension(by)]
-    stmt = (
-        select(
-            column,
-            func.sum(ROLLUPS.c.calls),
-            func.sum(ROLLUPS.c.unpriced_calls),
-            func.sum(ROLLUPS.c.zero_cost_calls),
-            func.sum(ROLLUPS.c.input_tokens),
-            func.sum(ROLLUPS.c.output_tokens),
-        )
-        .where(ROLLUPS.c.day >= start, ROLLUPS.c.day < end)
-        .group_by(column)
-    )
-    out: dict[str, list[int]] = {}
-    for key, *measures in conn.execute(stmt):
-        name = provider_key(key) if by == "provider" else (key or "")
-        acc = out.setdefault(name, [0, 0, 0, 0, 0])
-        for i, value in enumerate(measures):
-            acc[i] += int(value or 0)
-    return {k: SpendRow(k, "", Decimal(0), *v) for k, v in out.items()}
+# SpendRow's counts, in its field order.
+_COUNTED = ("calls", "unpriced_calls", "zero_cost_calls", "input_tokens", "output_tokens")
 
 
 def unpriced_models(conn: Connection, start: date, end: date) -> list[tuple[str, str, int]]:

@@ -44,7 +44,6 @@ COUNTS = (
     "unpriced_calls",
     "zero_cost_calls",
 )
-BASIS_LABEL = {"billed": "billed cost", "amortized": "amortized cost"}
 
 _COST = table_of(CostLine)
 _ROLLUP = table_of(CallRollupDaily)  # day-grained: the daily rollups (same figures as the hourly ones)
@@ -66,10 +65,6 @@ class SpendPolicy:
     def from_settings(cls, settings: Settings) -> SpendPolicy:
         """Reads the rates file (a broken file is a RateError naming it and the row)."""
         return cls(settings.currency, settings.cost_basis, load_rates(settings.rates_file, settings.currency))
-
-    @property
-    def basis_label(self) -> str:
-        return BASIS_LABEL[self.basis]
 
     def rate(self, currency: str, day: date) -> Decimal:
         if currency == self.currency:
@@ -116,6 +111,17 @@ class Spend:
         for line in self.lines:
             out[tuple(line.values[i] for i in at)] += line.amount
         return dict(out)
+
+    def count_by(self, name: str) -> dict[tuple[str, ...], int]:
+        """One of the logs' COUNTS (asked for with counts=True) per combination of values, over every day."""
+        at = COUNTS.index(name)
+        out: dict[tuple[str, ...], int] = defaultdict(int)
+        for (_day, values), numbers in self.counts.items():
+            out[values] += numbers[at]
+        return dict(out)
+
+    def count(self, name: str) -> int:
+        return sum(self.count_by(name).values())
 
     def notes(self) -> list[str]:
         """What a reader must be told about these figures (conversions, amounts left out)."""
