@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 Clock = Callable[[], datetime]
@@ -53,3 +53,10 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"not a date (expected YYYY-MM-DD): {text!r}") from None
+
+
+def days_label(days: Sequence[date]) -> str:
+    """Sorted days as a reader wants them: "2026-11-19", or "3 days, 2026-11-17 to 2026-11-19"."""
+    if len(days) == 1:
+        return days[0].isoformat()
+    return f"{len(days)} days, {days[0].isoformat()} to {days[-1].isoformat()}"

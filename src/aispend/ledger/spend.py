@@ -26,6 +26,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from aispend.core.money import ZERO, format_money, to_ledger
 from aispend.core.rates import RateError, RateTable, load_rates
+from aispend.core.timeutil import days_label
 from aispend.ledger.models import CallRollupDaily, CostLine, table_of
 from aispend.rules.reconciliation import DayKey, merge_by_day, provider_key
 
@@ -135,9 +136,7 @@ class Spend:
             missing[item.currency].append(item)
         for currency, items in sorted(missing.items()):
             amount = format_money(sum((i.amount for i in items), ZERO), currency)
-            days = (
-                items[0].day.isoformat() if len(items) == 1 else f"{len(items)} days, {items[0].day} to {items[-1].day}"
-            )
+            days = days_label([i.day for i in items])
             out.append(f"Not included: {amount} in {currency} ({days}): {items[0].reason}.")
         return out
 
@@ -299,11 +298,7 @@ def currency_warnings(conn: Connection, policy: SpendPolicy) -> list[str]:
         if not missing:
             out.append(f"Amounts in {code} are converted to {policy.currency} at dated rates (AISPEND_RATES_FILE).")
             continue
-        span = (
-            missing[0][0].isoformat()
-            if len(missing) == 1
-            else f"{len(missing)} days, {missing[0][0]} to {missing[-1][0]}"
-        )
+        span = days_label([when for when, _ in missing])
         out.append(
             f"warning: amounts in {code} on {span} have no {code} -> {policy.currency} rate and are left out of "
             f"every report and alert until AISPEND_RATES_FILE has one: {missing[0][1]}"

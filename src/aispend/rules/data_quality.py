@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from aispend.core.money import format_money, money_json, percent
-from aispend.core.timeutil import as_utc
+from aispend.core.timeutil import as_utc, days_label
 from aispend.rules.findings import COMPANY, Finding, Level, Scope, money, one_currency
 from aispend.rules.periods import Period
 from aispend.rules.spend import SpendRow
@@ -91,7 +91,7 @@ def unconverted_findings(
     parts = []
     for currency, items in sorted(by_currency.items()):
         amount = format_money(sum((i[2] for i in items), ZERO), currency)
-        days = items[0][1].isoformat() if len(items) == 1 else f"{len(items)} days, {items[0][1]} to {items[-1][1]}"
+        days = days_label([i[1] for i in items])
         parts.append(f"{amount} in {currency} ({days}) — {items[0][3]}")
     message = (
         "Left out of every figure for want of an exchange rate: " + "; ".join(parts)
