@@ -185,13 +185,9 @@ def _levels(values: dict[str, object]) -> str:
 
 def _owner(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
     workflow, new_owner = str(cmd.args["workflow"]), str(cmd.args["user"])
-    known = ctx.ledger.workflow_names()
-    if workflow not in known:
-        return _not_found("workflow", workflow, known, "owner")
-    if not _may_change(ctx, workflow, user):
-        return render_text_reply(
-            "Only finance admins or the workflow's current owner can change its owner. Nothing was changed."
-        )
+    refused = _refuse_change(ctx, workflow, user, "owner")
+    if refused is not None:
+        return refused
     with Session(ctx.engine) as session:
         before, after = ctx.ledger.set_owner(session, workflow, new_owner, now)
         audit.record(
@@ -207,22 +203,26 @@ def _owner(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Messa
     return render_text_reply(f"Owner of `{escape(workflow)}` is now {mention(new_owner)}.")
 
 
-def _may_change(ctx: CommandContext, workflow: str, user: str) -> bool:
-    """A workflow's owner and outcome: finance admins (and admins) or the workflow's current owner."""
+def _refuse_change(ctx: CommandContext, workflow: str, user: str, what: str) -> Message | None:
+    """Why `user` may not change a workflow's `what` (owner, outcome), or None: the workflow must be
+    known, and only finance admins (and admins) or its current owner may change it."""
+    known = ctx.ledger.workflow_names()
+    if workflow not in known:
+        return _not_found("workflow", workflow, known, what)
     current = ctx.ledger.owner_of(workflow) or ""
-    return ctx.permissions.is_finance_admin(user) or (bool(current) and current == user)
+    if ctx.permissions.is_finance_admin(user) or (bool(current) and current == user):
+        return None
+    return render_text_reply(
+        f"Only finance admins or the workflow's current owner can change its {what}. Nothing was changed."
+    )
 
 
 def _outcome(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
     workflow = str(cmd.args["workflow"])
     unit, display_name = cmd.args.get("unit"), cmd.args.get("display_name")
-    known = ctx.ledger.workflow_names()
-    if workflow not in known:
-        return _not_found("workflow", workflow, known, "outcome")
-    if not _may_change(ctx, workflow, user):
-        return render_text_reply(
-            "Only finance admins or the workflow's current owner can change its outcome. Nothing was changed."
-        )
+    refused = _refuse_change(ctx, workflow, user, "outcome")
+    if refused is not None:
+        return refused
     with Session(ctx.engine) as session:
         try:
             before, after = ctx.ledger.set_outcome(
