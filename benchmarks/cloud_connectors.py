@@ -36,9 +36,9 @@ from aispend.connectors.aws import AwsCostExplorerConnector  # noqa: E402
 from aispend.connectors.azure import AzureCostConnector, make_cost_client  # noqa: E402
 from aispend.connectors.base import Connector, Window  # noqa: E402
 from aispend.connectors.gcp import GcpBillingExportConnector, make_bigquery_client  # noqa: E402
+from aispend.core.ledger.costlines import upsert_cost_lines  # noqa: E402
+from aispend.core.ledger.db import make_engine, upgrade  # noqa: E402
 from aispend.core.settings import load_settings  # noqa: E402
-from aispend.ledger.costlines import upsert_cost_lines  # noqa: E402
-from aispend.ledger.db import make_engine, upgrade  # noqa: E402
 
 START = date(2026, 8, 1)
 WINDOW = Window(START, START + timedelta(days=90))
@@ -131,9 +131,7 @@ def gcp_connector(stack: list[Any]) -> Connector:
         for sku in range(30)
         for labels in range(4)
     ]
-    settings = load_settings(
-        gcp_billing_account="01ABCD-234567-89EFGH", gcp_billing_dataset="billing-proj.billing"
-    )
+    settings = load_settings(gcp_billing_account="01ABCD-234567-89EFGH", gcp_billing_dataset="billing-proj.billing")
     return GcpBillingExportConnector.from_settings(
         settings,
         bigquery_factory=lambda project: make_bigquery_client(project, google.url, AnonymousCredentials()),

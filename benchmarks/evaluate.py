@@ -24,16 +24,16 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from aispend.governance import queries, store
-from aispend.governance.config import GovernanceConfig
-from aispend.governance.evaluate import evaluate
-from aispend.ledger.calls import apply_rollup_deltas
-from aispend.ledger.db import make_engine, upgrade
-from aispend.ledger.spend import SpendPolicy
-from aispend.rules.findings import COMPANY, Scope
-from aispend.rules.forecast import HISTORY_DAYS
-from aispend.rules.spend_index import SpendIndex
-from aispend.rules.thresholds import Threshold, evaluate_thresholds
+from aispend.core.governance import queries, store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.governance.evaluate import evaluate
+from aispend.core.ledger.calls import apply_rollup_deltas
+from aispend.core.ledger.db import make_engine, upgrade
+from aispend.core.ledger.spend import SpendPolicy
+from aispend.core.rules.findings import COMPANY, Scope
+from aispend.core.rules.forecast import HISTORY_DAYS
+from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.thresholds import Threshold, evaluate_thresholds
 
 WORKFLOWS = [f"workflow-{i:02d}" for i in range(50)]
 TEAMS = [f"team-{i:02d}" for i in range(20)]

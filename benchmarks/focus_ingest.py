@@ -41,9 +41,9 @@ def generate(path: Path, rows: int) -> None:
 
 
 def child(url: str, path: str) -> None:
-    from aispend.ingest.focus import FocusNormalizer, ingest_focus_files
-    from aispend.ledger.db import make_engine, upgrade
-    from aispend.rules.attribution import AttributionRules
+    from aispend.connectors.files.focus import FocusNormalizer, ingest_focus_files
+    from aispend.core.ledger.db import make_engine, upgrade
+    from aispend.core.rules.attribution import AttributionRules
 
     engine = make_engine(url)
     upgrade(engine)
@@ -65,9 +65,11 @@ def run(url: str, label: str, path: Path) -> None:
     )
     rows, inserted, elapsed, cpu, peak = done.stdout.split()
     rate = int(rows) / float(elapsed)
-    print(f"{label:<10} {int(rows):>9,} rows  {inserted:>9} inserted  {float(elapsed):7.1f} s wall "
-          f"({rate:7,.0f} rows/s)  {float(cpu):7.1f} s CPU ({int(rows) / float(cpu):7,.0f} rows/CPU-s)  "
-          f"peak RSS {peak} MB")
+    print(
+        f"{label:<10} {int(rows):>9,} rows  {inserted:>9} inserted  {float(elapsed):7.1f} s wall "
+        f"({rate:7,.0f} rows/s)  {float(cpu):7.1f} s CPU ({int(rows) / float(cpu):7,.0f} rows/CPU-s)  "
+        f"peak RSS {peak} MB"
+    )
 
 
 def main(sizes: list[int]) -> None:

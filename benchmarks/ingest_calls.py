@@ -28,12 +28,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from aispend.connectors.files.call_decoder import iter_call_rows
+from aispend.connectors.files.calls import ImportSummary, fewer_gc_passes, stored_calls
+from aispend.connectors.files.parallel import chunks, default_workers
+from aispend.connectors.files.readers import open_binary
+from aispend.core.ledger.calls import CallEncoder, StoredCall
 from aispend.core.pricing import PriceBook
-from aispend.ingest.call_decoder import iter_call_rows
-from aispend.ingest.calls import ImportSummary, fewer_gc_passes, stored_calls
-from aispend.ingest.parallel import chunks, default_workers
-from aispend.ingest.readers import open_binary
-from aispend.ledger.calls import CallEncoder, StoredCall
 
 MODELS = [
     ("openai", "gpt-4o"),
@@ -147,10 +147,10 @@ CHILD = """
 import sys, time, resource
 from datetime import UTC, datetime
 from aispend.core.pricing import PriceBook
-from aispend.ledger.db import make_engine, upgrade
-from aispend.ingest.calls import import_calls
-from aispend.ingest.parallel import default_workers, import_jsonl_parallel
-from aispend.ingest.readers import iter_rows, open_binary
+from aispend.core.ledger.db import make_engine, upgrade
+from aispend.connectors.files.calls import import_calls
+from aispend.connectors.files.parallel import default_workers, import_jsonl_parallel
+from aispend.connectors.files.readers import iter_rows, open_binary
 url, path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 engine = make_engine(url); upgrade(engine)
 started = time.perf_counter()

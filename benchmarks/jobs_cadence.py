@@ -18,6 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from aispend.core.ledger.db import make_engine, upgrade
+from aispend.core.ledger.models import CallRecord
 from aispend.core.settings import Settings
 from aispend.jobs.catalog import (
     DIGEST,
@@ -32,8 +34,6 @@ from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext, JobRegistry
 from aispend.jobs.retention import purge_calls
 from aispend.jobs.runner import Runner
-from aispend.ledger.db import make_engine, upgrade
-from aispend.ledger.models import CallRecord
 
 START = datetime(2026, 12, 28, tzinfo=UTC)
 
@@ -130,9 +130,7 @@ def main() -> None:
                 f"simulated week, {sources} sync sources: {runs} runs in {seconds:.1f}s "
                 f"({1000 * seconds / runs:.2f} ms of scheduler + bookkeeping per run)"
             )
-        print(
-            f"retention purge: {purge_rate(fresh('purge.db'), 100_000):,.0f} records/s (batches of 5,000)"
-        )
+        print(f"retention purge: {purge_rate(fresh('purge.db'), 100_000):,.0f} records/s (batches of 5,000)")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,11 @@ from decimal import Decimal
 
 from sqlalchemy import create_engine, text
 
-from aispend.ledger.bulk import execute_many
-from aispend.ledger.calls import ROLLUPS
-from aispend.ledger.db import make_engine, upgrade
-from aispend.ledger.spend import SpendPolicy
-from aispend.reports.load import top_report
+from aispend.core.ledger.bulk import execute_many
+from aispend.core.ledger.calls import ROLLUPS
+from aispend.core.ledger.db import make_engine, upgrade
+from aispend.core.ledger.spend import SpendPolicy
+from aispend.core.reports.load import top_report
 
 KEYS = [
     "hour",

@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from aispend.shadow.catalog import load_catalog
-from aispend.shadow.matcher import Matcher
-from aispend.shadow.quality import read_labelled, report, score
+from aispend.core.shadow.catalog import load_catalog
+from aispend.core.shadow.matcher import Matcher
+from aispend.core.shadow.quality import read_labelled, report, score
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "tests" / "fixtures" / "shadow" / "labelled_descriptors.csv"

@@ -19,10 +19,10 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from aispend.shadow.catalog import load_catalog
-from aispend.shadow.matcher import Matcher
-from aispend.shadow.quality import read_labelled
-from aispend.shadow.service import scan_files
+from aispend.connectors.expenses.ingest import scan_files
+from aispend.core.shadow.catalog import load_catalog
+from aispend.core.shadow.matcher import Matcher
+from aispend.core.shadow.quality import read_labelled
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELLED = ROOT / "tests" / "fixtures" / "shadow" / "labelled_descriptors.csv"

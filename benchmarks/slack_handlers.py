@@ -26,12 +26,12 @@ from aispend.bot.adapters import LedgerData
 from aispend.bot.governance_source import GovernanceSource
 from aispend.bot.handlers import CommandContext, run_command
 from aispend.bot.permissions import Permissions
-from aispend.governance import store
-from aispend.governance.config import GovernanceConfig
-from aispend.ledger.db import make_engine, upgrade
-from aispend.ledger.models import AgentRun, CallRollup, CallRollupDaily, Outcome, Workflow
-from aispend.rules.findings import Scope
-from aispend.rules.thresholds import Threshold
+from aispend.core.governance import store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.ledger.db import make_engine, upgrade
+from aispend.core.ledger.models import AgentRun, CallRollup, CallRollupDaily, Outcome, Workflow
+from aispend.core.rules.findings import Scope
+from aispend.core.rules.thresholds import Threshold
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 

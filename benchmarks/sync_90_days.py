@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests pac
 from tests.five_sources import BENCHMARK, five_sources, without_foreign_credentials
 
 from aispend.connectors.registry import build_connectors
+from aispend.core.ledger.db import make_engine, upgrade
+from aispend.core.ledger.models import SyncState
 from aispend.core.settings import load_settings
 from aispend.jobs.sync import SourceReport, SyncEngine, SyncPolicy
-from aispend.ledger.db import make_engine, upgrade
-from aispend.ledger.models import SyncState
 
 DAYS = 90
 TODAY = datetime.now(UTC).date()
@@ -88,9 +88,13 @@ def main() -> None:
             _print(label, elapsed, timed)
             if label.startswith("incremental"):
                 with engine.connect() as conn:
-                    state = conn.execute(
-                        SyncState.__table__.select().where(SyncState.__table__.c.source == "aws")  # type: ignore[attr-defined]
-                    ).mappings().one()
+                    state = (
+                        conn.execute(
+                            SyncState.__table__.select().where(SyncState.__table__.c.source == "aws")  # type: ignore[attr-defined]
+                        )
+                        .mappings()
+                        .one()
+                    )
                 print(
                     f"  billed Cost Explorer requests of this daily sync (sync_state.requests_last_sync): "
                     f"{state['requests_last_sync']} (${state['requests_last_sync'] / 100:.2f})"

@@ -103,9 +103,7 @@ class FakeServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def fail_next(
-        self, reply: Reply, *, times: int = 1, when: Callable[[Request], bool] | None = None
-    ) -> None:
+    def fail_next(self, reply: Reply, *, times: int = 1, when: Callable[[Request], bool] | None = None) -> None:
         with self._lock:
             self.faults.append(Fault(reply=reply, times=times, when=when or (lambda _r: True)))
 
@@ -209,18 +207,14 @@ class FakeCostManagement(FakeServer):
 
     def serve(self, request: Request) -> Reply:
         if request.headers.get("authorization") == "Bearer expired":
-            return Reply(
-                401, {"error": {"code": "ExpiredAuthenticationToken", "message": "The access token expiry."}}
-            )
+            return Reply(401, {"error": {"code": "ExpiredAuthenticationToken", "message": "The access token expiry."}})
         if not request.path.endswith("/providers/Microsoft.CostManagement/query") or request.method != "POST":
             return Reply(404, {"error": {"code": "NotFound", "message": request.path}})
         body = request.json()
         dataset = body["dataset"]
         groupings = dataset.get("grouping") or []
         if len(groupings) > 2:
-            return Reply(
-                400, {"error": {"code": "BadRequest", "message": "Invalid query: at most 2 groupings"}}
-            )
+            return Reply(400, {"error": {"code": "BadRequest", "message": "Invalid query: at most 2 groupings"}})
         (aggregation,) = dataset["aggregation"].values()
         first = body["timePeriod"]["from"][:10]
         last = body["timePeriod"]["to"][:10]
@@ -233,9 +227,7 @@ class FakeCostManagement(FakeServer):
                 if group["type"] == "TagKey":
                     key += [group["name"], record.tags.get(group["name"], "")]
                 else:
-                    key.append(
-                        {"ServiceName": record.service, "ResourceId": record.resource_id}[group["name"]]
-                    )
+                    key.append({"ServiceName": record.service, "ResourceId": record.resource_id}[group["name"]])
             key.append(record.currency)
             totals[tuple(key)] = totals.get(tuple(key), 0.0) + float(record.cost)
         columns = [{"name": aggregation["name"], "type": "Number"}, {"name": "UsageDate", "type": "Number"}]
@@ -278,9 +270,7 @@ def _azure_filter_matches(expression: dict[str, Any] | None, record: AzureCostRe
 def azure_throttle(retry_after: dict[str, str]) -> Reply:
     """Azure Cost Management's 429: no standard Retry-After, only its own throttle headers."""
     headers = {f"x-ms-ratelimit-microsoft.costmanagement-{k}-retry-after": v for k, v in retry_after.items()}
-    return Reply(
-        429, {"error": {"code": "429", "message": "Too many requests. Please retry."}}, headers=headers
-    )
+    return Reply(429, {"error": {"code": "429", "message": "Too many requests. Please retry."}}, headers=headers)
 
 
 # --- GCP: BigQuery REST (jobs.query, getQueryResults paging, tables) and Cloud Billing REST ---------
@@ -332,9 +322,7 @@ class FakeGoogleCloud(FakeServer):
             return self._bigquery(request, parts[2:])
         if parts[:2] == ["v1", "billingAccounts"]:
             return self._billing(parts[2:])
-        return Reply(
-            404, {"error": {"code": 404, "message": f"no route {request.path}", "status": "NOT_FOUND"}}
-        )
+        return Reply(404, {"error": {"code": 404, "message": f"no route {request.path}", "status": "NOT_FOUND"}})
 
     # BigQuery
     def _bigquery(self, request: Request, parts: list[str]) -> Reply:
@@ -355,9 +343,7 @@ class FakeGoogleCloud(FakeServer):
             )
         if len(parts) == 4 and parts[2] == "queries":
             token = request.query.get("pageToken", ["0"])[0]
-            return Reply(
-                200, self._page(parts[1], parts[3], int(token), kind="bigquery#getQueryResultsResponse")
-            )
+            return Reply(200, self._page(parts[1], parts[3], int(token), kind="bigquery#getQueryResultsResponse"))
         if len(parts) == 6 and parts[2] == "datasets" and parts[4] == "tables":
             table = f"{parts[3]}.{parts[5]}"
             if table not in self.tables:
@@ -425,15 +411,11 @@ class FakeGoogleCloud(FakeServer):
     def _billing(self, parts: list[str]) -> Reply:
         account = parts[0] if parts else ""
         if account not in self.billing_accounts:
-            return google_error(
-                403, "forbidden", f"The caller does not have permission on billingAccounts/{account}"
-            )
+            return google_error(403, "forbidden", f"The caller does not have permission on billingAccounts/{account}")
         if len(parts) == 1:
             return Reply(200, self.billing_accounts[account])
         if parts[1:] == ["projects"]:
-            return Reply(
-                200, {"projectBillingInfo": self.billing_projects.get(account, []), "nextPageToken": ""}
-            )
+            return Reply(200, {"projectBillingInfo": self.billing_projects.get(account, []), "nextPageToken": ""})
         return google_error(404, "notFound", "no route")
 
 

@@ -16,12 +16,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import SQLModel
 
-import aispend.bot.models  # so table emptying sees the Slack tables
-import aispend.governance.models
-import aispend.jobs.models  # operations tables, so table emptying sees them too
-import aispend.usage.models  # noqa: F401  (so table emptying sees provider_usage)
-from aispend.ledger.db import make_engine, upgrade
-from aispend.shadow import models as _shadow_models  # noqa: F401  (table emptying sees them)
+from aispend.core.ledger.db import make_engine, upgrade
+from aispend.core.shadow import models as _shadow_models  # noqa: F401  (table emptying sees them)
 from tests.fakes.slack_api import FakeSlack
 
 PG_URL_ENV = "AISPEND_TEST_DATABASE_URL"

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from aispend.governance.models import Notification
-from aispend.ledger.calls import ROLLUP_KEY, apply_rollup_deltas
-from aispend.ledger.models import AgentRun, CallRecord, CallRollup
+from aispend.core.governance.models import Notification
+from aispend.core.ledger.calls import ROLLUP_KEY, apply_rollup_deltas
+from aispend.core.ledger.models import AgentRun, CallRecord, CallRollup
 
 
 def rollup(

@@ -75,9 +75,7 @@ def digest(rows: list[WorkflowRow], **extra: object) -> DigestData:
         changes=[ChangeLine("support-triage", usd("820"), "model switched to a larger model")],
         shadow=[ShadowFinding("Midjourney", "2 new expense lines", usd("60"))],
         sources=[
-            SourceFreshness(
-                "openai", datetime(2026, 11, 23, 6, tzinfo=UTC), datetime(2026, 11, 23, 5, tzinfo=UTC)
-            ),
+            SourceFreshness("openai", datetime(2026, 11, 23, 6, tzinfo=UTC), datetime(2026, 11, 23, 5, tzinfo=UTC)),
             SourceFreshness(
                 "aws",
                 datetime(2026, 11, 20, 6, tzinfo=UTC),

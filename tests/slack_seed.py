@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from aispend.ledger.models import AgentRun, CallRollup, CallRollupDaily, Outcome, SyncState, Workflow
+from aispend.core.ledger.models import AgentRun, CallRollup, CallRollupDaily, Outcome, SyncState, Workflow
 
 WORKFLOWS = {
     "support-triage": ("Support triage", "U0OWNER", "resolved ticket", Decimal("40")),

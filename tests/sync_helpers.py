@@ -8,8 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from aispend.ledger.models import CostLine, SyncState
-from aispend.usage.models import ProviderUsage
+from aispend.core.ledger.models import CostLine, ProviderUsage, SyncState
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from aispend.ingest.call_schema import RowError, normalize_call
+from aispend.connectors.files.call_schema import RowError, normalize_call
 
 
 def test_plain_names() -> None:
@@ -98,7 +98,7 @@ def test_bad_rows_say_what_is_wrong(row: dict[str, object], reason: str) -> None
     ],
 )
 def test_timestamps_in_every_accepted_form(value: object) -> None:
-    from aispend.ingest.call_schema import parse_timestamp
+    from aispend.connectors.files.call_schema import parse_timestamp
 
     expected = (
         datetime(2026, 11, 20, 10, tzinfo=UTC)

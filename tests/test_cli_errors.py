@@ -16,12 +16,19 @@ from typer.testing import CliRunner
 
 from aispend.cli.errors import EXIT_DATABASE
 from aispend.cli.main import app
-from aispend.ledger.db import make_engine, upgrade
+from aispend.core.ledger.db import make_engine, upgrade
 from tests.conftest import PG_URL_ENV
 
 PASSWORD = "s3cret-Pw-0123"
-ROW = {"call_id": "c1", "timestamp": "2026-11-20T10:00:00Z", "provider": "openai", "model": "gpt-4o",
-       "input_tokens": 10, "output_tokens": 2, "workflow": "w"}
+ROW = {
+    "call_id": "c1",
+    "timestamp": "2026-11-20T10:00:00Z",
+    "provider": "openai",
+    "model": "gpt-4o",
+    "input_tokens": 10,
+    "output_tokens": 2,
+    "workflow": "w",
+}
 
 
 @pytest.fixture
@@ -36,8 +43,12 @@ def commands(calls_file: Path) -> list[list[str]]:
 
 
 def one_clear_line(url: str, args: list[str], *, wait: str = "30") -> str:
-    env = {"AISPEND_DATABASE_URL": url, "AISPEND_SQLITE_LOCK_WAIT_SECONDS": wait,
-           "AISPEND_OPENAI_ADMIN_KEY": "", "AISPEND_ANTHROPIC_ADMIN_KEY": ""}
+    env = {
+        "AISPEND_DATABASE_URL": url,
+        "AISPEND_SQLITE_LOCK_WAIT_SECONDS": wait,
+        "AISPEND_OPENAI_ADMIN_KEY": "",
+        "AISPEND_ANTHROPIC_ADMIN_KEY": "",
+    }
     result = CliRunner().invoke(app, args, env={**env, "COLUMNS": "1000"})
     assert result.exit_code == EXIT_DATABASE, (args, result.output, result.exception)
     assert "Traceback" not in result.output
@@ -88,9 +99,7 @@ def test_missing_postgresql_database(calls_file: Path, pg_admin_url: str) -> Non
         assert 'database "aispend_no_such_database" does not exist' in line
 
 
-def test_database_locked_by_another_process_waits_the_setting_then_says_so(
-    calls_file: Path, tmp_path: Path
-) -> None:
+def test_database_locked_by_another_process_waits_the_setting_then_says_so(calls_file: Path, tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     url = f"sqlite:///{path}"
     engine = make_engine(url)

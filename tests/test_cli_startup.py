@@ -24,7 +24,7 @@ from aispend import __version__
 from aispend.cli import ingest, main, report
 from aispend.cli.lazy import Lazy, first_paragraph, load
 from aispend.cli.main import app
-from aispend.ledger.db import alembic_config, make_engine, script_heads
+from aispend.core.ledger.db import alembic_config, make_engine, script_heads
 from tests.conftest import REPO_ROOT
 
 # Imported only by the command that uses each: sync (the SDKs), the digest (matplotlib), the schema (alembic).
@@ -42,7 +42,7 @@ NOT_FOR_HELP = (
     "pyarrow",
     "httpx",
     "aispend.core.settings",
-    "aispend.ledger.models",
+    "aispend.core.ledger.models",
     "aispend.cli.runtime",
 )
 # `report top` needs the settings, the ledger and rich; not the other commands' modules.
@@ -53,7 +53,7 @@ NOT_FOR_REPORT_TOP = (
     "aispend.cli.slack",
     "aispend.cli.sync",
     "aispend.bot",
-    "aispend.governance",
+    "aispend.core.governance",
     "slack_bolt",
     "genai_prices",
 )

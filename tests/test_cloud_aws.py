@@ -15,10 +15,10 @@ from sqlalchemy import Engine, select
 from aispend.connectors.aws import AwsCostExplorerConnector, make_ce_client
 from aispend.connectors.base import FatalError, RetryableError, Window
 from aispend.connectors.cloudcommon import Throttled
+from aispend.core.ledger.costlines import upsert_cost_lines
+from aispend.core.ledger.models import CostLine
+from aispend.core.rules.attribution import parse_rules
 from aispend.core.settings import load_settings
-from aispend.ledger.costlines import upsert_cost_lines
-from aispend.ledger.models import CostLine
-from aispend.rules.attribution import parse_rules
 from tests.cloud_fakes import CostExplorerFront, ce_error
 
 WINDOW = Window(date(2026, 11, 1), date(2026, 11, 3))
@@ -79,9 +79,7 @@ def day_result(day: str, groups: list[tuple[list[str], str]], estimated: bool = 
     }
 
 
-def connector(
-    front: CostExplorerFront, sleeps: list[float] | None = None, **options: Any
-) -> AwsCostExplorerConnector:
+def connector(front: CostExplorerFront, sleeps: list[float] | None = None, **options: Any) -> AwsCostExplorerConnector:
     settings = load_settings(aws_enabled=True, aws_endpoint_url=front.url, aws_services=[])
     recorded = sleeps if sleeps is not None else []
     return AwsCostExplorerConnector.from_settings(settings, sleep=recorded.append, **options)
@@ -115,9 +113,7 @@ def test_two_tag_keys_query_each_service_and_follow_pages(front: CostExplorerFro
     assert front.targets("GetDimensionValues")[0].json()["SearchString"] == "Bedrock"
     bodies = [r.json() for r in front.targets("GetCostAndUsage")]
     assert [b["Filter"]["Dimensions"]["Values"] for b in bodies] == [[BEDROCK], [BEDROCK], [CLAUDE]]
-    assert all(
-        b["GroupBy"] == [{"Type": "TAG", "Key": "workflow"}, {"Type": "TAG", "Key": "team"}] for b in bodies
-    )
+    assert all(b["GroupBy"] == [{"Type": "TAG", "Key": "workflow"}, {"Type": "TAG", "Key": "team"}] for b in bodies)
     assert bodies[1]["NextPageToken"] == "tok-1"
     assert all(b["Granularity"] == "DAILY" and b["Metrics"][0] == "UnblendedCost" for b in bodies)
 
@@ -140,11 +136,7 @@ def test_two_tag_keys_query_each_service_and_follow_pages(front: CostExplorerFro
 def test_one_tag_key_groups_by_service_in_a_single_query(front: CostExplorerFront, moto_url: str) -> None:
     queue(
         moto_url,
-        {
-            "ResultsByTime": [
-                day_result("2026-11-01", [([BEDROCK, "team$ml"], "5"), ([CLAUDE, "team$"], "1")])
-            ]
-        },
+        {"ResultsByTime": [day_result("2026-11-01", [([BEDROCK, "team$ml"], "5"), ([CLAUDE, "team$"], "1")])]},
     )
     settings = load_settings(
         aws_enabled=True, aws_endpoint_url=front.url, aws_tag_keys=["team"], aws_services=["Amazon SageMaker"]
@@ -244,18 +236,14 @@ def test_restated_day_updates_the_ledger_row(front: CostExplorerFront, moto_url:
     assert rows[0].billed_cost == Decimal("5.75") and rows[0].estimated is False
 
 
-def test_standard_endpoint_env_var_is_honoured(
-    front: CostExplorerFront, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_standard_endpoint_env_var_is_honoured(front: CostExplorerFront, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", front.url)
     client = make_ce_client()
     client.get_dimension_values(TimePeriod={"Start": "2026-11-01", "End": "2026-11-02"}, Dimension="SERVICE")
     assert len(front.targets("GetDimensionValues")) == 1
 
 
-def test_generic_endpoint_env_var_is_honoured(
-    front: CostExplorerFront, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_generic_endpoint_env_var_is_honoured(front: CostExplorerFront, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", front.url)
     settings = load_settings(aws_enabled=True, aws_services=[])
     result = AwsCostExplorerConnector.from_settings(settings, sleep=lambda _s: None).fetch(WINDOW)
@@ -279,9 +267,7 @@ def test_missing_credentials_are_fatal(front: CostExplorerFront, monkeypatch: py
     assert front.requests == []
 
 
-def test_aispend_endpoint_setting_wins_over_env(
-    front: CostExplorerFront, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_aispend_endpoint_setting_wins_over_env(front: CostExplorerFront, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
     result = connector(front).fetch(WINDOW)
     assert result.requests >= 1 and front.targets("GetDimensionValues")

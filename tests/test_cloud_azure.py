@@ -15,10 +15,10 @@ from sqlalchemy import Engine, select
 from aispend.connectors.azure import AzureCostConnector, make_cost_client
 from aispend.connectors.base import FatalError, RetryableError, Window
 from aispend.connectors.cloudcommon import Throttled
+from aispend.core.ledger.costlines import upsert_cost_lines
+from aispend.core.ledger.models import CostLine
+from aispend.core.rules.attribution import parse_rules
 from aispend.core.settings import load_settings
-from aispend.ledger.costlines import upsert_cost_lines
-from aispend.ledger.models import CostLine
-from aispend.rules.attribution import parse_rules
 from tests.cloud_fakes import AzureCostRecord, FakeCostManagement, Reply, azure_throttle
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -44,16 +44,10 @@ class StaticCredential:
 def arm() -> Iterator[FakeCostManagement]:
     server = FakeCostManagement(page_size=2).start()
     server.records = [
-        AzureCostRecord(
-            "2026-11-01", "Azure OpenAI", AOAI, "1.25", {"workflow": "triage", "team": "support"}
-        ),
-        AzureCostRecord(
-            "2026-11-01", "Azure OpenAI", AOAI, "0.50", {"workflow": "triage", "team": "support"}
-        ),
+        AzureCostRecord("2026-11-01", "Azure OpenAI", AOAI, "1.25", {"workflow": "triage", "team": "support"}),
+        AzureCostRecord("2026-11-01", "Azure OpenAI", AOAI, "0.50", {"workflow": "triage", "team": "support"}),
         AzureCostRecord("2026-11-01", "Azure Machine Learning", AML, "3.000000001", {"team": "ml"}),
-        AzureCostRecord(
-            "2026-11-02", "Azure OpenAI", AOAI, "2.10", {"workflow": "triage", "team": "support"}
-        ),
+        AzureCostRecord("2026-11-02", "Azure OpenAI", AOAI, "2.10", {"workflow": "triage", "team": "support"}),
         AzureCostRecord("2026-11-02", "Virtual Machines", VM, "99", {"team": "web"}),
         AzureCostRecord("2026-11-03", "Azure OpenAI", AOAI, "7", {}),  # outside the window
     ]
@@ -128,9 +122,7 @@ def test_empty_window(arm: FakeCostManagement) -> None:
 
 def test_long_window_is_cut_into_31_day_queries(arm: FakeCostManagement) -> None:
     connector(arm, tag_keys=[]).fetch(Window(date(2026, 8, 1), date(2026, 11, 3)))
-    periods = [
-        (q.json()["timePeriod"]["from"][:10], q.json()["timePeriod"]["to"][:10]) for q in arm.queries()
-    ]
+    periods = [(q.json()["timePeriod"]["from"][:10], q.json()["timePeriod"]["to"][:10]) for q in arm.queries()]
     distinct = sorted(set(periods))
     assert distinct[0] == ("2026-08-01", "2026-08-31") and distinct[-1][1] == "2026-11-02"
     assert len(distinct) == 4
@@ -191,9 +183,7 @@ def test_restated_day_updates_the_ledger_row(arm: FakeCostManagement, engine: En
     for pull in (pull_one, pull_two, pull_two):
         with engine.begin() as conn:
             outcomes.append(
-                upsert_cost_lines(
-                    conn, pull.lines, now=NOW, replace_window=("azure", window.start, window.end)
-                )
+                upsert_cost_lines(conn, pull.lines, now=NOW, replace_window=("azure", window.start, window.end))
             )
     assert (outcomes[1].updated, outcomes[1].inserted) == (1, 0)  # restated: the same row changes
     assert (outcomes[2].unchanged, outcomes[2].updated, outcomes[2].inserted) == (1, 0, 0)  # re-run: nothing
@@ -204,9 +194,7 @@ def test_restated_day_updates_the_ledger_row(arm: FakeCostManagement, engine: En
 
 def test_plain_http_to_a_remote_host_is_refused() -> None:
     settings = load_settings(azure_scope=SCOPE, azure_base_url="http://cost.example.com")
-    azure = AzureCostConnector.from_settings(
-        settings, client_factory=lambda: pytest.fail("no client expected")
-    )
+    azure = AzureCostConnector.from_settings(settings, client_factory=lambda: pytest.fail("no client expected"))
     with pytest.raises(FatalError, match="plain http"):
         azure.fetch(WINDOW)
 

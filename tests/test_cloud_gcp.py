@@ -15,10 +15,10 @@ from sqlalchemy import Engine, select
 from aispend.connectors.base import FatalError, RetryableError, Window
 from aispend.connectors.cloudcommon import Throttled
 from aispend.connectors.gcp import GcpBillingExportConnector, make_bigquery_client, make_billing_client
+from aispend.core.ledger.costlines import upsert_cost_lines
+from aispend.core.ledger.models import CostLine
+from aispend.core.rules.attribution import parse_rules
 from aispend.core.settings import load_settings
-from aispend.ledger.costlines import upsert_cost_lines
-from aispend.ledger.models import CostLine
-from aispend.rules.attribution import parse_rules
 from tests.cloud_fakes import FakeGoogleCloud, google_error
 
 ACCOUNT = "01ABCD-234567-89EFGH"
@@ -63,9 +63,7 @@ def google() -> Iterator[FakeGoogleCloud]:
         row("2026-11-03", "SKU-IN", "9"),  # outside the window
     ]
     server.tables = {TABLE}
-    server.billing_accounts = {
-        ACCOUNT: {"name": f"billingAccounts/{ACCOUNT}", "open": True, "displayName": "Acme"}
-    }
+    server.billing_accounts = {ACCOUNT: {"name": f"billingAccounts/{ACCOUNT}", "open": True, "displayName": "Acme"}}
     server.billing_projects = {
         ACCOUNT: [
             {

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from aispend.cli.ingest_focus import render_summary
 from aispend.cli.main import app
-from aispend.ingest.focus import FocusSummary
-from aispend.ledger.models import CostLine
+from aispend.connectors.files.focus import FocusSummary
+from aispend.core.ledger.models import CostLine
 
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "focus" / "focus-1.0-sample.csv"
 
@@ -30,9 +30,7 @@ def _away_from_any_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.chdir(tmp_path)  # settings read .env from the working directory
 
 
-def test_cli_imports_the_sample_and_prints_the_summary(
-    engine: Engine, database_url: str, tmp_path: Path
-) -> None:
+def test_cli_imports_the_sample_and_prints_the_summary(engine: Engine, database_url: str, tmp_path: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(app, ["ingest", "focus", str(SAMPLE)], env=_env(database_url, tmp_path))
     again = runner.invoke(app, ["ingest", "focus", str(SAMPLE)], env=_env(database_url, tmp_path))
@@ -53,7 +51,8 @@ def test_cli_attribution_file_is_applied(engine: Engine, database_url: str, tmp_
     rules = tmp_path / "attribution.toml"
     rules.write_text('[tags]\nteam = ["business_unit"]\n', encoding="utf-8")
     result = CliRunner().invoke(
-        app, ["ingest", "focus", str(SAMPLE)],
+        app,
+        ["ingest", "focus", str(SAMPLE)],
         env=_env(database_url, tmp_path, AISPEND_ATTRIBUTION_FILE=str(rules)),
     )
 
@@ -65,16 +64,15 @@ def test_cli_attribution_file_is_applied(engine: Engine, database_url: str, tmp_
 
 def test_cli_bad_attribution_file_is_a_clear_error(database_url: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["ingest", "focus", str(SAMPLE)],
+        app,
+        ["ingest", "focus", str(SAMPLE)],
         env=_env(database_url, tmp_path, AISPEND_ATTRIBUTION_FILE=str(tmp_path / "missing.toml")),
     )
     assert result.exit_code == 2
     assert "attribution file not found" in result.stderr
 
 
-def test_cli_reports_bad_rows_and_exits_1_in_a_real_process(
-    engine: Engine, database_url: str, tmp_path: Path
-) -> None:
+def test_cli_reports_bad_rows_and_exits_1_in_a_real_process(engine: Engine, database_url: str, tmp_path: Path) -> None:
     lines = SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
     bad = lines[3].replace('"USD"', '"US Dollar"', 1)
     path = tmp_path / "bad.csv"
@@ -83,7 +81,12 @@ def test_cli_reports_bad_rows_and_exits_1_in_a_real_process(
     env = {**os.environ, **_env(database_url, tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "aispend.cli.main", "ingest", "focus", str(path)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
     assert done.returncode == 1, done.stderr
@@ -94,9 +97,7 @@ def test_cli_reports_bad_rows_and_exits_1_in_a_real_process(
 
 
 def test_cli_missing_file_is_a_usage_error(database_url: str, tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app, ["ingest", "focus", str(tmp_path / "nope.csv")], env=_env(database_url, tmp_path)
-    )
+    result = CliRunner().invoke(app, ["ingest", "focus", str(tmp_path / "nope.csv")], env=_env(database_url, tmp_path))
     assert result.exit_code == 2
     # The error box wraps with the terminal width (and the temporary path's length): read it unwrapped.
     unwrapped = " ".join(line.strip("│ ") for line in result.output.splitlines())

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, func, select
 
-from aispend.ingest.focus import (
+from aispend.connectors.files.focus import (
     FocusNormalizer,
     FocusSummary,
     OccurrenceCounter,
@@ -28,8 +28,8 @@ from aispend.ingest.focus import (
     ingest_focus_files,
     model_from,
 )
-from aispend.ledger.models import CostLine
-from aispend.rules.attribution import AttributionRules, parse_rules
+from aispend.core.ledger.models import CostLine
+from aispend.core.rules.attribution import AttributionRules, parse_rules
 
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "focus" / "focus-1.0-sample.csv"
 SAMPLE_TOTAL = Decimal("20.52022672899")

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from aispend.governance.models import Threshold
-from aispend.ledger.models import Workflow
+from aispend.core.governance.models import Threshold
+from aispend.core.ledger.models import Workflow
 from tests.clihelp import run_cli
 
 AMBIGUOUS = "is ambiguous: a comma may be a decimal or a thousands separator"

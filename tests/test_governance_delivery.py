@@ -18,29 +18,28 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from aispend.bot.governance_alerts import deliver_notifications
+from aispend.app import deliver_notifications, evaluate_and_deliver, wire
 from aispend.bot.models import AlertMessage
-from aispend.bot.wiring import evaluate_and_deliver, wire
+from aispend.core.governance import store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.governance.evaluate import apply_findings
+from aispend.core.governance.models import Notification
+from aispend.core.governance.outbox import claim_delivery, set_aside
+from aispend.core.rules import agentic
+from aispend.core.rules import data_quality as dq
+from aispend.core.rules.change import ChangePolicy, evaluate_changes
+from aispend.core.rules.findings import ALERT_KINDS, Finding, Level, MixedCurrencyError, Scope, currency_refusal
+from aispend.core.rules.lifecycle import LifecyclePolicy
+from aispend.core.rules.periods import period_from_key, period_of
+from aispend.core.rules.share import SharePolicy, evaluate_share
+from aispend.core.rules.spend import SpendRow
+from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.thresholds import Threshold, evaluate_thresholds
+from aispend.core.rules.unit_economics import FeatureRevenue, unit_economics
 from aispend.core.settings import Settings
 from aispend.demo.company import RUNAWAY_WORKFLOW
 from aispend.demo.load import load_demo
-from aispend.governance import store
-from aispend.governance.config import GovernanceConfig
-from aispend.governance.evaluate import apply_findings
-from aispend.governance.models import Notification
-from aispend.governance.outbox import claim_delivery, set_aside
 from aispend.jobs.governance_jobs import outbox_depth
-from aispend.rules import agentic
-from aispend.rules import data_quality as dq
-from aispend.rules.change import ChangePolicy, evaluate_changes
-from aispend.rules.findings import ALERT_KINDS, Finding, Level, MixedCurrencyError, Scope, currency_refusal
-from aispend.rules.lifecycle import LifecyclePolicy
-from aispend.rules.periods import period_from_key, period_of
-from aispend.rules.share import SharePolicy, evaluate_share
-from aispend.rules.spend import SpendRow
-from aispend.rules.spend_index import SpendIndex
-from aispend.rules.thresholds import Threshold, evaluate_thresholds
-from aispend.rules.unit_economics import FeatureRevenue, unit_economics
 from tests.clihelp import run_cli
 from tests.fakes.slack_api import FakeSlack
 from tests.governance_builders import pending_notification
@@ -154,7 +153,7 @@ def _currency() -> list[Finding]:
     rows = [_spend(NOW.date(), "10", workflow=WF), _spend(NOW.date(), "10", workflow="w1", currency="EUR")]
     try:
         evaluate_share(rows, NOW, SharePolicy())
-    except MixedCurrencyError as exc:  # what the evaluation turns a refusal into (governance/evaluate.py)
+    except MixedCurrencyError as exc:  # what the evaluation turns a refusal into (core/governance/evaluate.py)
         return [currency_refusal("share", exc, MONTH)]
     raise AssertionError("the share rule accepted a mix of currencies")
 
@@ -190,7 +189,7 @@ def alerting_findings() -> list[Finding]:
 
 
 def test_there_is_a_delivery_case_for_every_kind_the_rules_can_raise() -> None:
-    """rules/findings.py lists every kind; a kind added there without a case here fails this test."""
+    """core/rules/findings.py lists every kind; a kind added there without a case here fails this test."""
     assert set(CASES) == ALERT_KINDS
     assert all(f.span is not None for f in alerting_findings())  # delivery reads the span, never a key
 
@@ -384,7 +383,7 @@ def test_evaluate_with_an_escalation_gate_on_the_demo_delivers_and_reports_set_a
 
 
 def test_the_scheduled_job_and_slack_sync_report_what_was_set_aside(engine: Engine, fake: FakeSlack) -> None:
-    from aispend.cli.jobs import build_registry, slack_edge
+    from aispend.app import build_registry, slack_edge
     from aispend.jobs.catalog import EVALUATE
     from aispend.jobs.registry import JobContext
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from aispend.rules.forecast import forecast_period, weekday_factors
-from aispend.rules.periods import period_of
+from aispend.core.rules.forecast import forecast_period, weekday_factors
+from aispend.core.rules.periods import period_of
 
 D = Decimal
 NOV = period_of("month", date(2026, 11, 1))  # 30 days, starts on a Sunday
@@ -24,9 +24,7 @@ def weekday_pattern(day: date) -> Decimal:
 
 def test_constant_rate_forecasts_exactly_with_a_zero_width_range() -> None:
     daily = series(date(2026, 10, 1), 45, lambda d: D(10))  # Oct 1 .. Nov 14
-    f = forecast_period(
-        daily, NOV, datetime(2026, 11, 15, tzinfo=UTC)
-    )  # start of Nov 15, nothing spent today
+    f = forecast_period(daily, NOV, datetime(2026, 11, 15, tzinfo=UTC))  # start of Nov 15, nothing spent today
     assert f.actual_to_date == D(140)
     assert f.expected == D(300)
     assert f.low == f.high == D(300)

@@ -14,18 +14,18 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from aispend.core.governance import store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.governance.evaluate import evaluate
+from aispend.core.governance.models import AlertState, Notification, ThresholdAudit
+from aispend.core.ledger.models import Workflow
+from aispend.core.ledger.spend import SpendPolicy
 from aispend.core.rates import RateTable
-from aispend.governance import store
-from aispend.governance.config import GovernanceConfig
-from aispend.governance.evaluate import evaluate
-from aispend.governance.models import AlertState, Notification, ThresholdAudit
-from aispend.ledger.models import Workflow
-from aispend.ledger.spend import SpendPolicy
-from aispend.rules.findings import COMPANY, Finding, Level, Scope
-from aispend.rules.lifecycle import AlertStatus, LifecyclePolicy, advance
-from aispend.rules.periods import period_of
-from aispend.rules.share import SharePolicy
-from aispend.rules.thresholds import Threshold
+from aispend.core.rules.findings import COMPANY, Finding, Level, Scope
+from aispend.core.rules.lifecycle import AlertStatus, LifecyclePolicy, advance
+from aispend.core.rules.periods import period_of
+from aispend.core.rules.share import SharePolicy
+from aispend.core.rules.thresholds import Threshold
 from tests.governance_builders import call, insert, rollup, run
 
 T0 = datetime(2026, 11, 10, 9, tzinfo=UTC)
@@ -176,9 +176,7 @@ def test_escalation_once_then_ack_via_store(engine: Engine) -> None:
     insert(engine, rollup(date(2026, 11, 2), "500", "big"), rollup(date(2026, 11, 2), "100", "small"))
     config = GovernanceConfig()
     first = evaluate(engine, T0, config)
-    assert any(
-        n.kind == "alert" and n.level == "red" and n.scope_key == "big" for n in first.new_notifications
-    )
+    assert any(n.kind == "alert" and n.level == "red" and n.scope_key == "big" for n in first.new_notifications)
     later = evaluate(engine, T0 + timedelta(hours=5), config)
     escalations = [n for n in later.new_notifications if n.kind == "escalation"]
     assert [(n.rule, n.scope_key, n.audience) for n in escalations] == [("share", "big", "leadership")]
@@ -219,9 +217,7 @@ def test_threshold_changes_are_audited(engine: Engine) -> None:
         trail = session.execute(select(ThresholdAudit).order_by(ThresholdAudit.id)).scalars().all()
     assert [(a.action, a.actor) for a in trail] == [("set", "cfo"), ("set", "cto"), ("remove", "cfo")]
     assert trail[0].before is None and trail[0].after["red"] == {"amount": "1000", "currency": "USD"}
-    assert (
-        trail[1].before["yellow"] == {"amount": "800", "currency": "USD"} and trail[1].after["yellow"] is None
-    )
+    assert trail[1].before["yellow"] == {"amount": "800", "currency": "USD"} and trail[1].after["yellow"] is None
     assert trail[2].after is None
 
 

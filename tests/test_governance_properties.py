@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, select
 from sqlmodel import Session
 
-from aispend.governance import store
-from aispend.governance.config import GovernanceConfig
-from aispend.governance.evaluate import evaluate
-from aispend.governance.models import AlertState, Notification, Threshold, ThresholdAudit
-from aispend.ledger.models import CallRollup, CallRollupDaily
-from aispend.rules.findings import COMPANY, Scope
-from aispend.rules.share import SharePolicy
-from aispend.rules.thresholds import Threshold as ThresholdRule
+from aispend.core.governance import store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.governance.evaluate import evaluate
+from aispend.core.governance.models import AlertState, Notification, Threshold, ThresholdAudit
+from aispend.core.ledger.models import CallRollup, CallRollupDaily
+from aispend.core.rules.findings import COMPANY, Scope
+from aispend.core.rules.share import SharePolicy
+from aispend.core.rules.thresholds import Threshold as ThresholdRule
 from tests.governance_builders import insert, rollup
 
 NOW = datetime(2026, 11, 20, 15, tzinfo=UTC)
@@ -31,9 +31,7 @@ spend = st.dictionaries(
     min_size=1,
     max_size=40,
 )
-PROPERTY = settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+PROPERTY = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _reset(engine: Engine) -> None:
@@ -56,9 +54,7 @@ def _reset(engine: Engine) -> None:
 
 
 def _rows(data: dict[tuple[int, int, str], int]) -> list[CallRollup]:
-    return [
-        rollup(date(2026, 11, d), str(Decimal(cents) / 100), wf, hour=h) for (d, h, wf), cents in data.items()
-    ]
+    return [rollup(date(2026, 11, d), str(Decimal(cents) / 100), wf, hour=h) for (d, h, wf), cents in data.items()]
 
 
 def _levels(engine: Engine) -> dict[tuple[str, str, str, str], str]:
@@ -82,9 +78,7 @@ def test_evaluating_twice_creates_no_new_notifications(engine: Engine, data: dic
 
 @PROPERTY
 @given(data=spend, order=st.randoms(use_true_random=False), chunks=st.integers(1, 4))
-def test_arrival_order_does_not_change_the_final_state(
-    engine: Engine, data: dict, order: object, chunks: int
-) -> None:
+def test_arrival_order_does_not_change_the_final_state(engine: Engine, data: dict, order: object, chunks: int) -> None:
     # All at once, evaluated once.
     _reset(engine)
     insert(engine, *_rows(data))

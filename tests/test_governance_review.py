@@ -13,17 +13,17 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from aispend.core.governance import store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.governance.evaluate import evaluate
+from aispend.core.governance.pricing import lookup_price
+from aispend.core.governance.review import model_review
+from aispend.core.rules.estimate import EstimateInput, estimate_monthly
+from aispend.core.rules.findings import Level, MixedCurrencyError
+from aispend.core.rules.model_review import ModelUsage, caching_candidates, self_hosting_candidates, what_if
+from aispend.core.rules.periods import period_of
+from aispend.core.rules.unit_economics import FeatureRevenue, unit_economics
 from aispend.core.settings import Settings
-from aispend.governance import store
-from aispend.governance.config import GovernanceConfig
-from aispend.governance.evaluate import evaluate
-from aispend.governance.pricing import lookup_price
-from aispend.governance.review import model_review
-from aispend.rules.estimate import EstimateInput, estimate_monthly
-from aispend.rules.findings import Level, MixedCurrencyError
-from aispend.rules.model_review import ModelUsage, caching_candidates, self_hosting_candidates, what_if
-from aispend.rules.periods import period_of
-from aispend.rules.unit_economics import FeatureRevenue, unit_economics
 from tests.governance_builders import call, insert, rollup
 
 NOV = period_of("month", date(2026, 11, 1))
@@ -151,13 +151,10 @@ def test_caching_and_self_hosting_candidates() -> None:
 def test_model_review_on_the_ledger(engine: Engine) -> None:
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     rows = [
-        rollup(date(2026, 11, d), "3.5", "triage", model="gpt-4o", tokens=1_000_000, calls=100)
-        for d in range(1, 11)
+        rollup(date(2026, 11, d), "3.5", "triage", model="gpt-4o", tokens=1_000_000, calls=100) for d in range(1, 11)
     ]
     ts = datetime(2026, 11, 20, 9, tzinfo=UTC)
-    calls = [
-        call(f"c{i}", f"r{i}", "triage", "classify", "gpt-4o", ts + timedelta(seconds=i)) for i in range(3)
-    ]
+    calls = [call(f"c{i}", f"r{i}", "triage", "classify", "gpt-4o", ts + timedelta(seconds=i)) for i in range(3)]
     insert(engine, *rows, *calls)
     with Session(engine) as session:
         findings = model_review(session, now, Settings(batch_workflows=["triage"]))

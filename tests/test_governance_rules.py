@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from aispend.rules.agentic import (
+from aispend.core.rules.agentic import (
     CallRow,
     EscalationGate,
     RunRow,
@@ -17,8 +17,8 @@ from aispend.rules.agentic import (
     run_cap_findings,
     token_budget_findings,
 )
-from aispend.rules.change import ChangePolicy, Usage, change_windows, decompose, evaluate_changes
-from aispend.rules.data_quality import (
+from aispend.core.rules.change import ChangePolicy, Usage, change_windows, decompose, evaluate_changes
+from aispend.core.rules.data_quality import (
     BillTotal,
     DataQualityPolicy,
     SourceState,
@@ -27,12 +27,12 @@ from aispend.rules.data_quality import (
     unattributed_findings,
     unpriced_findings,
 )
-from aispend.rules.findings import COMPANY, Level, MixedCurrencyError, Scope
-from aispend.rules.periods import period_of
-from aispend.rules.share import SharePolicy, evaluate_share
-from aispend.rules.spend import SpendRow
-from aispend.rules.spend_index import SpendIndex
-from aispend.rules.thresholds import Threshold, evaluate_thresholds, levels_from_budget
+from aispend.core.rules.findings import COMPANY, Level, MixedCurrencyError, Scope
+from aispend.core.rules.periods import period_of
+from aispend.core.rules.share import SharePolicy, evaluate_share
+from aispend.core.rules.spend import SpendRow
+from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.thresholds import Threshold, evaluate_thresholds, levels_from_budget
 
 D = Decimal
 NOV = period_of("month", date(2026, 11, 1))

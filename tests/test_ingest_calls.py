@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from aispend.ledger.calls import set_purge_watermark
-from aispend.ledger.models import AgentRun, CallRecord, CallRollup, table_of
+from aispend.core.ledger.calls import set_purge_watermark
+from aispend.core.ledger.models import AgentRun, CallRecord, CallRollup, table_of
 from tests.clihelp import run_cli
 
 ROWS = [
@@ -213,7 +213,7 @@ def test_rollups_agree_with_raw_calls_hour_by_hour(engine: Engine, database_url:
 
 
 def test_daily_rollups_equal_the_hourly_ones_summed(engine: Engine, database_url: str, tmp_path: Path) -> None:
-    from aispend.ledger.models import CallRollupDaily
+    from aispend.core.ledger.models import CallRollupDaily
 
     run_cli(["ingest", "calls", str(_write_jsonl(tmp_path / "c.jsonl", ROWS))], database_url)
     hourly, daily = table_of(CallRollup), table_of(CallRollupDaily)

@@ -22,18 +22,18 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
-from aispend.core.pricing import PriceBook
-from aispend.ingest.call_decoder import iter_call_rows
-from aispend.ingest.call_schema import ALIASES, FIELDS
-from aispend.ingest.calls import ImportSummary, stored_calls
-from aispend.ingest.readers import iter_rows
-from aispend.ledger.calls import (
+from aispend.connectors.files.call_decoder import iter_call_rows
+from aispend.connectors.files.call_schema import ALIASES, FIELDS
+from aispend.connectors.files.calls import ImportSummary, stored_calls
+from aispend.connectors.files.readers import iter_rows
+from aispend.core.ledger.calls import (
     CallEncoder,
     StoredCall,
     batch_totals,
     insert_encoded,
 )
-from aispend.ledger.models import AgentRun, CallRollup, CallRollupDaily, table_of
+from aispend.core.ledger.models import AgentRun, CallRollup, CallRollupDaily, table_of
+from aispend.core.pricing import PriceBook
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 PRICES = PriceBook()

@@ -27,11 +27,11 @@ from typer.testing import CliRunner, Result
 
 from aispend.cli.main import app
 from aispend.cli.runtime import Runtime
+from aispend.connectors.files.call_schema import CallLimits
+from aispend.connectors.files.parallel import import_jsonl_parallel
+from aispend.core.ledger.models import CallRecord, CallRollup, CostLine, table_of
 from aispend.core.pricing import PriceBook
 from aispend.core.settings import Settings
-from aispend.ingest.call_schema import CallLimits
-from aispend.ingest.parallel import import_jsonl_parallel
-from aispend.ledger.models import CallRecord, CallRollup, CostLine, table_of
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 MARK = "@@not-utf-8@@"

@@ -8,12 +8,12 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.pool import StaticPool
 
+from aispend.connectors.files.calls import import_calls
+from aispend.connectors.files.parallel import CHUNK_LINES, chunks, import_jsonl_parallel
+from aispend.connectors.files.readers import iter_rows, open_binary
+from aispend.core.ledger.db import make_engine, upgrade
+from aispend.core.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, table_of
 from aispend.core.pricing import PriceBook
-from aispend.ingest.calls import import_calls
-from aispend.ingest.parallel import CHUNK_LINES, chunks, import_jsonl_parallel
-from aispend.ingest.readers import iter_rows, open_binary
-from aispend.ledger.db import make_engine, upgrade
-from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, table_of
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from aispend.connectors.expenses.ingest import ingest_files
+from aispend.core.governance import store
+from aispend.core.rules.findings import COMPANY
+from aispend.core.rules.thresholds import Threshold
 from aispend.core.settings import Settings
-from aispend.governance import store
 from aispend.jobs.monthly import monthly_review_job
 from aispend.jobs.registry import JobContext
-from aispend.rules.findings import COMPANY
-from aispend.rules.thresholds import Threshold
-from aispend.shadow.service import ingest_files
 from tests.governance_builders import insert, rollup
 
 SHADOW = Path(__file__).parent / "fixtures" / "shadow"

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from aispend.core.ledger.models import CallRecord, CallRollup, LedgerMeta
 from aispend.core.settings import Settings
 from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext, JobHandedBack
 from aispend.jobs.retention import WATERMARK_KEY, purge_calls, read_watermark, retention_job
-from aispend.ledger.models import CallRecord, CallRollup, LedgerMeta
 
 NOW = datetime(2026, 11, 26, 20, 40, 15, tzinfo=UTC)
 

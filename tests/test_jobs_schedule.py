@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
+from aispend.core.schedule import parse_schedule
 from aispend.core.settings import Settings
 from aispend.jobs.catalog import (
     DIGEST,
@@ -25,7 +26,6 @@ from aispend.jobs.models import STATUS_FAILED, STATUS_HANDED_BACK, STATUS_OK
 from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext, JobHandedBack, JobRegistry
 from aispend.jobs.runner import JobBusy, JobNotWired, Runner
-from aispend.jobs.schedule import parse_schedule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Monday 28 December 2026, 00:00 in Berlin: the week holds a Monday digest, and Friday 1 January 2027

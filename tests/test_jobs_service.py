@@ -17,6 +17,8 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from aispend.cli.main import app
+from aispend.core.ledger.db import make_engine
+from aispend.core.ledger.models import SyncState
 from aispend.core.settings import Settings
 from aispend.jobs.catalog import DIGEST
 from aispend.jobs.leader import (
@@ -33,8 +35,6 @@ from aispend.jobs.registry import JobContext, JobHandedBack, JobRegistry
 from aispend.jobs.runner import RunOutcome
 from aispend.jobs.service import Service
 from aispend.jobs.store import JobStore
-from aispend.ledger.db import make_engine
-from aispend.ledger.models import SyncState
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from aispend.app import deliver_governance_alerts, digest_job, wire
 from aispend.bot.models import OutboxMessage
-from aispend.bot.wiring import wire
+from aispend.bot.serve import OutboxNotifier, slack_channels
 from aispend.core.settings import Settings
 from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext
-from aispend.jobs.slack_edge import OutboxNotifier, deliver_governance_alerts, digest_job, slack_channels
 from tests.governance_builders import pending_notification
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin

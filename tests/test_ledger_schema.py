@@ -7,15 +7,20 @@ import pytest
 from sqlalchemy import Engine, func, inspect, select
 from sqlmodel import Session
 
-from aispend.ledger.db import upgrade
-from aispend.ledger.models import CostLine
+from aispend.core.ledger.db import upgrade
+from aispend.core.ledger.models import CostLine
 
 
 def _line(key: str, amount: str) -> CostLine:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     return CostLine(
-        source="test", natural_key=key, charge_period_start=start, charge_period_end=start,
-        charge_day=date(2026, 11, 1), billed_cost=Decimal(amount), billing_currency="USD",
+        source="test",
+        natural_key=key,
+        charge_period_start=start,
+        charge_period_end=start,
+        charge_day=date(2026, 11, 1),
+        billed_cost=Decimal(amount),
+        billing_currency="USD",
         ingested_at=start,
     )
 

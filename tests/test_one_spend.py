@@ -26,19 +26,19 @@ from aispend.bot.digest import gather_digest
 from aispend.bot.governance_source import GovernanceSource
 from aispend.cli.main import app
 from aispend.cli.runtime import Runtime
+from aispend.core.governance import store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.governance.evaluate import collect_findings
+from aispend.core.ledger.calls import apply_rollup_deltas
+from aispend.core.ledger.costlines import CostLineIn, upsert_cost_lines
+from aispend.core.ledger.models import CallRecord, table_of
+from aispend.core.ledger.spend import SpendPolicy, spend
 from aispend.core.rates import load_rates
+from aispend.core.rules.findings import Scope
+from aispend.core.rules.share import SharePolicy
+from aispend.core.rules.thresholds import Threshold
 from aispend.core.settings import load_settings
 from aispend.core.timeutil import start_of_day
-from aispend.governance import store
-from aispend.governance.config import GovernanceConfig
-from aispend.governance.evaluate import collect_findings
-from aispend.ledger.calls import apply_rollup_deltas
-from aispend.ledger.costlines import CostLineIn, upsert_cost_lines
-from aispend.ledger.models import CallRecord, table_of
-from aispend.ledger.spend import SpendPolicy, spend
-from aispend.rules.findings import Scope
-from aispend.rules.share import SharePolicy
-from aispend.rules.thresholds import Threshold
 
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)  # a Monday: the digest covers 16-22 November
 WEEK = (date(2026, 11, 16), date(2026, 11, 23))

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from aispend.bot.adapters import LedgerData
 from aispend.cli.main import app
 from aispend.cli.runtime import Runtime
+from aispend.core.ledger.db import session_scope
+from aispend.core.ledger.models import Outcome
 from aispend.core.settings import load_settings
-from aispend.ledger.db import session_scope
-from aispend.ledger.models import Outcome
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 

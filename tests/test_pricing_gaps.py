@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from aispend.bot.estimate import estimate_monthly
+from aispend.connectors.files.call_schema import RowError, normalize_call
+from aispend.core.governance.pricing import try_price
+from aispend.core.ledger.models import CallRecord, CallRollup, table_of
 from aispend.core.pricing import CustomPrice, PriceBook, TokenCounts, library_price, route
-from aispend.governance.pricing import try_price
-from aispend.ingest.call_schema import RowError, normalize_call
-from aispend.ledger.models import CallRecord, CallRollup, table_of
 from tests.clihelp import run_cli
 
 TS = datetime(2026, 11, 20, 12, tzinfo=UTC)

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 import aispend
-from aispend.ingest.parallel import CHUNK_LINES
-from aispend.ledger.db import make_engine, upgrade
+from aispend.connectors.files.parallel import CHUNK_LINES
+from aispend.core.ledger.db import make_engine, upgrade
 from tests.conftest import PG_URL_ENV, REPO_ROOT, _pg_url_with_schema
 
 DEADLINE_SECONDS = 20.0
@@ -62,8 +62,16 @@ def _call_rows(url: str) -> int:
 
 
 def _line(i: int) -> bytes:
-    row = {"call_id": f"c{i}", "timestamp": "2026-11-20T10:00:00Z", "provider": "openai", "model": "gpt-4o",
-           "input_tokens": 10, "output_tokens": 2, "cost": "0.01", "workflow": "w"}
+    row = {
+        "call_id": f"c{i}",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 10,
+        "output_tokens": 2,
+        "cost": "0.01",
+        "workflow": "w",
+    }
     return json.dumps(row).encode() + b"\n"
 
 

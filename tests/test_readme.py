@@ -81,9 +81,7 @@ def readme_review(text: str) -> Review:
     assert share, sentence
     while table and not table[-1]:
         table.pop()
-    return Review(
-        table, sentence, header, rows, other, int(unpriced["calls"].replace(",", "")), share.groupdict()
-    )
+    return Review(table, sentence, header, rows, other, int(unpriced["calls"].replace(",", "")), share.groupdict())
 
 
 def _match(pattern: re.Pattern[str], line: str) -> dict[str, str]:

@@ -20,8 +20,8 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from aispend.cli.main import app
+from aispend.core.ledger.models import SyncState
 from aispend.core.redact import REDACTED, RedactingFilter, redact
-from aispend.ledger.models import SyncState
 from tests.fakes.anthropic_admin import FakeAnthropicAdmin
 from tests.fakes.openai_admin import FakeOpenAIAdmin
 from tests.fakes.server import Request, Response

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from aispend.ledger.queries import RunTotals, SpendRow, WorkflowInfo
-from aispend.reports.periods import Period, comparison_of, period_containing
-from aispend.reports.top import build_top_report
-from aispend.rules.periods import Comparison
+from aispend.core.ledger.queries import RunTotals, SpendRow, WorkflowInfo
+from aispend.core.reports.periods import Period, comparison_of, period_containing
+from aispend.core.reports.top import build_top_report
+from aispend.core.rules.periods import Comparison
 from tests.clihelp import run_cli
 
 
@@ -192,7 +192,7 @@ def test_bad_report_arguments_are_refused_clearly(engine: Engine, database_url: 
 def test_bills_are_the_total_and_call_logs_the_shares(engine: Engine, database_url: str, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from aispend.ledger.costlines import CostLineIn, upsert_cost_lines
+    from aispend.core.ledger.costlines import CostLineIn, upsert_cost_lines
 
     calls = tmp_path / "calls.jsonl"
     calls.write_text(

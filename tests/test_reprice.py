@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from aispend.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, table_of
+from aispend.core.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, table_of
 from tests.clihelp import run_cli
 
 ROWS = [

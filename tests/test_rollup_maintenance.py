@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select, update
 
-from aispend.ledger.calls import rebuild_rollups, set_purge_watermark
-from aispend.ledger.models import CallRollup, CallRollupDaily, table_of
+from aispend.core.ledger.calls import rebuild_rollups, set_purge_watermark
+from aispend.core.ledger.models import CallRollup, CallRollupDaily, table_of
 from tests.clihelp import run_cli
 
 

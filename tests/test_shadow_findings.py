@@ -8,9 +8,17 @@ from decimal import Decimal
 
 import pytest
 
-from aispend.shadow.catalog import load_catalog
-from aispend.shadow.classify import classify
-from aispend.shadow.findings import (
+from aispend.core.shadow.catalog import load_catalog
+from aispend.core.shadow.classify import classify
+from aispend.core.shadow.expense import (
+    KIND_CHARGE,
+    KIND_FX_FEE,
+    KIND_REFUND,
+    PAID_CARD,
+    PAID_REIMBURSABLE,
+    ExpenseRow,
+)
+from aispend.core.shadow.findings import (
     CONSOLIDATION,
     DATA_DUPLICATE,
     DUPLICATE_SUBSCRIPTION,
@@ -21,16 +29,8 @@ from aispend.shadow.findings import (
     Rules,
     month_report,
 )
-from aispend.shadow.matcher import Matcher
-from aispend.shadow.parse import (
-    KIND_CHARGE,
-    KIND_FX_FEE,
-    KIND_REFUND,
-    PAID_CARD,
-    PAID_REIMBURSABLE,
-    ExpenseRow,
-)
-from aispend.shadow.render import FINANCE, GENERAL, SMALL_TEAMS, report_json, report_text
+from aispend.core.shadow.matcher import Matcher
+from aispend.core.shadow.render import FINANCE, GENERAL, SMALL_TEAMS, report_json, report_text
 
 OCT = date(2026, 10, 1)
 _counter = iter(range(1, 100_000))
@@ -225,7 +225,7 @@ def test_refund_in_next_month_still_links(matcher: Matcher) -> None:
 
 
 def test_finance_audience_only_for_configured_admins_or_channel() -> None:
-    from aispend.shadow.render import audience_for
+    from aispend.core.shadow.render import audience_for
 
     assert audience_for("U1", "C9", ["U1"], None) == FINANCE
     assert audience_for("U2", "CFIN", ["U1"], "CFIN") == FINANCE

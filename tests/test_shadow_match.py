@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from aispend.shadow.catalog import CatalogError, load_catalog
-from aispend.shadow.matcher import Matcher
-from aispend.shadow.normalize import normalize
-from aispend.shadow.quality import read_labelled, report, score
+from aispend.core.shadow.catalog import CatalogError, load_catalog
+from aispend.core.shadow.matcher import Matcher
+from aispend.core.shadow.normalize import normalize
+from aispend.core.shadow.quality import read_labelled, report, score
 
 LABELLED = Path(__file__).parent / "fixtures" / "shadow" / "labelled_descriptors.csv"
 
@@ -24,10 +24,7 @@ def test_labelled_set_is_big_and_varied_enough() -> None:
     lines = read_labelled(LABELLED)
     assert len(lines) >= 300
     assert len({line.vendor for line in lines if line.is_ai}) >= 40
-    assert (
-        sum(line.group == "hard_negative" for line in lines) + sum(line.group == "shared" for line in lines)
-        >= 60
-    )
+    assert sum(line.group == "hard_negative" for line in lines) + sum(line.group == "shared" for line in lines) >= 60
     assert sum(line.group == "hard_negative" for line in lines) >= 60
 
 

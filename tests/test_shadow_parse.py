@@ -8,21 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from aispend.core.rates import RateError, load_rates
-from aispend.shadow.catalog import load_catalog
-from aispend.shadow.classify import classify
-from aispend.shadow.matcher import Matcher
-from aispend.shadow.parse import (
-    KIND_CHARGE,
-    KIND_FX_FEE,
-    KIND_REFUND,
-    PAID_CARD,
-    PAID_REIMBURSABLE,
+from aispend.connectors.expenses.parse import (
     ExportError,
     parse_files,
     parse_text,
 )
-from aispend.shadow.store import convert
+from aispend.core.rates import RateError, load_rates
+from aispend.core.shadow.catalog import load_catalog
+from aispend.core.shadow.classify import classify
+from aispend.core.shadow.expense import KIND_CHARGE, KIND_FX_FEE, KIND_REFUND, PAID_CARD, PAID_REIMBURSABLE
+from aispend.core.shadow.matcher import Matcher
+from aispend.core.shadow.store import convert
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shadow"
 GENERIC_MAP = {
@@ -114,9 +110,7 @@ def test_brex_amounts_in_cents_and_description_is_the_descriptor(matcher: Matche
 def test_concur_quoted_multiline_fields_and_cash_claim_of_a_card_charge(matcher: Matcher) -> None:
     rows = _parse("concur")
     assert len(rows) == 7
-    assert (
-        rows[0].employee == "Ito, Gus" and rows[0].department == "Research" and rows[0].report_id == "88123"
-    )
+    assert rows[0].employee == "Ito, Gus" and rows[0].department == "Research" and rows[0].report_id == "88123"
     assert rows[1].memo == "Team wiki\n(Plus plan)"
     assert rows[0].day == date(2026, 10, 5) and rows[0].transaction_id == "90001"
     assert rows[2].paid_by == PAID_CARD and rows[3].paid_by == PAID_REIMBURSABLE
@@ -155,12 +149,8 @@ def test_three_currencies_convert_with_date_effective_rates() -> None:
     rows, errors = convert(_parse("ramp"), rates)
     assert errors == []
     by_id = {r.transaction_id: r for r in rows}
-    assert by_id["6f1c0a52-0007"].company_amount == Decimal("22.00") * Decimal(
-        "1.1000"
-    )  # EUR from 2026-10-01
-    assert by_id["6f1c0a52-0008"].company_amount == Decimal("18.00") * Decimal(
-        "1.3000"
-    )  # GBP from 2026-10-08
+    assert by_id["6f1c0a52-0007"].company_amount == Decimal("22.00") * Decimal("1.1000")  # EUR from 2026-10-01
+    assert by_id["6f1c0a52-0008"].company_amount == Decimal("18.00") * Decimal("1.3000")  # GBP from 2026-10-08
     assert by_id["6f1c0a52-0001"].company_amount == Decimal("20.00")
 
 
@@ -236,8 +226,16 @@ def test_an_amount_is_refused_rather_than_guessed(amount: str, reason: str) -> N
 
 @pytest.mark.parametrize(
     ("amount", "value"),
-    [("1.234,56", "1234.56"), ("€1.234,56", "1234.56"), ("$1,234.56", "1234.56"), ("USD 12.00", "12.00"),
-     ("12.00 EUR", "12.00"), ("CA$5.00", "5.00"), ("1,500.00", "1500.00"), ("1500.00", "1500.00")],
+    [
+        ("1.234,56", "1234.56"),
+        ("€1.234,56", "1234.56"),
+        ("$1,234.56", "1234.56"),
+        ("USD 12.00", "12.00"),
+        ("12.00 EUR", "12.00"),
+        ("CA$5.00", "5.00"),
+        ("1,500.00", "1500.00"),
+        ("1500.00", "1500.00"),
+    ],
 )
 def test_amounts_with_signs_codes_and_unambiguous_separators_are_read(amount: str, value: str) -> None:
     rows = parse_text(f'Date,Merchant,Amount\n2026-10-01,OPENAI,"{amount}"\n', "f.csv", "generic").rows
@@ -246,8 +244,10 @@ def test_amounts_with_signs_codes_and_unambiguous_separators_are_read(amount: st
 
 def test_a_row_with_a_nul_or_bytes_of_no_encoding_is_refused_and_the_others_kept(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
-    path.write_bytes(b"Date,Merchant,Amount,Memo\n2026-10-01,A,1.00,m\n2026-10-02,B,2.00,\x81\xff\n"
-                     b"2026-10-03,C,3.00,a\x00b\n2026-10-04,D,4.00," + b"x" * 200_000 + b"\n")
+    path.write_bytes(
+        b"Date,Merchant,Amount,Memo\n2026-10-01,A,1.00,m\n2026-10-02,B,2.00,\x81\xff\n"
+        b"2026-10-03,C,3.00,a\x00b\n2026-10-04,D,4.00," + b"x" * 200_000 + b"\n"
+    )
     result = parse_files([path], "generic")
     assert [row.merchant for row in result.rows] == ["A", "D"]
     assert [error.split(": ")[1] for error in result.errors] == ["row 2", "row 3"], result.errors

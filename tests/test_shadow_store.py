@@ -12,10 +12,11 @@ from sqlalchemy import Engine, delete, func, select
 from typer.testing import CliRunner
 
 from aispend.cli.main import app
+from aispend.connectors.expenses.ingest import ingest_files
 from aispend.core.settings import Settings
-from aispend.shadow.models import ShadowExpense
-from aispend.shadow.render import FINANCE, report_json
-from aispend.shadow.service import ingest_files, monthly_report
+from aispend.core.shadow.models import ShadowExpense
+from aispend.core.shadow.render import FINANCE, report_json
+from aispend.core.shadow.service import monthly_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shadow"
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
@@ -49,9 +50,7 @@ def test_reimporting_every_platform_changes_nothing(engine: Engine) -> None:
 def test_stored_money_is_exact_and_converted(engine: Engine) -> None:
     ingest_files(engine, [FIXTURES / "ramp.csv"], "ramp", {}, _settings(), NOW)
     with engine.connect() as conn:
-        eur = conn.execute(
-            select(ShadowExpense.__table__).where(ShadowExpense.transaction_id == "6f1c0a52-0007")
-        ).one()  # type: ignore[attr-defined]
+        eur = conn.execute(select(ShadowExpense.__table__).where(ShadowExpense.transaction_id == "6f1c0a52-0007")).one()  # type: ignore[attr-defined]
     assert eur.amount == Decimal("22.00") and eur.currency == "EUR"
     assert eur.company_amount == Decimal("24.2") and eur.company_currency == "USD"
 
@@ -109,9 +108,7 @@ def cli_env(database_url: str, engine: Engine) -> dict[str, str]:
 
 
 def test_cli_scan_json_one_object_per_row(cli_env: dict[str, str]) -> None:
-    result = CliRunner().invoke(
-        app, ["shadow", "scan", str(FIXTURES / "expensify.csv"), "--json"], env=cli_env
-    )
+    result = CliRunner().invoke(app, ["shadow", "scan", str(FIXTURES / "expensify.csv"), "--json"], env=cli_env)
     assert result.exit_code == 0, result.output
     objects = [json.loads(line) for line in result.output.splitlines()]
     assert [o["row"] for o in objects] == list(range(1, 10))
@@ -137,8 +134,7 @@ def test_cli_scan_json_one_object_per_row(cli_env: dict[str, str]) -> None:
 def test_cli_scan_json_keeps_unreadable_rows_in_place(cli_env: dict[str, str], tmp_path: Path) -> None:
     export = tmp_path / "export.csv"
     export.write_text(
-        "Date,Merchant,Amount\n2026-10-01,OPENAI,20.00\n2026-10-02,CURSOR USAGE,n/a\n"
-        "2026-10-03,OPENTABLE,5.00\n"
+        "Date,Merchant,Amount\n2026-10-01,OPENAI,20.00\n2026-10-02,CURSOR USAGE,n/a\n2026-10-03,OPENTABLE,5.00\n"
     )
     result = CliRunner().invoke(app, ["shadow", "scan", str(export), "--json"], env=cli_env)
     assert result.exit_code == 1
@@ -154,9 +150,7 @@ def test_cli_ingest_and_report(cli_env: dict[str, str]) -> None:
             app, ["ingest", "expenses", str(FIXTURES / f"{platform}.csv"), "--format", platform], env=cli_env
         )
         assert done.exit_code == 0, done.output
-    again = runner.invoke(
-        app, ["ingest", "expenses", str(FIXTURES / "ramp.csv"), "--format", "ramp"], env=cli_env
-    )
+    again = runner.invoke(app, ["ingest", "expenses", str(FIXTURES / "ramp.csv"), "--format", "ramp"], env=cli_env)
     assert "0 new, 0 updated, 8 unchanged" in again.output
     shown = runner.invoke(app, ["report", "shadow", "--month", "2026-10", "--json"], env=cli_env)
     assert shown.exit_code == 0, shown.output
@@ -164,9 +158,7 @@ def test_cli_ingest_and_report(cli_env: dict[str, str]) -> None:
     assert data["month"] == "2026-10" and data["currency"] == "USD"
     vendors = {v["vendor"]: v["net"] for v in data["by_vendor"]}
     assert vendors["cursor"] == "20.00" and vendors["jasper"] == "0.00"
-    general = runner.invoke(
-        app, ["report", "shadow", "--month", "2026-10", "--audience", "general"], env=cli_env
-    )
+    general = runner.invoke(app, ["report", "shadow", "--month", "2026-10", "--audience", "general"], env=cli_env)
     assert "Dana Reyes" not in general.output and "Shadow AI" in general.output
 
 
@@ -182,9 +174,7 @@ def test_cli_ingest_reports_bad_map_clearly(cli_env: dict[str, str]) -> None:
 
 def test_employee_directory_fills_missing_departments(engine: Engine, tmp_path: Path) -> None:
     directory = tmp_path / "people.csv"
-    directory.write_text(
-        "\ufeffEmail,Full Name,Team\r\nana@acme.example,Ana Diaz,Platform\r\n,Ben Ode,Growth\r\n"
-    )
+    directory.write_text("\ufeffEmail,Full Name,Team\r\nana@acme.example,Ana Diaz,Platform\r\n,Ben Ode,Growth\r\n")
     export = tmp_path / "export.csv"
     export.write_text(
         "Transaction ID,Date,Email,Employee,Department,Merchant,Amount\n"
@@ -199,9 +189,7 @@ def test_employee_directory_fills_missing_departments(engine: Engine, tmp_path: 
     assert teams == {"1": "Platform", "2": "Growth", "3": "Sales"}  # the export's own department wins
 
 
-def test_directory_makes_one_person_of_a_name_and_an_email_across_platforms(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_directory_makes_one_person_of_a_name_and_an_email_across_platforms(engine: Engine, tmp_path: Path) -> None:
     directory = tmp_path / "people.csv"
     directory.write_text("email,name,department\ngus@acme.example,Gus Ito,Research\n")
     card = tmp_path / "concur.csv"
@@ -211,14 +199,11 @@ def test_directory_makes_one_person_of_a_name_and_an_email_across_platforms(
     )
     claim = tmp_path / "expensify.csv"
     claim.write_text(
-        "Transaction ID,Timestamp,Email,Merchant,Amount,Reimbursable\n"
-        "9,10/07/26,gus@acme.example,Otter.ai,16.99,Yes\n"
+        "Transaction ID,Timestamp,Email,Merchant,Amount,Reimbursable\n9,10/07/26,gus@acme.example,Otter.ai,16.99,Yes\n"
     )
     settings = _settings(shadow_employee_directory=directory)
     ingest_files(engine, [card], "concur", {}, settings, NOW)
     ingest_files(engine, [claim], "expensify", {}, settings, NOW)
     report = monthly_report(engine, date(2026, 10, 1), NOW, settings)
-    assert report.by_vendor["otter-ai"].net == Decimal(
-        "16.99"
-    )  # the cash claim of the card charge counts once
+    assert report.by_vendor["otter-ai"].net == Decimal("16.99")  # the cash claim of the card charge counts once
     assert set(report.by_person) == {"gus@acme.example"}

@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from aispend.bot.adapters import LedgerData, current_period, top_from_report_json
 from aispend.bot.views import Period
+from aispend.core.ledger.models import CostLine
 from aispend.core.money import Money, percent
-from aispend.ledger.models import CostLine
 from tests.slack_seed import seed
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)

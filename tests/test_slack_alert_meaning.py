@@ -11,10 +11,10 @@ from aispend.bot.alerts import alert_from_json, alert_to_json
 from aispend.bot.governance_alerts import alert_from_notification
 from aispend.bot.render import render_alert
 from aispend.bot.views import AlertState
-from aispend.rules.findings import COMPANY
-from aispend.rules.spend import SpendRow
-from aispend.rules.spend_index import SpendIndex
-from aispend.rules.thresholds import Threshold, evaluate_thresholds
+from aispend.core.rules.findings import COMPANY
+from aispend.core.rules.spend import SpendRow
+from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.thresholds import Threshold, evaluate_thresholds
 
 
 def _rows(start: date, n: int, cost: str, calls: int = 10) -> list[SpendRow]:
@@ -81,7 +81,7 @@ def test_an_actual_breach_still_reads_as_spent() -> None:
 
 def test_the_explain_button_explains_a_change_alert_from_the_rules_decomposition() -> None:
     from aispend.bot.render import render_explain
-    from aispend.rules.change import ChangePolicy, evaluate_changes
+    from aispend.core.rules.change import ChangePolicy, evaluate_changes
 
     rows = _rows(date(2026, 11, 9), 7, "10", 10) + _rows(date(2026, 11, 16), 7, "20", 20)
     now = datetime(2026, 11, 23, tzinfo=UTC)

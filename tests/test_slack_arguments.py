@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, select
 
-from aispend.governance.models import Threshold
+from aispend.core.governance.models import Threshold
 from tests.test_slack_e2e import Harness, running_bot
 
 FAILED_ON_OUR_SIDE = "Sorry, that failed on our side"

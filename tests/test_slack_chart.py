@@ -30,8 +30,6 @@ def test_series_fold_the_rest_into_other_and_fill_gaps() -> None:
 
 def test_chart_is_a_png_even_without_data() -> None:
     assert render_chart([], [], START + timedelta(days=28), "USD").startswith(b"\x89PNG\r\n\x1a\n")
-    points = [
-        DailyPoint(START + timedelta(days=d), f"w{w}", Decimal(w + d)) for d in range(28) for w in range(8)
-    ]
+    points = [DailyPoint(START + timedelta(days=d), f"w{w}", Decimal(w + d)) for d in range(28) for w in range(8)]
     png = render_chart(points, [f"w{w}" for w in range(5)], START + timedelta(days=28), "EUR")
     assert png.startswith(b"\x89PNG") and len(png) > 10_000

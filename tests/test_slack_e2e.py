@@ -20,7 +20,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from aispend.bot.app import build_app
+from aispend.app import wire
+from aispend.bot.app import Wired, build_app
 from aispend.bot.digest import gather_digest, post_digest
 from aispend.bot.models import AuditEntry, OutboxMessage
 from aispend.bot.outbox import Outbox
@@ -28,10 +29,9 @@ from aispend.bot.replay import ReplayGuard
 from aispend.bot.server import make_http_server, serve_in_thread
 from aispend.bot.transport import SlackTransport
 from aispend.bot.views import RECOVERED, RED, YELLOW
-from aispend.bot.wiring import Wired, wire
+from aispend.core.governance.models import Notification
+from aispend.core.ledger.models import Workflow
 from aispend.core.settings import load_settings
-from aispend.governance.models import Notification
-from aispend.ledger.models import Workflow
 from tests.fakes.governance import InMemoryGovernance
 from tests.fakes.slack_api import FakeSlack
 from tests.governance_builders import pending_notification

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from aispend.bot.models import AlertMessage, AuditEntry
-from aispend.governance.models import Threshold, ThresholdAudit
-from aispend.ledger.models import Workflow
+from aispend.core.governance.models import Threshold, ThresholdAudit
+from aispend.core.ledger.models import Workflow
 from tests.test_slack_e2e import Harness, running_bot, signed
 from tests.test_slack_gate import JSON, InlineExecutor
 

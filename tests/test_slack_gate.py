@@ -22,8 +22,8 @@ from aispend.bot.app import build_app
 from aispend.bot.models import AuditEntry, SeenRequest
 from aispend.bot.replay import ReplayGuard, expires_at
 from aispend.bot.server import make_http_server, serve_in_thread
+from aispend.core.governance.models import Threshold, ThresholdAudit
 from aispend.core.settings import Settings
-from aispend.governance.models import Threshold, ThresholdAudit
 from tests.test_slack_e2e import SECRET, Harness, running_bot, signed
 
 FORM = "application/x-www-form-urlencoded"

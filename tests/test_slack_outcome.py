@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from aispend.bot.commands import USAGE
+from aispend.core.ledger.models import Workflow
 from aispend.core.timeutil import as_utc
-from aispend.ledger.models import Workflow
 from tests.test_slack_e2e import NOW, Harness, audit_rows, running_bot
 
 OUTCOME_USAGE = 'Usage: `/aispend outcome WORKFLOW [unit=UNIT] [name="DISPLAY NAME"]`'

@@ -65,9 +65,7 @@ def all_texts(blocks: list[dict[str, Any]]) -> str:
 
 
 def test_digest_typical() -> None:
-    message = render_digest(
-        digest([row(1, "support-triage", "1500", label="Support triage"), *many_rows(6)[1:]])
-    )
+    message = render_digest(digest([row(1, "support-triage", "1500", label="Support triage"), *many_rows(6)[1:]]))
     golden("digest_typical", message.as_json())
     assert message.blocks[0]["type"] == "header"
     assert "Support triage" in message.text and "$1,500.00" in message.text

@@ -52,7 +52,5 @@ def test_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_env_example_lists_every_slack_setting() -> None:
     example = (Path(__file__).parent.parent / ".env.example").read_text()
-    names = {
-        line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")
-    }
+    names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")}
     assert set(SLACK_ENV_NAMES) <= names

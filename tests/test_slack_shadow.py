@@ -12,8 +12,8 @@ from aispend.bot.digest import gather_digest
 from aispend.bot.handlers import CommandContext, run_command
 from aispend.bot.permissions import Permissions
 from aispend.bot.shadow_source import ShadowSource
+from aispend.connectors.expenses.ingest import ingest_files
 from aispend.core.settings import Settings
-from aispend.shadow.service import ingest_files
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shadow"
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from aispend.connectors.anthropic_admin import AnthropicAdminConnector
 from aispend.connectors.base import FatalError, RetryableError, Window
 from aispend.connectors.openai_admin import OpenAIAdminConnector
+from aispend.core.rules.attribution import parse_rules
 from aispend.jobs.retry import RetryPolicy
 from aispend.jobs.sync import SyncEngine, SyncPolicy
-from aispend.rules.attribution import parse_rules
 from tests.fakes.anthropic_admin import FakeAnthropicAdmin
 from tests.fakes.openai_admin import FakeOpenAIAdmin
 from tests.sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
@@ -64,9 +64,7 @@ def connector(fake: FakeAnthropicAdmin, suffix: str = "", **kwargs: object) -> A
 def syncer(engine: Engine, time: FakeTime, attempts: int = 3) -> SyncEngine:
     return SyncEngine(
         engine=engine,
-        policy=SyncPolicy(
-            backfill_days=7, retry=RetryPolicy(max_attempts=attempts, base_delay=1.0, max_delay=8.0)
-        ),
+        policy=SyncPolicy(backfill_days=7, retry=RetryPolicy(max_attempts=attempts, base_delay=1.0, max_delay=8.0)),
         clock=fixed_clock(),
         sleep=time.sleep,
         timer=time.timer,
@@ -121,9 +119,7 @@ def test_workspaces_and_api_keys_are_attributed_by_rules(fake: FakeAnthropicAdmi
 
 
 def test_unauthorized_is_fatal_and_names_the_setting(fake: FakeAnthropicAdmin) -> None:
-    bad = AnthropicAdminConnector(
-        admin_key="sk-ant-admin01-wrong", base_url=url_of(fake), clock=fixed_clock()
-    )
+    bad = AnthropicAdminConnector(admin_key="sk-ant-admin01-wrong", base_url=url_of(fake), clock=fixed_clock())
     with pytest.raises(FatalError) as info:
         bad.fetch(Window(D1, D2))
     assert "HTTP 401" in str(info.value) and "AISPEND_ANTHROPIC_ADMIN_KEY" in str(info.value)
@@ -154,9 +150,7 @@ def test_5xx_until_retries_run_out_fails_only_that_source(engine: Engine, fake: 
         reports = syncer(engine, time, attempts=3).sync(
             {
                 "anthropic": connector(fake),
-                "openai": OpenAIAdminConnector(
-                    admin_key=other.admin_key, base_url=other_url, clock=fixed_clock()
-                ),
+                "openai": OpenAIAdminConnector(admin_key=other.admin_key, base_url=other_url, clock=fixed_clock()),
             }
         )
     assert [r.status for r in reports] == ["failed", "ok"]

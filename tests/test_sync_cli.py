@@ -62,9 +62,7 @@ def test_sync_then_status_and_check(engine: Engine, env: dict[str, str]) -> None
     assert checks["anthropic"]["authenticated"] is True
 
     code, out = run(env, "sync", "--json")  # unchanged upstream: nothing changes
-    assert all(
-        r["lines"]["inserted"] == r["lines"]["updated"] == r["lines"]["removed"] == 0 for r in json.loads(out)
-    )
+    assert all(r["lines"]["inserted"] == r["lines"]["updated"] == r["lines"]["removed"] == 0 for r in json.loads(out))
 
 
 def test_failing_source_exits_nonzero_and_is_visible_in_status(engine: Engine, env: dict[str, str]) -> None:
@@ -72,9 +70,7 @@ def test_failing_source_exits_nonzero_and_is_visible_in_status(engine: Engine, e
     code, out = run(broken, "sync", "--json")
     assert code == 1
     reports = {r["source"]: r for r in json.loads(out)}
-    assert (
-        reports["openai"]["status"] == "failed" and "AISPEND_OPENAI_ADMIN_KEY" in reports["openai"]["error"]
-    )
+    assert reports["openai"]["status"] == "failed" and "AISPEND_OPENAI_ADMIN_KEY" in reports["openai"]["error"]
     assert reports["anthropic"]["status"] == "ok"
     code, out = run(broken, "status", "--json")
     status = {s["source"]: s for s in json.loads(out)}

@@ -42,9 +42,7 @@ def check(*sources: str) -> tuple[int, dict[str, dict[str, Any]]]:
     return result.exit_code, {entry["source"]: entry for entry in json.loads(result.stdout)}
 
 
-def test_configured_cloud_sources_authenticate_and_say_what_they_found(
-    engine: Engine, upstream: FiveSources
-) -> None:
+def test_configured_cloud_sources_authenticate_and_say_what_they_found(engine: Engine, upstream: FiveSources) -> None:
     code, checks = check(*CLOUD)
 
     assert code == 0, checks
@@ -52,8 +50,7 @@ def test_configured_cloud_sources_authenticate_and_say_what_they_found(
     assert all(checks[s]["check_error"] is None for s in CLOUD)
     assert checks["aws"]["details"] == [
         "Cost Explorer answered (1 billed request(s))",
-        "AI services queried: Amazon Bedrock, Amazon Q, Amazon SageMaker, "
-        "Claude Sonnet 4.5 (Amazon Bedrock Edition)",
+        "AI services queried: Amazon Bedrock, Amazon Q, Amazon SageMaker, Claude Sonnet 4.5 (Amazon Bedrock Edition)",
         "metric UnblendedCost; tag keys: workflow, team",
     ]
     assert checks["azure"]["details"][:2] == [

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import Engine
 
 from aispend.connectors.base import FatalError, FetchResult, RetryableError, Window
+from aispend.core.ledger.costlines import CostLineIn
+from aispend.core.ledger.usage import UsageLineIn
 from aispend.core.timeutil import start_of_day
 from aispend.jobs.retry import RetryPolicy, backoff_delay
 from aispend.jobs.sync import SyncEngine, SyncPolicy, plan_window, split_window
-from aispend.ledger.costlines import CostLineIn
-from aispend.usage.store import UsageLineIn
 from tests.sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
 
 TODAY = NOW.date()
@@ -107,9 +107,7 @@ def test_month_close_re_pulls_the_previous_month() -> None:
     policy = SyncPolicy(lookback_days=3, month_close_days=5)
     assert plan_window(date(2026, 12, 4), date(2026, 12, 3), policy).start == date(2026, 11, 1)
     assert plan_window(date(2026, 12, 7), date(2026, 12, 6), policy).start == date(2026, 12, 4)
-    assert plan_window(date(2026, 12, 4), date(2026, 12, 3), SyncPolicy(month_close_days=0)).start == date(
-        2026, 12, 1
-    )
+    assert plan_window(date(2026, 12, 4), date(2026, 12, 3), SyncPolicy(month_close_days=0)).start == date(2026, 12, 1)
 
 
 def test_since_forces_the_start() -> None:
@@ -141,9 +139,7 @@ def test_backoff_grows_with_jitter_caps_and_honours_retry_after() -> None:
 
 
 def test_first_sync_writes_lines_usage_and_state(engine: Engine) -> None:
-    conn = MemoryConnector(
-        "mem", {TODAY - timedelta(days=2): {"a": Decimal("1.50")}, TODAY: {"b": Decimal("2")}}
-    )
+    conn = MemoryConnector("mem", {TODAY - timedelta(days=2): {"a": Decimal("1.50")}, TODAY: {"b": Decimal("2")}})
     [report] = make_engine(engine, FakeTime()).sync({"mem": conn})
     assert report.ok and report.lines.inserted == 2 and report.usage.inserted == 2
     assert conn.windows == [Window(TODAY - timedelta(days=9), TODAY + timedelta(days=1))]
@@ -189,9 +185,7 @@ def test_second_sync_starts_at_cursor_minus_look_back(engine: Engine) -> None:
 
 def test_retryable_error_is_retried_after_the_servers_wait(engine: Engine) -> None:
     time = FakeTime()
-    conn = MemoryConnector(
-        "mem", {TODAY: {"a": Decimal(1)}}, failures=[RetryableError("mem", "HTTP 429", 7.5)]
-    )
+    conn = MemoryConnector("mem", {TODAY: {"a": Decimal(1)}}, failures=[RetryableError("mem", "HTTP 429", 7.5)])
     [report] = make_engine(engine, time).sync({"mem": conn})
     assert report.ok and report.attempts == 2 and report.requests == 2
     assert len(time.sleeps) == 1 and time.sleeps[0] >= 7.5

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from aispend.connectors.anthropic_admin import AnthropicAdminConnector
 from aispend.connectors.base import FatalError, RetryableError, Window
 from aispend.connectors.openai_admin import OpenAIAdminConnector
+from aispend.core.rules.attribution import parse_rules
 from aispend.jobs.retry import RetryPolicy
 from aispend.jobs.sync import SyncEngine, SyncPolicy
-from aispend.rules.attribution import parse_rules
 from tests.fakes.anthropic_admin import FakeAnthropicAdmin
 from tests.fakes.openai_admin import FakeOpenAIAdmin
 from tests.sync_helpers import NOW, FakeTime, cost_rows, fixed_clock, sync_state, usage_rows
@@ -27,9 +27,7 @@ D1, D2, D3 = (TODAY - timedelta(days=n) for n in (5, 4, 2))
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAIAdmin]:
     server = FakeOpenAIAdmin(max_buckets_per_page=2)
-    server.set_cost(
-        D1, "proj_support", "gpt-4o-2024-08-06, input", "1.25", quantity="500000", quantity_unit="tokens"
-    )
+    server.set_cost(D1, "proj_support", "gpt-4o-2024-08-06, input", "1.25", quantity="500000", quantity_unit="tokens")
     server.set_cost(D1, "proj_support", "gpt-4o-2024-08-06, output", "0.000123456789")
     server.set_cost(D3, "proj_sales", "gpt-4o-mini-2024-07-18, input", "3.1")
     server.set_usage(
@@ -65,9 +63,7 @@ def fake_url(fake: FakeOpenAIAdmin) -> str:
 def syncer(engine: Engine, time: FakeTime, attempts: int = 3) -> SyncEngine:
     return SyncEngine(
         engine=engine,
-        policy=SyncPolicy(
-            backfill_days=7, retry=RetryPolicy(max_attempts=attempts, base_delay=1.0, max_delay=8.0)
-        ),
+        policy=SyncPolicy(backfill_days=7, retry=RetryPolicy(max_attempts=attempts, base_delay=1.0, max_delay=8.0)),
         clock=fixed_clock(),
         sleep=time.sleep,
         timer=time.timer,
@@ -165,11 +161,7 @@ def test_5xx_until_retries_run_out_fails_only_that_source(engine: Engine, fake: 
         )
     assert [r.status for r in reports] == ["failed", "ok"]
     state = sync_state(engine, "openai")
-    assert (
-        state is not None
-        and "HTTP 503" in state["last_error"]
-        and "gave up after 4 attempts" in state["last_error"]
-    )
+    assert state is not None and "HTTP 503" in state["last_error"] and "gave up after 4 attempts" in state["last_error"]
     assert state["last_success_at"] is None and cost_rows(engine, "openai") == []
     assert [r["billed_cost"] for r in cost_rows(engine, "anthropic")] == [Decimal("2.5")]
 

@@ -11,12 +11,11 @@ from sqlalchemy import Connection, Engine
 from typer.testing import CliRunner
 
 from aispend.cli.main import app
-from aispend.core.timeutil import start_of_day
-from aispend.ledger.calls import apply_rollup_deltas
-from aispend.ledger.costlines import CostLineIn, upsert_cost_lines
-from aispend.ledger.spend import SpendPolicy, spend
-from aispend.reconcile.queries import reconcile_period
-from aispend.rules.reconciliation import (
+from aispend.core.ledger.calls import apply_rollup_deltas
+from aispend.core.ledger.costlines import CostLineIn, upsert_cost_lines
+from aispend.core.ledger.spend import SpendPolicy, spend
+from aispend.core.reports.reconcile import reconcile_period
+from aispend.core.rules.reconciliation import (
     AttributedSpend,
     BillSlice,
     CallSlice,
@@ -24,6 +23,7 @@ from aispend.rules.reconciliation import (
     period_totals,
     provider_key,
 )
+from aispend.core.timeutil import start_of_day
 
 D1 = date(2026, 11, 3)
 D2 = date(2026, 11, 4)
@@ -45,9 +45,7 @@ def bill(source: str, provider: str, day: date, key: str, amount: str, team: str
     )
 
 
-def rollup(
-    provider: str, day: date, model: str, cost: str, calls: int, team: str = "", **counts: int
-) -> dict:
+def rollup(provider: str, day: date, model: str, cost: str, calls: int, team: str = "", **counts: int) -> dict:
     return {
         "hour": start_of_day(day) + timedelta(hours=10),
         "day": day,

@@ -28,11 +28,7 @@ def test_recent_success_is_ok_with_ages() -> None:
         NOW,
         DAY,
     )
-    assert (
-        status.state == "ok"
-        and status.staleness == timedelta(hours=2)
-        and status.data_age == timedelta(hours=5)
-    )
+    assert status.state == "ok" and status.staleness == timedelta(hours=2) and status.data_age == timedelta(hours=5)
 
 
 def test_old_success_is_stale() -> None:

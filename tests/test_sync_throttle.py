@@ -8,7 +8,7 @@ import pytest
 
 from aispend.connectors.base import FatalError, RetryableError
 from aispend.connectors.throttle import api_root, error_for_status, retry_after_seconds
-from aispend.rules.attribution import AttributionError, parse_rules
+from aispend.core.rules.attribution import AttributionError, parse_rules
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -33,24 +33,14 @@ def test_retry_after_reads_every_throttle_header(headers: dict[str, str], expect
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 529])
 def test_throttling_and_server_errors_are_retryable(status: int) -> None:
-    error = error_for_status(
-        "src", status, {"retry-after": "1"}, "busy", now=NOW, auth_fix="a", request_fix="r"
-    )
+    error = error_for_status("src", status, {"retry-after": "1"}, "busy", now=NOW, auth_fix="a", request_fix="r")
     assert isinstance(error, RetryableError) and error.retry_after == 1.0 and error.source == "src"
 
 
-@pytest.mark.parametrize(
-    ("status", "fix"), [(401, "set THE_KEY"), (403, "set THE_KEY"), (400, "check THE_URL")]
-)
+@pytest.mark.parametrize(("status", "fix"), [(401, "set THE_KEY"), (403, "set THE_KEY"), (400, "check THE_URL")])
 def test_auth_and_client_errors_are_fatal_with_the_fix(status: int, fix: str) -> None:
-    error = error_for_status(
-        "src", status, {}, "nope", now=NOW, auth_fix="set THE_KEY", request_fix="check THE_URL"
-    )
-    assert (
-        isinstance(error, FatalError)
-        and str(error).startswith(f"src: HTTP {status}")
-        and str(error).endswith(fix)
-    )
+    error = error_for_status("src", status, {}, "nope", now=NOW, auth_fix="set THE_KEY", request_fix="check THE_URL")
+    assert isinstance(error, FatalError) and str(error).startswith(f"src: HTTP {status}") and str(error).endswith(fix)
 
 
 @pytest.mark.parametrize(
@@ -87,10 +77,7 @@ def test_attribution_rule_without_set_is_rejected() -> None:
 def test_error_detail_is_the_apis_own_message() -> None:
     body = '{"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}'
     error = error_for_status("anthropic", 401, {}, body, now=NOW, auth_fix="set KEY", request_fix="r")
-    assert (
-        str(error)
-        == "anthropic: HTTP 401 (not authorized): authentication_error: invalid x-api-key — set KEY"
-    )
+    assert str(error) == "anthropic: HTTP 401 (not authorized): authentication_error: invalid x-api-key — set KEY"
     plain = error_for_status("x", 502, {}, "<html>bad gateway</html>", now=NOW, auth_fix="a", request_fix="r")
     assert str(plain) == "x: HTTP 502: <html>bad gateway</html>"
 

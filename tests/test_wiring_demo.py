@@ -12,14 +12,14 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from aispend.bot.governance_alerts import deliver_notifications
+from aispend.app import deliver_notifications
+from aispend.core.governance import queries, store
+from aispend.core.governance.evaluate import evaluate_with_settings
+from aispend.core.governance.models import Notification
+from aispend.core.ledger.spend import SpendPolicy
 from aispend.core.settings import Settings, load_settings
 from aispend.demo.company import RUNAWAY_STARTS_DAYS_AGO, RUNAWAY_WORKFLOW
 from aispend.demo.load import load_demo
-from aispend.governance import queries, store
-from aispend.governance.evaluate import evaluate_with_settings
-from aispend.governance.models import Notification
-from aispend.ledger.spend import SpendPolicy
 from tests.fakes.slack_api import FakeSlack
 
 END = date(2026, 11, 15)  # the day the runaway is fixed; it ran on Nov 3..14

@@ -13,19 +13,19 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from aispend.app import deliver_notifications, evaluate_and_deliver, wire
 from aispend.bot.alerts import AlertService
-from aispend.bot.governance_alerts import deliver_notifications, deliver_with
+from aispend.bot.governance_alerts import deliver_with
 from aispend.bot.handlers import run_command
 from aispend.bot.models import AuditEntry, OutboxMessage
 from aispend.bot.outbox import Outbox
 from aispend.bot.transport import SlackTransport
-from aispend.bot.wiring import evaluate_and_deliver, wire
+from aispend.core.governance import store
+from aispend.core.governance.evaluate import evaluate_with_settings
+from aispend.core.governance.models import Notification, ThresholdAudit
+from aispend.core.rules.findings import Scope
+from aispend.core.rules.thresholds import Threshold
 from aispend.core.settings import Settings, load_settings
-from aispend.governance import store
-from aispend.governance.evaluate import evaluate_with_settings
-from aispend.governance.models import Notification, ThresholdAudit
-from aispend.rules.findings import Scope
-from aispend.rules.thresholds import Threshold
 from tests.clihelp import run_cli
 from tests.fakes.slack_api import FakeSlack
 from tests.governance_builders import insert, rollup
@@ -300,7 +300,7 @@ def test_slack_sync_command_and_the_run_schedule_evaluate_and_deliver(engine: En
 
 
 def test_the_scheduled_evaluate_job_of_aispend_run_delivers_alert_messages(engine: Engine, fake: FakeSlack) -> None:
-    from aispend.cli.jobs import build_registry, slack_edge
+    from aispend.app import build_registry, slack_edge
     from aispend.jobs.catalog import EVALUATE
     from aispend.jobs.registry import JobContext
 

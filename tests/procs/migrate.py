@@ -1,7 +1,7 @@
 """Run by tests as a real process: apply the migrations to a database.
 
-    python -m tests.procs.migrate URL --after GO_FILE   # wait until GO_FILE exists, then upgrade (races)
-    python -m tests.procs.migrate URL --die-at N        # kill -9 itself as the N-th CREATE statement runs
+python -m tests.procs.migrate URL --after GO_FILE   # wait until GO_FILE exists, then upgrade (races)
+python -m tests.procs.migrate URL --die-at N        # kill -9 itself as the N-th CREATE statement runs
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from aispend.ledger.db import make_engine, upgrade
+from aispend.core.ledger.db import make_engine, upgrade
 
 if __name__ == "__main__":
     url, mode, arg = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
+from aispend.connectors.files.parallel import import_jsonl_parallel
+from aispend.core.ledger.db import make_engine
 from aispend.core.pricing import PriceBook
-from aispend.ingest.parallel import import_jsonl_parallel
-from aispend.ledger.db import make_engine
 
 if __name__ == "__main__":
     url, path = sys.argv[1], sys.argv[2]

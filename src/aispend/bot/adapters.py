@@ -22,17 +22,17 @@ from aispend.bot.views import (
     WorkflowDetail,
     WorkflowRow,
 )
+from aispend.core.governance.store import set_workflow_outcome
+from aispend.core.ledger.models import AgentRun, CallRollupDaily, SyncState, Workflow
+from aispend.core.ledger.queries import outcomes_by_workflow
+from aispend.core.ledger.spend import Spend, SpendPolicy, spend
 from aispend.core.money import Money, format_money, percent
+from aispend.core.reports.load import top_report
+from aispend.core.reports.periods import Period as ReportPeriod
+from aispend.core.reports.periods import comparison_of, period_containing
+from aispend.core.reports.reconcile import reconcile_period
+from aispend.core.rules.reconciliation import period_totals
 from aispend.core.timeutil import as_utc
-from aispend.governance.store import set_workflow_outcome
-from aispend.ledger.models import AgentRun, CallRollupDaily, SyncState, Workflow
-from aispend.ledger.queries import outcomes_by_workflow
-from aispend.ledger.spend import Spend, SpendPolicy, spend
-from aispend.reconcile.queries import reconcile_period
-from aispend.reports.load import top_report
-from aispend.reports.periods import Period as ReportPeriod
-from aispend.reports.periods import comparison_of, period_containing
-from aispend.rules.reconciliation import period_totals
 
 STALE_AFTER = timedelta(hours=36)  # the default of AISPEND_SYNC_STALE_HOURS
 DRIFT_NOTE_PCT = Decimal(2)  # bill vs logs drift the digest mentions (a few % is normal timing noise)

@@ -126,9 +126,7 @@ class AlertService:
             )
         else:
             line += " (AISPEND_SLACK_LEADERSHIP_CHANNEL is not set: no copy was posted)"
-        self.outbox.post(
-            session, f"{event_key}:thread", "", render_action_line(line), thread_of=stored.post_key
-        )
+        self.outbox.post(session, f"{event_key}:thread", "", render_action_line(line), thread_of=stored.post_key)
         return True
 
     def remind(self, session: Session, alert_key: str, line: str, *, event_key: str) -> bool:
@@ -136,9 +134,7 @@ class AlertService:
         stored = session.get(AlertMessage, alert_key)
         if stored is None:
             return False
-        self.outbox.post(
-            session, f"{event_key}:thread", "", render_action_line(line), thread_of=stored.post_key
-        )
+        self.outbox.post(session, f"{event_key}:thread", "", render_action_line(line), thread_of=stored.post_key)
         return True
 
     def acknowledge(self, alert_key: str, user_id: str) -> None:

@@ -38,6 +38,14 @@ class Bot:
     clock: Clock
 
 
+@dataclass
+class Wired:
+    """A bot and its Slack client, as the composition root (aispend.app) builds them."""
+
+    bot: Bot
+    client: WebClient | None  # None: no SLACK_BOT_TOKEN, messages go to the terminal
+
+
 def build_app(
     bot: Bot,
     client: WebClient,

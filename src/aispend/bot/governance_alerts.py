@@ -19,10 +19,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import sys
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -32,14 +31,13 @@ from sqlmodel import Session
 from aispend.bot.alerts import AlertService
 from aispend.bot.blocks import clip, escape
 from aispend.bot.views import RECOVERED, AlertData, ChangeLine, Period
+from aispend.core.governance import store
+from aispend.core.governance.outbox import DeliveryResult, SetAside, claim_delivery, pending, set_aside
 from aispend.core.money import Money, format_money
-from aispend.core.settings import Settings
+from aispend.core.rules import periods
 from aispend.core.timeutil import as_utc
-from aispend.governance import store
-from aispend.governance.outbox import DeliveryResult, SetAside, claim_delivery, pending, set_aside
-from aispend.rules import periods
 
-__all__ = ["DeliveryResult", "GovernanceAlertStates", "deliver_notifications", "deliver_with"]
+__all__ = ["DeliveryResult", "GovernanceAlertStates", "deliver_with"]
 
 log = logging.getLogger(__name__)
 # The database going away is no fault of the notification being delivered: never a reason to set it aside.
@@ -116,7 +114,7 @@ def period_of_notification(note: dict[str, Any], now: datetime) -> Period:
 
 
 def alert_from_notification(note: dict[str, Any], now: datetime, currency: str) -> AlertData:
-    """A pure mapping: the notification (governance/outbox.py's shape) as the bot's AlertData."""
+    """A pure mapping: the notification (core/governance/outbox.py's shape) as the bot's AlertData."""
     finding = note.get("finding") or {}
     numbers = finding.get("numbers") or {}
     scope = note["scope"]
@@ -210,17 +208,6 @@ def _set_aside(engine: Engine, note: dict[str, Any], now: datetime, exc: Excepti
         return None  # delivered or set aside by another deliverer meanwhile
     log.warning("governance notification %s (%s) set aside: %s", note["id"], note["dedupe_key"], reason)
     return SetAside(note["id"], note["dedupe_key"], reason)
-
-
-def deliver_notifications(
-    engine: Engine, settings: Settings, now: datetime, *, stream: TextIO | None = None
-) -> DeliveryResult:
-    """What `aispend evaluate`, `aispend sync` and the demo call after evaluating: Slack when
-    SLACK_BOT_TOKEN is set, else the same messages as text on `stream` (stdout by default)."""
-    from aispend.bot.wiring import wire
-
-    wired = wire(settings, engine, lambda: now, stream=stream or sys.stdout)
-    return deliver_with(wired.bot.alerts, engine, now, settings.currency)
 
 
 class GovernanceAlertStates:

@@ -15,14 +15,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from aispend.bot.views import GREEN, RED, UNKNOWN, YELLOW, BudgetLine, ChangeLine, ScopeColour
+from aispend.core.governance import reports, store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.ledger.db import session_scope
 from aispend.core.money import Money, decimal_str
-from aispend.governance import reports, store
-from aispend.governance.config import GovernanceConfig
-from aispend.ledger.db import session_scope
-from aispend.rules.findings import COMPANY, Finding, Level, Scope, severity
-from aispend.rules.share import SHARE_RULE
-from aispend.rules.thresholds import RULE as THRESHOLD_RULE
-from aispend.rules.thresholds import Threshold
+from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, severity
+from aispend.core.rules.share import SHARE_RULE
+from aispend.core.rules.thresholds import RULE as THRESHOLD_RULE
+from aispend.core.rules.thresholds import Threshold
 
 _COLOUR = {Level.RED: RED, Level.YELLOW: YELLOW, Level.OK: GREEN}
 MAX_CHANGES = 8

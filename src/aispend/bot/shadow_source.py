@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from aispend.bot.views import ShadowFinding
 from aispend.core.money import Money
 from aispend.core.settings import Settings
+from aispend.core.shadow.findings import NEW_VENDOR, SPEND_SPIKE
+from aispend.core.shadow.render import FINANCE, GENERAL, visible
+from aispend.core.shadow.service import monthly_report
 from aispend.core.timeutil import month_start
-from aispend.shadow.findings import NEW_VENDOR, SPEND_SPIKE
-from aispend.shadow.render import FINANCE, GENERAL, visible
-from aispend.shadow.service import monthly_report
 
 DIGEST_KINDS = (NEW_VENDOR, SPEND_SPIKE)  # what the weekly digest calls "new" shadow AI
 

@@ -14,19 +14,19 @@ from sqlalchemy import Engine
 
 from aispend.cli.report_spend import _date_option
 from aispend.cli.runtime import runtime
+from aispend.core.governance import store
+from aispend.core.ledger.db import session_scope
 from aispend.core.money import format_money
 from aispend.core.pricing import price_book
+from aispend.core.reports.load import top_report
+from aispend.core.reports.render import render_top
+from aispend.core.rules.findings import COMPANY as COMPANY_SCOPE
+from aispend.core.rules.thresholds import Threshold, levels_from_budget
 from aispend.core.settings import Settings
 from aispend.core.timeutil import start_of_day
 from aispend.demo.company import COMPANY, RUNAWAY_WORKFLOW
 from aispend.demo.generate import DEFAULT_AS_OF, DEFAULT_DAYS, DEFAULT_SEED
 from aispend.demo.load import load_demo
-from aispend.governance import store
-from aispend.ledger.db import session_scope
-from aispend.reports.load import top_report
-from aispend.reports.render import render_top
-from aispend.rules.findings import COMPANY as COMPANY_SCOPE
-from aispend.rules.thresholds import Threshold, levels_from_budget
 
 
 def demo(
@@ -114,10 +114,9 @@ def _show_slack(engine: Engine, settings: Settings, now: datetime, console: Cons
     weekly digest. Always rendered in the terminal (a demo never posts to a real workspace)."""
     # Imported when the demo runs: every `aispend` start (`--help` included) loads this module, and
     # the bot and governance cost more to import than all the rest of it.
+    from aispend.app import deliver_notifications, wire
     from aispend.bot.digest import gather_digest, post_digest
-    from aispend.bot.governance_alerts import deliver_notifications
-    from aispend.bot.wiring import wire
-    from aispend.governance.evaluate import evaluate_with_settings
+    from aispend.core.governance.evaluate import evaluate_with_settings
 
     preview = settings.model_copy(
         update={

@@ -17,18 +17,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from aispend.cli.runtime import Runtime, runtime
+from aispend.core.governance import reports, store
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.governance.evaluate import evaluate
+from aispend.core.governance.pricing import lookup_price
+from aispend.core.governance.review import model_review
+from aispend.core.ledger.db import session_scope
 from aispend.core.money import MoneyError, format_money, money_json, normalize_currency, parse_decimal
+from aispend.core.rules.estimate import EstimateInput, estimate_monthly
+from aispend.core.rules.findings import SCOPE_KINDS, Finding, Scope
+from aispend.core.rules.periods import parse_period_kind
+from aispend.core.rules.thresholds import Threshold, levels_from_budget
 from aispend.core.timeutil import as_utc
-from aispend.governance import reports, store
-from aispend.governance.config import GovernanceConfig
-from aispend.governance.evaluate import evaluate
-from aispend.governance.pricing import lookup_price
-from aispend.governance.review import model_review
-from aispend.ledger.db import session_scope
-from aispend.rules.estimate import EstimateInput, estimate_monthly
-from aispend.rules.findings import SCOPE_KINDS, Finding, Scope
-from aispend.rules.periods import parse_period_kind
-from aispend.rules.thresholds import Threshold, levels_from_budget
 
 console = Console()
 err = Console(stderr=True)
@@ -68,9 +68,7 @@ def parse_scope(text: str) -> Scope:
         return Scope("company")
     kind, sep, key = text.partition(":")
     if not sep or kind not in SCOPE_KINDS or kind == "company" or not key.strip():
-        raise _fail(
-            f"scope must be company or one of team:KEY, workflow:KEY, provider:KEY, model:KEY; got {text!r}"
-        )
+        raise _fail(f"scope must be company or one of team:KEY, workflow:KEY, provider:KEY, model:KEY; got {text!r}")
     return Scope(kind, key.strip())
 
 
@@ -104,9 +102,7 @@ def _findings_table(title: str, findings: list[Finding]) -> None:
 
 def evaluate_cmd(
     ctx: typer.Context,
-    as_json: bool = typer.Option(
-        False, "--json", help="Print JSON (new notifications under new_notifications)."
-    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (new notifications under new_notifications)."),
     at: str | None = typer.Option(None, "--at", help=AT_HELP),
     deliver: bool = typer.Option(
         True,
@@ -120,7 +116,7 @@ def evaluate_cmd(
     result = evaluate(rt.engine(), now, _config(rt))
     set_aside: list[dict[str, Any]] = []
     if deliver:
-        from aispend.bot.governance_alerts import deliver_notifications
+        from aispend.app import deliver_notifications
 
         # With --json, stdout is the JSON: the terminal rendering of the messages goes to stderr.
         delivered = deliver_notifications(rt.engine(), rt.settings, now, stream=sys.stderr if as_json else sys.stdout)
@@ -151,9 +147,7 @@ def evaluate_cmd(
 # ---- reports ---------------------------------------------------------------------------------
 
 
-def _report(
-    name: str, build: Callable[[Runtime, datetime], list[Finding]], title: str
-) -> Callable[..., None]:
+def _report(name: str, build: Callable[[Runtime, datetime], list[Finding]], title: str) -> Callable[..., None]:
     def command(
         ctx: typer.Context,
         as_json: bool = typer.Option(False, "--json", help="Print stable JSON."),
@@ -204,18 +198,14 @@ def changes_cmd(
 def register(app: typer.Typer) -> None:
     """Add `status`, `changes`, `agents` and `models` to the `report` group."""
     status_cmd = _report("status", _status, "Every scope's level")
-    status_cmd.__doc__ = (
-        "Every scope's level with the numbers behind it (thresholds, share, changes, quality)."
-    )
+    status_cmd.__doc__ = "Every scope's level with the numbers behind it (thresholds, share, changes, quality)."
     agents_cmd = _report("agents", _agents, "Agentic controls")
     agents_cmd.__doc__ = "Per-run caps, token budgets, escalation gates, cost per run and per outcome."
     app.command("status")(status_cmd)
     app.command("changes")(changes_cmd)
     app.command("agents")(agents_cmd)
     models_cmd = _report("models", _models, "Model review (last quarter)")
-    models_cmd.__doc__ = (
-        "Quarterly model review: tiers, what-if on a cheaper model, caching/batch/self-hosting."
-    )
+    models_cmd.__doc__ = "Quarterly model review: tiers, what-if on a cheaper model, caching/batch/self-hosting."
     app.command("models")(models_cmd)
 
 
@@ -268,9 +258,7 @@ def thresholds_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--j
 @thresholds_app.command("set")
 def thresholds_set(
     ctx: typer.Context,
-    scope: str = typer.Option(
-        ..., "--scope", help="company, team:KEY, workflow:KEY, provider:KEY or model:KEY"
-    ),
+    scope: str = typer.Option(..., "--scope", help="company, team:KEY, workflow:KEY, provider:KEY or model:KEY"),
     period: str = typer.Option("", "--period", help="month or week (default AISPEND_GOVERNANCE_PERIOD)."),
     yellow: str | None = typer.Option(None, "--yellow", help="Yellow level (money)."),
     red: str | None = typer.Option(None, "--red", help="Red level (money)."),
@@ -451,18 +439,13 @@ def alerts_list(
     """Alert states (open ones by default)."""
     rt = runtime(ctx)
     with session_scope(rt.engine()) as session:
-        data = [
-            store.alert_json(s)
-            for s in store.alert_states(session)
-            if all_levels or s.level in ("yellow", "red")
-        ]
+        data = [store.alert_json(s) for s in store.alert_states(session) if all_levels or s.level in ("yellow", "red")]
     if as_json:
         _print_json({"alerts": data})
         return
     for a in data:
         typer.echo(
-            f"[{a['level']}] {a['ref']}  {a['summary']}"
-            + (f"  (acked by {a['acked_by']})" if a["acked_by"] else "")
+            f"[{a['level']}] {a['ref']}  {a['summary']}" + (f"  (acked by {a['acked_by']})" if a["acked_by"] else "")
         )
 
 
@@ -476,9 +459,7 @@ def alerts_ack(
     rt = runtime(ctx)
     try:
         with session_scope(rt.engine()) as session:
-            data = store.alert_json(
-                store.ack_alert(session, ref, who=by or getpass.getuser(), now=rt.clock())
-            )
+            data = store.alert_json(store.ack_alert(session, ref, who=by or getpass.getuser(), now=rt.clock()))
     except store.NotFoundError as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(data))

@@ -11,13 +11,13 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aispend.cli.runtime import err_console, runtime
+from aispend.connectors.files.call_decoder import iter_call_rows
+from aispend.connectors.files.call_schema import CallLimits, RowError
+from aispend.connectors.files.calls import ImportSummary, Rejection, import_calls
+from aispend.connectors.files.parallel import PARALLEL_MIN_BYTES, default_workers, import_jsonl_parallel
+from aispend.connectors.files.readers import SourceRow, detect_format, open_binary
 from aispend.core.money import format_money
 from aispend.core.pricing import PriceError, price_book
-from aispend.ingest.call_decoder import iter_call_rows
-from aispend.ingest.call_schema import CallLimits, RowError
-from aispend.ingest.calls import ImportSummary, Rejection, import_calls
-from aispend.ingest.parallel import PARALLEL_MIN_BYTES, default_workers, import_jsonl_parallel
-from aispend.ingest.readers import SourceRow, detect_format, open_binary
 
 
 def register(app: typer.Typer) -> None:

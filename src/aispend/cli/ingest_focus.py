@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 
 from aispend.cli.runtime import runtime
+from aispend.connectors.files.focus import FocusNormalizer, FocusSummary, Rejection, ingest_focus_files
 from aispend.core.money import decimal_str
-from aispend.ingest.focus import FocusNormalizer, FocusSummary, Rejection, ingest_focus_files
-from aispend.rules.attribution import AttributionError, load_rules
+from aispend.core.rules.attribution import AttributionError, load_rules
 
 _FILES = typer.Argument(
     ...,

@@ -10,70 +10,30 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-from aispend.bot.wiring import Wired, wire
+from aispend.app import SlackEdge, build_registry, metric_feeds, slack_edge
+from aispend.bot.serve import SlackServe
 from aispend.cli.runtime import Runtime, err_console, runtime
+from aispend.core.schedule import due_slots, next_slot
 from aispend.core.settings import Settings
-from aispend.core.timeutil import Clock, as_utc, system_clock
-from aispend.jobs.catalog import DIGEST, JobSpec, build_job_set
-from aispend.jobs.governance_jobs import open_alerts_by_level, outbox_depth
+from aispend.core.timeutil import Clock, as_utc
+from aispend.jobs.catalog import JobSpec, build_job_set
 from aispend.jobs.logs import configure_logging
 from aispend.jobs.metrics import MetricFeeds
 from aispend.jobs.models import STATUS_OK, JobState
-from aispend.jobs.notify import Notifier, TerminalNotifier
+from aispend.jobs.notify import Notifier
 from aispend.jobs.registry import JobRegistry
 from aispend.jobs.runner import JobBusy, JobNotWired, Runner
-from aispend.jobs.schedule import due_slots, next_slot
 from aispend.jobs.service import Serve, Service
-from aispend.jobs.slack_edge import (
-    OutboxNotifier,
-    SlackServe,
-    deliver_governance_alerts,
-    digest_job,
-    slack_channels,
-)
 from aispend.jobs.store import JobStore
-from aispend.jobs.wiring import default_registry
 
 app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
 log = logging.getLogger("aispend.run")
-
-
-@dataclass
-class SlackEdge:
-    serve: Serve | None  # None without SLACK_BOT_TOKEN
-    notifier: Notifier
-    wired: Wired
-
-
-def slack_edge(settings: Settings, engine: Engine, clock: Clock = system_clock) -> SlackEdge:
-    """The bot (issue 6) inside `aispend run`: on Slack with SLACK_BOT_TOKEN, else the terminal sink."""
-    wired = wire(settings, engine, clock)
-    if wired.client is None:
-        return SlackEdge(serve=None, notifier=TerminalNotifier(), wired=wired)
-    notifier = OutboxNotifier(engine, wired.bot.outbox, slack_channels(settings))
-    return SlackEdge(serve=SlackServe(wired, settings), notifier=notifier, wired=wired)
-
-
-def build_registry(settings: Settings, edge: SlackEdge, clock: Clock = system_clock) -> JobRegistry:
-    # Governance alerts go through the bot's AlertService (one message per alert, buttons), not plain posts.
-    registry = default_registry(settings, clock, deliver=partial(deliver_governance_alerts, wired=edge.wired))
-    registry.register(DIGEST, partial(digest_job, wired=edge.wired))
-    return registry
-
-
-def metric_feeds(settings: Settings, engine: Engine) -> MetricFeeds:
-    """Open alerts by level and the governance outbox depth (add the Slack delivery queue at merge
-    if the Slack app keeps its own)."""
-    return MetricFeeds(
-        open_alerts_by_level=partial(open_alerts_by_level, engine), outbox_depth=partial(outbox_depth, engine)
-    )
 
 
 def startup_problems(settings: Settings, *, http: bool = False) -> list[str]:
@@ -136,7 +96,7 @@ def run_command(
         build_registry(settings, edge, rt.clock),
         edge.notifier,
         edge.serve,
-        metric_feeds(settings, engine),
+        metric_feeds(engine),
         housekeeping=edge.wired.bot.outbox.deliver_pending,
     )
     if isinstance(edge.serve, SlackServe) and edge.serve.failure:
@@ -209,7 +169,8 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", h
     rt = runtime(ctx)
     settings = rt.settings
     engine = rt.engine()  # cannot be opened: one line from the root group (cli.errors)
-    jobs = build_job_set(settings, build_registry(settings, slack_edge(settings, engine, rt.clock), rt.clock))
+    # Listing never builds the Slack edge: the registry only calls for it when a job runs.
+    jobs = build_job_set(settings, build_registry(settings, lambda: slack_edge(settings, engine, rt.clock), rt.clock))
     rows = job_rows(jobs, JobStore(engine).states(), as_utc(rt.clock()))
     if as_json:
         typer.echo(json.dumps([_row_json(row) for row in rows], indent=2))

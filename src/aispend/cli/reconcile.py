@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 
 from aispend.cli.runtime import err_console, runtime
+from aispend.core.reports.reconcile import reconcile_period
+from aispend.core.reports.reconcile_render import report_json, report_tables
+from aispend.core.rules.reconciliation import period_totals
 from aispend.core.timeutil import month_start, next_month
-from aispend.reconcile.queries import reconcile_period
-from aispend.reconcile.render import report_json, report_tables
-from aispend.rules.reconciliation import period_totals
 
 
 def register(app: typer.Typer) -> None:
@@ -29,9 +29,7 @@ def parse_month(text: str) -> date:
 
 def reconcile_cmd(
     ctx: typer.Context,
-    month: str | None = typer.Option(
-        None, "--month", help="Calendar month YYYY-MM (default: this month, UTC)."
-    ),
+    month: str | None = typer.Option(None, "--month", help="Calendar month YYYY-MM (default: this month, UTC)."),
     as_json: bool = typer.Option(False, "--json", help="Stable JSON output."),
 ) -> None:
     """Bill total vs per-call total per provider and day: drift in money and percent, and likely causes."""

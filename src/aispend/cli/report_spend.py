@@ -11,10 +11,10 @@ import typer
 from rich.console import Console
 
 from aispend.cli.runtime import err_console, runtime
+from aispend.core.ledger.queries import DIMENSIONS
+from aispend.core.reports.load import spend_report, top_report
+from aispend.core.reports.render import render_spend, render_top
 from aispend.core.timeutil import parse_date
-from aispend.ledger.queries import DIMENSIONS
-from aispend.reports.load import spend_report, top_report
-from aispend.reports.render import render_spend, render_top
 
 
 def register(app: typer.Typer) -> None:

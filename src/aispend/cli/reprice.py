@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 
 from aispend.cli.runtime import err_console, runtime
+from aispend.core.ledger.calls import purge_watermark
+from aispend.core.ledger.reprice import reprice_calls
 from aispend.core.money import format_money
 from aispend.core.pricing import price_book
 from aispend.core.timeutil import parse_date, start_of_day
-from aispend.ingest.reprice import reprice_calls
-from aispend.ledger.calls import purge_watermark
 
 
 def reprice(

@@ -12,13 +12,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy import Engine
 
+from aispend.core.ledger.db import make_engine, upgrade
 from aispend.core.redact import install_log_filter
 from aispend.core.settings import Settings, load_settings
 from aispend.core.timeutil import Clock, system_clock
-from aispend.ledger.db import make_engine, upgrade
 
 if TYPE_CHECKING:
-    from aispend.ledger.spend import SpendPolicy
+    from aispend.core.ledger.spend import SpendPolicy
 
 err_console = Console(stderr=True)
 
@@ -43,7 +43,7 @@ class Runtime:
     def say_currency_conversions(self) -> None:
         """After an import of amounts in another currency: converted at dated rates, or — for days
         with no rate — left out of every figure (said now, not discovered later in a report)."""
-        from aispend.ledger.spend import currency_warnings
+        from aispend.core.ledger.spend import currency_warnings
 
         with self.engine().connect() as conn:
             lines = currency_warnings(conn, self.spend_policy())
@@ -56,8 +56,8 @@ class Runtime:
     def spend_policy(self) -> SpendPolicy:
         """How spend is counted (currency, AISPEND_COST_BASIS, AISPEND_RATES_FILE); a rates file that
         cannot be read is one clear line and exit 2."""
+        from aispend.core.ledger.spend import SpendPolicy
         from aispend.core.rates import RateError
-        from aispend.ledger.spend import SpendPolicy
 
         try:
             return SpendPolicy.from_settings(self.settings)

@@ -8,10 +8,11 @@ from pathlib import Path
 import typer
 
 from aispend.cli.runtime import err_console, runtime
-from aispend.shadow.catalog import CatalogError
-from aispend.shadow.formats import FORMATS
-from aispend.shadow.parse import ExportError, parse_mapping
-from aispend.shadow.service import build_matcher, scan_files
+from aispend.connectors.expenses.formats import FORMATS
+from aispend.connectors.expenses.ingest import scan_files
+from aispend.connectors.expenses.parse import ExportError, parse_mapping
+from aispend.core.shadow.catalog import CatalogError
+from aispend.core.shadow.service import build_matcher
 
 app = typer.Typer(help="Shadow AI: AI spend on corporate cards and expense reports.", no_args_is_help=True)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import typer
 
 from aispend.cli.runtime import err_console, runtime
+from aispend.connectors.expenses.directory import DirectoryError
+from aispend.connectors.expenses.formats import FORMATS
+from aispend.connectors.expenses.ingest import ingest_files
+from aispend.connectors.expenses.parse import ExportError, parse_mapping
 from aispend.core.rates import RateError
-from aispend.shadow.directory import DirectoryError
-from aispend.shadow.formats import FORMATS
-from aispend.shadow.parse import ExportError, parse_mapping
-from aispend.shadow.service import ingest_files
 
 
 def register(app: typer.Typer) -> None:

@@ -8,9 +8,9 @@ from datetime import date
 import typer
 
 from aispend.cli.runtime import err_console, runtime
-from aispend.shadow.catalog import CatalogError
-from aispend.shadow.render import AUDIENCES, FINANCE, report_json, report_text
-from aispend.shadow.service import monthly_report
+from aispend.core.shadow.catalog import CatalogError
+from aispend.core.shadow.render import AUDIENCES, FINANCE, report_json, report_text
+from aispend.core.shadow.service import monthly_report
 
 
 def register(app: typer.Typer) -> None:

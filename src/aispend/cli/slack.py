@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, col, select
 
+from aispend.app import wire
 from aispend.bot import audit as audit_log
 from aispend.bot.digest import digest_chart, gather_digest, post_digest
 from aispend.bot.models import FAILED, PENDING, SENDING, OutboxMessage
 from aispend.bot.render import render_digest
 from aispend.bot.transport import blocks_as_text
-from aispend.bot.wiring import wire
 from aispend.cli.runtime import err_console, runtime
 from aispend.core.timeutil import parse_date
 

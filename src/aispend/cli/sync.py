@@ -78,8 +78,8 @@ def _evaluate_and_deliver(engine: Engine, settings: Settings, now: datetime, *, 
     """Governance runs at the end of every sync, so alerts are as fresh as the data; its notifications
     go to Slack. Without a Slack token they are printed, except under --json, where the output stays
     the sync report alone and they wait (pending) for the next delivery: `aispend evaluate`, the bot."""
-    from aispend.bot.governance_alerts import deliver_notifications
-    from aispend.governance.evaluate import evaluate_with_settings
+    from aispend.app import deliver_notifications
+    from aispend.core.governance.evaluate import evaluate_with_settings
 
     result = evaluate_with_settings(engine, settings, now)
     has_token = settings.slack_bot_token is not None and bool(settings.slack_bot_token.get_secret_value())
@@ -103,9 +103,7 @@ def _report_json(report: SourceReport) -> dict[str, Any]:
         "source": report.source,
         "status": report.status,
         "window": (
-            {"start": report.window.start.isoformat(), "end": report.window.end.isoformat()}
-            if report.window
-            else None
+            {"start": report.window.start.isoformat(), "end": report.window.end.isoformat()} if report.window else None
         ),
         "synced_until": report.synced_until.isoformat() if report.synced_until else None,
         "lines": vars(report.lines),

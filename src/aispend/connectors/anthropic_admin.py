@@ -25,23 +25,20 @@ from aispend.connectors.normalize import (
 )
 from aispend.connectors.throttle import api_root, error_for_status
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
+from aispend.core.ledger.costlines import CostLineIn
+from aispend.core.ledger.usage import UsageLineIn
 from aispend.core.money import MoneyError, normalize_currency
+from aispend.core.rules.attribution import AttributionRules
 from aispend.core.timeutil import Clock, start_of_day, system_clock
-from aispend.ledger.costlines import CostLineIn
-from aispend.rules.attribution import AttributionRules
-from aispend.usage.store import UsageLineIn
 
 SOURCE = "anthropic"
 PROVIDER_NAME = "Anthropic"
 SERVICE_NAME = "Claude API"
 API_VERSION = "2023-06-01"
 DEFAULT_WORKSPACE = "default"  # the API reports the default workspace as null
-AUTH_FIX = (
-    "set AISPEND_ANTHROPIC_ADMIN_KEY to an Admin API key (sk-ant-admin...) created by an organization admin"
-)
+AUTH_FIX = "set AISPEND_ANTHROPIC_ADMIN_KEY to an Admin API key (sk-ant-admin...) created by an organization admin"
 REQUEST_FIX = (
-    "check AISPEND_ANTHROPIC_BASE_URL points at the Anthropic API "
-    "(or a proxy that forwards /v1/organizations)"
+    "check AISPEND_ANTHROPIC_BASE_URL points at the Anthropic API (or a proxy that forwards /v1/organizations)"
 )
 PAGE_LIMIT = 31  # the most daily buckets either report returns per page
 CENTS = Decimal(100)
@@ -82,9 +79,7 @@ class AnthropicAdminConnector:
             transport=self.transport,
         ) as client:
             cost_params: Params = [*bounds, ("group_by[]", "workspace_id"), ("group_by[]", "description")]
-            for index, page in enumerate(
-                self._pages(client, "/v1/organizations/cost_report", cost_params), 1
-            ):
+            for index, page in enumerate(self._pages(client, "/v1/organizations/cost_report", cost_params), 1):
                 requests += 1
                 with parsing(self.name, f"/v1/organizations/cost_report page {index}", REQUEST_FIX):
                     for bucket in page["data"]:
@@ -147,9 +142,7 @@ class AnthropicAdminConnector:
         except ValueError:
             raise RetryableError(self.name, f"{path} answered with invalid JSON") from None
         if not isinstance(body, dict):
-            raise FatalError(
-                self.name, f"{path} answered with something other than a JSON object", REQUEST_FIX
-            )
+            raise FatalError(self.name, f"{path} answered with something other than a JSON object", REQUEST_FIX)
         return body
 
     def _cost_line(self, bucket: dict[str, Any], result: dict[str, Any]) -> CostLineIn:

@@ -51,10 +51,10 @@ from aispend.connectors.cloudcommon import (
     with_throttle_retry,
 )
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
+from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.money import normalize_currency, parse_decimal
+from aispend.core.rules.attribution import AttributionRules, load_rules
 from aispend.core.settings import Settings
-from aispend.ledger.costlines import CostLineIn
-from aispend.rules.attribution import AttributionRules, load_rules
 
 SOURCE = "aws"
 PROVIDER = "AWS"
@@ -90,9 +90,7 @@ def make_ce_client(region: str = "us-east-1", endpoint_url: str | None = None) -
     (AISPEND_AWS_ENDPOINT_URL) wins over both. botocore's own retries are off: throttles are retried
     here with an injected sleep, everything else by the sync engine.
     """
-    config = Config(
-        retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60
-    )
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
     # A session of its own: boto3's default session caches credentials process-wide.
     session = boto3.session.Session()
     return session.client("ce", region_name=region, endpoint_url=endpoint_url or None, config=config)
@@ -329,9 +327,7 @@ def classify_aws_error(exc: Exception) -> ConnectorError | None:
     """Map a botocore exception to retryable / fatal; None when it is not a client failure."""
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return FatalError(SOURCE, f"no usable AWS credentials ({exc})", _AUTH_FIX)
-    if isinstance(
-        exc, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError | ConnectionClosedError
-    ):
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | EndpointConnectionError | ConnectionClosedError):
         return RetryableError(SOURCE, f"Cost Explorer unreachable or timed out: {exc}")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -343,15 +339,11 @@ def classify_aws_error(exc: Exception) -> ConnectorError | None:
         if code in _THROTTLE_CODES or status == 429:
             return Throttled(SOURCE, f"Cost Explorer throttled the request ({code}): {message}", retry_after)
         if status >= 500:
-            return RetryableError(
-                SOURCE, f"Cost Explorer server error {status} ({code}): {message}", retry_after
-            )
+            return RetryableError(SOURCE, f"Cost Explorer server error {status} ({code}): {message}", retry_after)
         if code in _AUTH_CODES or status in (401, 403):
             return FatalError(SOURCE, f"Cost Explorer refused the credentials ({code}): {message}", _AUTH_FIX)
         if code in _TRANSIENT_CODES:
-            return RetryableError(
-                SOURCE, f"Cost Explorer asked to start over ({code}): {message}", retry_after
-            )
+            return RetryableError(SOURCE, f"Cost Explorer asked to start over ({code}): {message}", retry_after)
         if code == "BillExpirationException":
             return FatalError(
                 SOURCE,

@@ -57,10 +57,10 @@ from aispend.connectors.cloudcommon import (
     with_throttle_retry,
 )
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
+from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.money import normalize_currency, parse_decimal
+from aispend.core.rules.attribution import AttributionRules, load_rules
 from aispend.core.settings import Settings
-from aispend.ledger.costlines import CostLineIn
-from aispend.rules.attribution import AttributionRules, load_rules
 
 SOURCE = "azure"
 PROVIDER = "Microsoft"
@@ -154,23 +154,17 @@ class AzureCostConnector:
         requests = 0
         lines: list[CostLineIn] = []
         for start, end in split_days(window.start, window.end, MAX_DAYS_PER_QUERY):
-            cost_rows, sent = self._query_rows(
-                start, end, [("Dimension", "ServiceName"), ("Dimension", "ResourceId")]
-            )
+            cost_rows, sent = self._query_rows(start, end, [("Dimension", "ServiceName"), ("Dimension", "ResourceId")])
             requests += sent
             tags_by_resource: dict[tuple[date, str], dict[str, str]] = {}
             if cost_rows:
                 for key in self.tag_keys:
-                    tag_rows, sent = self._query_rows(
-                        start, end, [("Dimension", "ResourceId"), ("TagKey", key)]
-                    )
+                    tag_rows, sent = self._query_rows(start, end, [("Dimension", "ResourceId"), ("TagKey", key)])
                     requests += sent
                     _merge_tags(tags_by_resource, key, tag_rows, self._amount)
             lines.extend(self._line(row, tags_by_resource) for row in cost_rows)
         with_cost = [line.charge_period_start for line in lines if line.billed_cost != 0]
-        return FetchResult(
-            lines=lines, requests=requests, freshest_data_at=max(with_cost) if with_cost else None
-        )
+        return FetchResult(lines=lines, requests=requests, freshest_data_at=max(with_cost) if with_cost else None)
 
     def check(self, today: date) -> CheckReport:
         """Credentials and access to the scope: one small query over yesterday (one QPU)."""
@@ -188,9 +182,7 @@ class AzureCostConnector:
 
     def _check_ready(self) -> None:
         if not self.scope:
-            raise FatalError(
-                SOURCE, "no scope configured", "set AISPEND_AZURE_SCOPE (e.g. subscriptions/<id>)"
-            )
+            raise FatalError(SOURCE, "no scope configured", "set AISPEND_AZURE_SCOPE (e.g. subscriptions/<id>)")
         # Bearer tokens only travel over TLS, except to a local endpoint (tests, a local proxy).
         if self.base_url.lower().startswith("http://") and not is_loopback_url(self.base_url):
             raise FatalError(
@@ -239,9 +231,7 @@ class AzureCostConnector:
             ),
         )
 
-    def _query_rows(
-        self, start: date, end: date, groupings: list[tuple[str, str]]
-    ) -> tuple[list[dict[str, Any]], int]:
+    def _query_rows(self, start: date, end: date, groupings: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], int]:
         """All rows of one query, as dicts by column name, and how many requests it took."""
         definition = self._definition(start, end, groupings)
         sent = 0
@@ -295,9 +285,7 @@ class AzureCostConnector:
             "check AISPEND_AZURE_COST_COLUMN (PreTaxCost or Cost)",
         )
 
-    def _line(
-        self, row: dict[str, Any], tags_by_resource: dict[tuple[date, str], dict[str, str]]
-    ) -> CostLineIn:
+    def _line(self, row: dict[str, Any], tags_by_resource: dict[tuple[date, str], dict[str, str]]) -> CostLineIn:
         day = _usage_day(row)
         service = str(row.get("ServiceName") or "")
         resource_id = str(row.get("ResourceId") or "")
@@ -399,13 +387,9 @@ def classify_azure_error(exc: Exception, scope: str) -> ConnectorError | None:
         headers = dict(response.headers) if response is not None else {}
         message = _first_line(exc)
         if status == 429:
-            return Throttled(
-                SOURCE, f"Cost Management throttled the query: {message}", max_retry_after(headers)
-            )
+            return Throttled(SOURCE, f"Cost Management throttled the query: {message}", max_retry_after(headers))
         if status >= 500:
-            return RetryableError(
-                SOURCE, f"Cost Management server error {status}: {message}", max_retry_after(headers)
-            )
+            return RetryableError(SOURCE, f"Cost Management server error {status}: {message}", max_retry_after(headers))
         if status in (401, 403):
             return FatalError(SOURCE, f"access denied ({status}): {message}", _auth_fix(scope))
         if status == 404:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
-from aispend.ledger.costlines import CostLineIn
-from aispend.usage.store import UsageLineIn
+from aispend.core.ledger.costlines import CostLineIn
+from aispend.core.ledger.usage import UsageLineIn
 
 
 @dataclass(frozen=True)

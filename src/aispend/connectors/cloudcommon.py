@@ -17,8 +17,8 @@ from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from aispend.connectors.base import ConnectorError, RetryableError
+from aispend.core.rules.attribution import AttributionRules
 from aispend.core.timeutil import start_of_day
-from aispend.rules.attribution import AttributionRules
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class Dimensions(TypedDict):
 
 
 def attribute(rules: AttributionRules, fields: Mapping[str, str], tags: Mapping[str, Any]) -> Dimensions:
-    """The attribution dimensions of one bill line, through the shared rules (rules/attribution.py)."""
+    """The attribution dimensions of one bill line, through the shared rules (core/rules/attribution.py)."""
     dims = rules.attribute(fields, tags)
     return Dimensions(
         workflow=dims["workflow"],

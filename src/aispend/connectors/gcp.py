@@ -44,11 +44,11 @@ from aispend.connectors.cloudcommon import (
     with_throttle_retry,
 )
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
+from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.money import ZERO, normalize_currency
+from aispend.core.rules.attribution import AttributionRules, load_rules
 from aispend.core.settings import Settings
 from aispend.core.timeutil import start_of_day
-from aispend.ledger.costlines import CostLineIn
-from aispend.rules.attribution import AttributionRules, load_rules
 
 SOURCE = "gcp"
 PROVIDER = "Google Cloud"
@@ -306,14 +306,10 @@ ORDER BY usage_day, service_id, sku_id, project_id, region, cost_type, currency,
         try:
             account = billing.get_billing_account(name=name)
             projects = sorted(
-                info.project_id
-                for info in billing.list_project_billing_info(name=name)
-                if info.billing_enabled
+                info.project_id for info in billing.list_project_billing_info(name=name) if info.billing_enabled
             )
         except gexc.Unauthorized as exc:
-            raise FatalError(
-                SOURCE, f"Cloud Billing API refused the credentials: {exc.message}", _AUTH_FIX
-            ) from exc
+            raise FatalError(SOURCE, f"Cloud Billing API refused the credentials: {exc.message}", _AUTH_FIX) from exc
         except gexc.Forbidden as exc:
             raise FatalError(
                 SOURCE,
@@ -326,9 +322,7 @@ ORDER BY usage_day, service_id, sku_id, project_id, region, cost_type, currency,
         try:
             self.bigquery.get_table(table_id)
         except gexc.NotFound:
-            raise FatalError(
-                SOURCE, self._missing_export_message(table_id), self._enable_export_fix()
-            ) from None
+            raise FatalError(SOURCE, self._missing_export_message(table_id), self._enable_export_fix()) from None
         except Exception as exc:
             raise _check_error(exc, "BigQuery", table_id) from exc
         details = [
@@ -349,11 +343,7 @@ ORDER BY usage_day, service_id, sku_id, project_id, region, cost_type, currency,
         project_dataset = table_id.rsplit(".", 1)[0]
         message = f"the Cloud Billing export table {table_id} does not exist"
         try:
-            present = [
-                t.table_id
-                for t in self.bigquery.list_tables(project_dataset)
-                if "billing_export" in t.table_id
-            ]
+            present = [t.table_id for t in self.bigquery.list_tables(project_dataset) if "billing_export" in t.table_id]
         except gexc.GoogleAPICallError:
             return message + f" (and dataset {project_dataset} could not be listed)"
         if present:
@@ -395,9 +385,7 @@ def classify_gcp_error(exc: Exception, table_id: str) -> ConnectorError | None:
         if status == 401:
             return FatalError(SOURCE, f"BigQuery refused the credentials: {message}", _AUTH_FIX)
         if status == 403:
-            return FatalError(
-                SOURCE, f"BigQuery access denied ({', '.join(sorted(reasons))}): {message}", _AUTH_FIX
-            )
+            return FatalError(SOURCE, f"BigQuery access denied ({', '.join(sorted(reasons))}): {message}", _AUTH_FIX)
         if status == 404:
             return FatalError(
                 SOURCE,
@@ -406,9 +394,7 @@ def classify_gcp_error(exc: Exception, table_id: str) -> ConnectorError | None:
                 "(run the connector's check for details)",
             )
         if reasons & {"bytesBilledLimitExceeded"}:
-            return FatalError(
-                SOURCE, f"query would scan too much: {message}", "raise AISPEND_GCP_MAX_BYTES_BILLED"
-            )
+            return FatalError(SOURCE, f"query would scan too much: {message}", "raise AISPEND_GCP_MAX_BYTES_BILLED")
         return FatalError(
             SOURCE,
             f"BigQuery rejected the query ({status}): {message}",

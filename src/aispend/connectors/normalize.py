@@ -64,6 +64,4 @@ def parsing(source: str, where: str, fix: str) -> Iterator[None]:
     try:
         yield
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise FatalError(
-            source, f"unexpected response in {where}: {type(exc).__name__}: {exc}", fix
-        ) from None
+        raise FatalError(source, f"unexpected response in {where}: {type(exc).__name__}: {exc}", fix) from None

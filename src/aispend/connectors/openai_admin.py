@@ -26,11 +26,11 @@ from aispend.connectors.normalize import (
 )
 from aispend.connectors.throttle import api_root, error_for_status
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
+from aispend.core.ledger.costlines import CostLineIn
+from aispend.core.ledger.usage import UsageLineIn
 from aispend.core.money import MoneyError, normalize_currency
+from aispend.core.rules.attribution import AttributionRules
 from aispend.core.timeutil import Clock, start_of_day, system_clock
-from aispend.ledger.costlines import CostLineIn
-from aispend.rules.attribution import AttributionRules
-from aispend.usage.store import UsageLineIn
 
 SOURCE = "openai"
 PROVIDER_NAME = "OpenAI"
@@ -39,9 +39,7 @@ AUTH_FIX = (
     "set AISPEND_OPENAI_ADMIN_KEY to an organization admin key (sk-admin-...) created by an "
     "organization Owner under Settings > Admin keys"
 )
-REQUEST_FIX = (
-    "check AISPEND_OPENAI_BASE_URL points at the OpenAI API (or a proxy that forwards /v1/organization)"
-)
+REQUEST_FIX = "check AISPEND_OPENAI_BASE_URL points at the OpenAI API (or a proxy that forwards /v1/organization)"
 # Buckets per page: a 31-day window (the engine's largest) fits one page of each report.
 PAGE_LIMIT = 31
 
@@ -146,9 +144,7 @@ class OpenAIAdminConnector:
             raise RetryableError(self.name, f"cannot reach the API: {exc}") from None
         body = loads_exact(raw.http_response.text)
         if not isinstance(body, dict):
-            raise FatalError(
-                self.name, "the API answered with something other than a JSON object", REQUEST_FIX
-            )
+            raise FatalError(self.name, "the API answered with something other than a JSON object", REQUEST_FIX)
         return body
 
     def _cost_line(self, bucket: dict[str, Any], result: dict[str, Any]) -> CostLineIn:

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable, Mapping
 
 from aispend.connectors.base import Connector
+from aispend.core.rules.attribution import load_rules
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
-from aispend.rules.attribution import load_rules
 
 Sleep = Callable[[float], None]
 # (settings, clock, sleep) -> connector. A connector that waits on its own (the cloud connectors retry
@@ -27,9 +27,7 @@ def _secret(value: object) -> str | None:
     return getter() if getter else None
 
 
-def openai_from_settings(
-    settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep
-) -> Connector:
+def openai_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
     from aispend.connectors.openai_admin import OpenAIAdminConnector
 
     return OpenAIAdminConnector(
@@ -41,9 +39,7 @@ def openai_from_settings(
     )
 
 
-def anthropic_from_settings(
-    settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep
-) -> Connector:
+def anthropic_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
     from aispend.connectors.anthropic_admin import AnthropicAdminConnector
 
     return AnthropicAdminConnector(

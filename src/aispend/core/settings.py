@@ -289,9 +289,8 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _jobs_schedule(cls, value: str) -> str:
-        from aispend.jobs.schedule import (
-            parse_schedule,  # local: settings must not import the jobs package eagerly
-        )
+        # Local: the schedule module loads APScheduler, which only a set schedule needs (startup time).
+        from aispend.core.schedule import parse_schedule
 
         parse_schedule(value, ZoneInfo("UTC"))
         return value
@@ -299,7 +298,7 @@ class Settings(BaseSettings):
     @field_validator("jobs_sync_cron")
     @classmethod
     def _jobs_sync_schedule(cls, value: str) -> str:
-        from aispend.jobs.schedule import parse_schedule
+        from aispend.core.schedule import parse_schedule
 
         parse_schedule(value.replace("{minute}", "0"), ZoneInfo("UTC"))
         return value
@@ -307,7 +306,7 @@ class Settings(BaseSettings):
     @field_validator("jobs_sync_crons")
     @classmethod
     def _jobs_sync_overrides(cls, value: str) -> str:
-        from aispend.jobs.schedule import parse_schedule, parse_sync_overrides
+        from aispend.core.schedule import parse_schedule, parse_sync_overrides
 
         for cron in parse_sync_overrides(value).values():
             parse_schedule(cron, ZoneInfo("UTC"))

@@ -8,12 +8,12 @@ from datetime import date, datetime
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
+from aispend.connectors.files.calls import ImportSummary, import_calls
+from aispend.connectors.files.readers import SourceRow
+from aispend.core.ledger.models import Outcome, Workflow, table_of
 from aispend.core.pricing import PriceBook
 from aispend.demo.company import WORKFLOWS
 from aispend.demo.generate import DEFAULT_DAYS, DEFAULT_SEED, generate_calls
-from aispend.ingest.calls import ImportSummary, import_calls
-from aispend.ingest.readers import SourceRow
-from aispend.ledger.models import Outcome, Workflow, table_of
 
 WORKFLOWS_TABLE = table_of(Workflow)
 OUTCOMES_TABLE = table_of(Outcome)

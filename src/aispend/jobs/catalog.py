@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from aispend.core.schedule import Trigger, parse_schedule, parse_sync_overrides
 from aispend.core.settings import Settings
 from aispend.jobs.registry import JobFn, JobRegistry, is_sync_job, sync_job_name
-from aispend.jobs.schedule import Trigger, parse_schedule, parse_sync_overrides
 
 EVALUATE = "evaluate"
 DIGEST = "digest"

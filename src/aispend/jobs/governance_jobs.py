@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from aispend.governance import outbox
-from aispend.governance.evaluate import evaluate_with_settings
-from aispend.governance.models import AlertState, Notification
-from aispend.governance.outbox import DeliveryResult
-from aispend.governance.review import model_review
+from aispend.core.governance import outbox
+from aispend.core.governance.evaluate import evaluate_with_settings
+from aispend.core.governance.models import AlertState, Notification
+from aispend.core.governance.outbox import DeliveryResult
+from aispend.core.governance.review import model_review
+from aispend.core.ledger.db import session_scope
 from aispend.jobs.notify import Notifier
 from aispend.jobs.registry import JobContext, JobResult
-from aispend.ledger.db import session_scope
 
 ALERTS_CHANNEL = "alerts"  # owners' alerts
 LEADERSHIP_CHANNEL = "leadership"  # escalations and reviews
@@ -36,7 +36,7 @@ def evaluate_job(
     deliver: Callable[[JobContext], DeliveryResult] | None = None,
 ) -> JobResult:
     """`deliver`: the Slack app's own delivery (alert messages through the bot's outbox, see
-    jobs/slack_edge.py); without it, plain posts through the notifier."""
+    bot/serve.py); without it, plain posts through the notifier."""
     result = evaluate_with_settings(context.engine, context.settings, context.now)
     delivered = DeliveryResult(0, 0)
     if deliver is not None:

@@ -18,11 +18,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, select
 
+from aispend.core.ledger.models import SyncState
 from aispend.core.timeutil import Clock, as_utc
 from aispend.jobs.models import STATUS_FAILED, JobState
 from aispend.jobs.registry import is_sync_job
 from aispend.jobs.runner import RunOutcome, sync_source_of
-from aispend.ledger.models import SyncState
 
 log = logging.getLogger("aispend.jobs.metrics")
 

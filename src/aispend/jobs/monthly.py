@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from aispend.governance.config import GovernanceConfig
-from aispend.governance.evaluate import collect_findings
+from aispend.core.governance.config import GovernanceConfig
+from aispend.core.governance.evaluate import collect_findings
+from aispend.core.ledger.db import session_scope
+from aispend.core.shadow.audit import previous_month
+from aispend.core.shadow.render import FINANCE, GENERAL, report_text
+from aispend.core.shadow.service import monthly_report
 from aispend.jobs.notify import FINANCE_CHANNEL
 from aispend.jobs.registry import JobContext, JobResult
-from aispend.ledger.db import session_scope
-from aispend.shadow.audit import previous_month
-from aispend.shadow.render import FINANCE, GENERAL, report_text
-from aispend.shadow.service import monthly_report
 
 
 def monthly_review_job(context: JobContext) -> JobResult:

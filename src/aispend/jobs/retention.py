@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlmodel import col
 
+from aispend.core.ledger.models import CallRecord, LedgerMeta
 from aispend.core.timeutil import as_utc, floor_hour
 from aispend.jobs.registry import JobContext, JobHandedBack, JobResult
-from aispend.ledger.models import CallRecord, LedgerMeta
 
 WATERMARK_KEY = "calls_purged_before"
 BATCH_SIZE = 5_000

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from aispend.core.ledger.calls import rebuild_rollups
 from aispend.jobs.registry import JobContext, JobResult
-from aispend.ledger.calls import rebuild_rollups
 
 REBUILD_DAYS = 3  # the days most likely to have changed: the restatement look-back
 

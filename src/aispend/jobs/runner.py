@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from aispend.core.redact import redact
+from aispend.core.schedule import due_slots, next_slot
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, as_utc
 from aispend.jobs.catalog import JobSpec, follows
 from aispend.jobs.models import STATUS_FAILED, STATUS_HANDED_BACK, STATUS_OK
 from aispend.jobs.notify import ADMIN_CHANNEL, Notifier
 from aispend.jobs.registry import JobContext, JobHandedBack, as_result, is_sync_job
-from aispend.jobs.schedule import due_slots, next_slot
 from aispend.jobs.store import Finish, JobStore
 
 log = logging.getLogger("aispend.jobs")

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from aispend.core.ledger.models import SyncState
 from aispend.core.redact import redact_optional
 from aispend.core.timeutil import as_utc
-from aispend.ledger.models import SyncState
 
 _STATE = SyncState.__table__  # type: ignore[attr-defined]
 

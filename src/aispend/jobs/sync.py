@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from aispend.connectors.base import Connector, ConnectorError, FatalError, FetchResult, Window
+from aispend.core.ledger.costlines import UpsertResult, upsert_cost_lines
+from aispend.core.ledger.models import SyncState
+from aispend.core.ledger.usage import upsert_usage_lines
 from aispend.core.redact import redact
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.retry import RetryPolicy, RetryStats, Sleep, TimeLimitError, Timer, call_with_retries
-from aispend.ledger.costlines import UpsertResult, upsert_cost_lines
-from aispend.ledger.models import SyncState
-from aispend.usage.store import upsert_usage_lines
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Expense and card exports: the files Finance has, read into expense rows."""

@@ -1,0 +1,60 @@
+"""The daily spend rows every governance rule reads, and helpers to sum them by scope.
+
+A SpendRow is one day of spend for one combination of dimensions (already summed from hourly
+rollups or bill lines by the query layer). Rules never see the database.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from aispend.core.rules.findings import Scope, one_currency
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    day: date
+    cost: Decimal
+    currency: str
+    provider: str = ""
+    model: str = ""
+    workflow: str = ""
+    team: str = ""
+    feature: str = ""
+    calls: int = 0
+    input_tokens: int = 0  # includes cache reads and writes
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    unpriced_calls: int = 0
+    zero_cost_calls: int = 0
+
+
+def scope_key(row: SpendRow, kind: str) -> str:
+    if kind == "company":
+        return ""
+    if kind in ("team", "workflow", "provider", "model", "feature"):
+        return str(getattr(row, kind))
+    raise ValueError(f"unknown scope kind {kind!r}")
+
+
+def in_scope(row: SpendRow, scope: Scope) -> bool:
+    return scope.kind == "company" or scope_key(row, scope.kind) == scope.key
+
+
+def currency_of(rows: Iterable[SpendRow], *, where: str, expected: str | None = None) -> str | None:
+    return one_currency((r.currency for r in rows), where=where, expected=expected)
+
+
+def total_by(rows: Iterable[SpendRow], kind: str, start: date, end: date) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for row in rows:
+        if start <= row.day < end:
+            out[scope_key(row, kind)] += row.cost
+    return dict(out)

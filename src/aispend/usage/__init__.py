@@ -1,1 +1,0 @@
-"""Provider-reported token usage (admin APIs): quantities only, never money."""
