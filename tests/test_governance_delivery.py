@@ -22,9 +22,9 @@ from aispend.app import deliver_notifications, evaluate_and_deliver, wire
 from aispend.bot.models import AlertMessage
 from aispend.core.governance import store
 from aispend.core.governance.config import GovernanceConfig
-from aispend.core.governance.evaluate import apply_findings
+from aispend.core.governance.evaluate import Evaluated, apply_findings
 from aispend.core.governance.models import Notification
-from aispend.core.governance.outbox import claim_delivery, set_aside
+from aispend.core.governance.outbox import DeliveryResult, claim_delivery, set_aside
 from aispend.core.rules import agentic
 from aispend.core.rules import data_quality as dq
 from aispend.core.rules.change import ChangePolicy, evaluate_changes
@@ -411,4 +411,9 @@ def test_the_scheduled_job_and_slack_sync_report_what_was_set_aside(engine: Engi
     assert wired.bot.commands.sync is not None
     reply = wired.bot.commands.sync(later)
     assert f"governance: notification {second} (share|workflow:{WF}|someday|yellow) set aside: ValueError:" in reply
-    assert evaluate_and_deliver(engine, settings, later, wired.bot.alerts).set_aside == ()
+    assert _delivered(evaluate_and_deliver(engine, settings, later, alerts=wired.bot.alerts)).set_aside == ()
+
+
+def _delivered(done: Evaluated) -> DeliveryResult:
+    assert done.delivered is not None
+    return done.delivered

@@ -3,7 +3,6 @@ purge watermark (LedgerMeta "calls_purged_before") only ever moves forward."""
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -13,9 +12,9 @@ from sqlmodel import Session
 
 from aispend.core.ledger.models import CallRecord, CallRollup, LedgerMeta
 from aispend.core.settings import Settings
-from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext, JobHandedBack
 from aispend.jobs.retention import WATERMARK_KEY, purge_calls, read_watermark, retention_job
+from tests.notifier import Posts
 
 NOW = datetime(2026, 11, 26, 20, 40, 15, tzinfo=UTC)
 
@@ -54,7 +53,7 @@ def _context(engine: Engine, now: datetime, days: int = 35) -> JobContext:
         engine=engine,
         now=now,
         slot=now,
-        notifier=TerminalNotifier(io.StringIO()),
+        notifier=Posts(),
     )
 
 

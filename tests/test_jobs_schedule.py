@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,9 +22,9 @@ from aispend.jobs.catalog import (
     build_job_set,
 )
 from aispend.jobs.models import STATUS_FAILED, STATUS_HANDED_BACK, STATUS_OK
-from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext, JobHandedBack, JobRegistry
 from aispend.jobs.runner import JobBusy, JobNotWired, Runner
+from tests.notifier import Posts
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Monday 28 December 2026, 00:00 in Berlin: the week holds a Monday digest, and Friday 1 January 2027
@@ -67,7 +66,7 @@ def _runner(
     recorder: Recorder,
     *,
     owner: str = "scheduler:test",
-    stream: io.StringIO | None = None,
+    posts: Posts | None = None,
     settings: Settings | None = None,
 ) -> Runner:
     settings = settings or _settings()
@@ -80,7 +79,7 @@ def _runner(
         settings=settings,
         engine=engine,
         jobs=build_job_set(settings, registry),
-        notifier=TerminalNotifier(stream or io.StringIO()),
+        notifier=posts if posts is not None else Posts(),
         owner=owner,
         clock=clock,
     )
@@ -179,8 +178,8 @@ def test_a_failed_job_is_retried_at_its_next_slot_and_the_third_failure_in_a_row
     engine: Engine,
 ) -> None:
     clock, recorder = FakeClock(WEEK_START), Recorder()
-    stream = io.StringIO()
-    runner = _runner(engine, clock, recorder, stream=stream)
+    posts = Posts()
+    runner = _runner(engine, clock, recorder, posts=posts)
     runner.tick()
     recorder.failing.add("sync:openai")
 
@@ -189,7 +188,7 @@ def test_a_failed_job_is_retried_at_its_next_slot_and_the_third_failure_in_a_row
     sync_runs = [run for run in runner.store.all_runs() if run.job == "sync:openai"]
     assert [run.status for run in sync_runs] == [STATUS_FAILED] * 5  # once per slot, never re-run at once
     assert all("RuntimeError: sync:openai broke" in (run.error or "") for run in sync_runs)
-    alerts = [line for line in stream.getvalue().splitlines() if line.startswith("[aispend -> #admin]")]
+    alerts = posts.to("admin")
     assert len(alerts) == 1
     assert "`sync:openai` failed 3 times in a row" in alerts[0]
     assert "sync:openai broke" in alerts[0]
@@ -224,7 +223,7 @@ def test_a_job_never_runs_twice_at_the_same_time(engine: Engine) -> None:
         settings=first.settings,
         engine=engine,
         jobs=build_job_set(first.settings, registry),
-        notifier=TerminalNotifier(io.StringIO()),
+        notifier=Posts(),
         owner="scheduler:a",
         clock=clock,
     )
@@ -277,7 +276,7 @@ def test_a_job_that_hands_back_keeps_its_slot_due(engine: Engine) -> None:
         settings=settings,
         engine=engine,
         jobs=build_job_set(settings, registry),
-        notifier=TerminalNotifier(io.StringIO()),
+        notifier=Posts(),
         owner="scheduler:x",
         clock=clock,
     )
@@ -295,7 +294,7 @@ def test_unwired_and_unknown_jobs_are_refused_with_a_clear_message(engine: Engin
         settings=settings,
         engine=engine,
         jobs=build_job_set(settings, JobRegistry()),
-        notifier=TerminalNotifier(io.StringIO()),
+        notifier=Posts(),
         owner="cli:x",
         clock=FakeClock(WEEK_START),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
@@ -30,11 +29,11 @@ from aispend.jobs.leader import (
 from aispend.jobs.logs import JsonFormatter
 from aispend.jobs.metrics import MetricFeeds, OpsMetrics
 from aispend.jobs.models import STATUS_FAILED, STATUS_HANDED_BACK, STATUS_OK, JobRun
-from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext, JobHandedBack, JobRegistry
 from aispend.jobs.runner import RunOutcome
 from aispend.jobs.service import Service
 from aispend.jobs.store import JobStore
+from tests.notifier import Posts
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -83,7 +82,7 @@ def _service(engine: Engine, body: object, **settings: object) -> Service:
         settings=config,
         engine=engine,
         registry=registry,
-        notifier=TerminalNotifier(io.StringIO()),
+        notifier=Posts(),
         leadership=SingleProcessLeadership(),
     )
 

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from aispend.app import deliver_governance_alerts, digest_job, wire
+from aispend.app import deliver_notifications, digest_job, wire
 from aispend.bot.models import OutboxMessage
 from aispend.bot.serve import OutboxNotifier, slack_channels
 from aispend.core.settings import Settings
-from aispend.jobs.notify import TerminalNotifier
 from aispend.jobs.registry import JobContext
 from tests.governance_builders import pending_notification
+from tests.notifier import Posts
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
 
@@ -28,7 +28,7 @@ def _context(engine: Engine, settings: Settings) -> JobContext:
         engine=engine,
         now=NOW,
         slot=NOW,
-        notifier=TerminalNotifier(io.StringIO()),
+        notifier=Posts(),
         clock=lambda: NOW,
     )
 
@@ -76,17 +76,19 @@ def test_logical_channels_map_to_the_slack_settings() -> None:
         "digest": "C0GOV",
     }
     assert slack_channels(Settings(jobs_admin_channel="C0OPS"))["admin"] == "C0OPS"  # type: ignore[call-arg]
+    # On the terminal (no Slack token) an unset channel is shown by its logical name, never refused.
+    terminal = slack_channels(Settings(slack_finance_channel="C0FIN"), terminal=True)  # type: ignore[call-arg]
+    assert terminal["finance"] == "C0FIN" and terminal["admin"] == "#admin" and terminal["digest"] == "#digest"
 
 
-def test_the_jobs_alert_delivery_sets_aside_what_it_cannot_read_and_delivers_the_rest(engine: Engine) -> None:
+def test_the_alert_delivery_sets_aside_what_it_cannot_read_and_delivers_the_rest(engine: Engine) -> None:
     settings = Settings(slack_bot_token=None)  # type: ignore[call-arg]
     stream = io.StringIO()
-    wired = wire(settings, engine, lambda: NOW, stream=stream)
     day_before = NOW - timedelta(days=1)
     broken = pending_notification(engine, "someday", day_before)
     pending_notification(engine, "2026-11/draft", day_before, rule="escalation_gate")  # an old gate alert
-    result = deliver_governance_alerts(_context(engine, settings), wired=wired)
+    result = deliver_notifications(engine, settings, NOW, stream=stream)
     assert (result.notifications, [s.id for s in result.set_aside]) == (1, [broken])
     assert "names no month" in result.set_aside[0].reason
     assert "Yellow alert: workflow wf, escalation gate skipped" in stream.getvalue()
-    assert deliver_governance_alerts(_context(engine, settings), wired=wired).set_aside == ()
+    assert deliver_notifications(engine, settings, NOW, stream=stream).set_aside == ()

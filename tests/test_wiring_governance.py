@@ -21,8 +21,9 @@ from aispend.bot.models import AuditEntry, OutboxMessage
 from aispend.bot.outbox import Outbox
 from aispend.bot.transport import SlackTransport
 from aispend.core.governance import store
-from aispend.core.governance.evaluate import evaluate_with_settings
+from aispend.core.governance.evaluate import Evaluated, evaluate_with_settings
 from aispend.core.governance.models import Notification, ThresholdAudit
+from aispend.core.governance.outbox import DeliveryResult
 from aispend.core.rules.findings import Scope
 from aispend.core.rules.thresholds import Threshold
 from aispend.core.settings import Settings, load_settings
@@ -295,7 +296,9 @@ def test_slack_sync_command_and_the_run_schedule_evaluate_and_deliver(engine: En
     [post] = fake.of("chat.postMessage")
     assert post.body["channel"] == "C0FIN" and post.body["text"].startswith("Red alert: workflow big")
     # `aispend run`'s scheduled job: nothing new since.
-    assert evaluate_and_deliver(engine, slack_settings(fake), NOW, wired.bot.alerts).notifications == 0
+    assert (
+        _delivered(evaluate_and_deliver(engine, slack_settings(fake), NOW, alerts=wired.bot.alerts)).notifications == 0
+    )
     assert len(fake.of("chat.postMessage")) == 1
 
 
@@ -319,3 +322,8 @@ def test_the_scheduled_evaluate_job_of_aispend_run_delivers_alert_messages(engin
     assert any(b["type"] == "actions" for b in post.body["blocks"])  # Acknowledge, Snooze, Assign, Explain
     assert body(context).summary.endswith("0 new notification(s), 0 delivered")
     assert len(fake.of("chat.postMessage")) == 1
+
+
+def _delivered(done: Evaluated) -> DeliveryResult:
+    assert done.delivered is not None
+    return done.delivered

@@ -29,21 +29,20 @@ from aispend.bot.governance_source import GovernanceSource
 from aispend.bot.handlers import CommandContext
 from aispend.bot.outbox import Outbox, Transport
 from aispend.bot.permissions import Permissions
-from aispend.bot.ports import Governance
 from aispend.bot.serve import OutboxNotifier, SlackServe, slack_channels
 from aispend.bot.shadow_source import ShadowSource
 from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make_client
 from aispend.connectors.registry import build_connectors
 from aispend.core.governance.config import GovernanceConfig
-from aispend.core.governance.evaluate import evaluate_with_settings
-from aispend.core.governance.outbox import DeliveryResult
+from aispend.core.governance.evaluate import Evaluated, evaluate
+from aispend.core.governance.outbox import DeliveryResult, SetAside
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.catalog import DIGEST, EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION, ROLLUPS
 from aispend.jobs.governance_jobs import evaluate_job, open_alerts_by_level, outbox_depth, quarterly_review_job
 from aispend.jobs.metrics import MetricFeeds
 from aispend.jobs.monthly import monthly_review_job
-from aispend.jobs.notify import Notifier, TerminalNotifier
+from aispend.jobs.notify import Notifier
 from aispend.jobs.registry import JobContext, JobRegistry, JobResult
 from aispend.jobs.retention import retention_job
 from aispend.jobs.rollups import rollup_maintenance_job
@@ -58,7 +57,10 @@ def sync_all_sources(engine: Engine, settings: Settings, clock: Clock, alerts: A
     """`/aispend sync`: the same sync as `aispend sync` (evaluation and alert delivery included),
     summarised one line per source."""
     reports = sync_engine_from_settings(engine, settings, clock).sync(build_connectors(settings, clock=clock))
-    set_aside = evaluate_and_deliver(engine, settings, clock(), alerts).set_aside if alerts is not None else ()
+    set_aside: tuple[SetAside, ...] = ()
+    if alerts is not None:
+        delivered = evaluate_and_deliver(engine, settings, clock(), alerts=alerts).delivered
+        set_aside = delivered.set_aside if delivered is not None else ()
     lines = []
     for r in reports:
         line = f"{r.source}: {r.status}"
@@ -72,10 +74,27 @@ def sync_all_sources(engine: Engine, settings: Settings, clock: Clock, alerts: A
     return "\n".join(lines) or "No source is configured."
 
 
-def evaluate_and_deliver(engine: Engine, settings: Settings, now: datetime, alerts: AlertService) -> DeliveryResult:
-    """Governance evaluation for `now`, then its new notifications into Slack (or the terminal)."""
-    evaluate_with_settings(engine, settings, now)
-    return deliver_with(alerts, engine, now, settings.currency)
+def evaluate_and_deliver(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    *,
+    config: GovernanceConfig | None = None,
+    alerts: AlertService | None = None,
+    stream: TextIO | None = None,
+    deliver: bool = True,
+) -> Evaluated:
+    """The one "evaluate, then deliver" sequence (the evaluate job, `aispend evaluate`, `aispend sync`,
+    `/aispend sync`, the demo): every rule as of `now`, then each pending notification as an alert
+    message through the bot's outbox, exactly once. `alerts`: a bot's AlertService (else one is wired:
+    Slack with SLACK_BOT_TOKEN, otherwise the messages as text on `stream`). `deliver=False` leaves
+    the notifications pending for the next delivery."""
+    result = evaluate(engine, now, config or GovernanceConfig.from_settings(settings))
+    if not deliver:
+        return Evaluated(result, None)
+    if alerts is None:
+        return Evaluated(result, deliver_notifications(engine, settings, now, stream=stream))
+    return Evaluated(result, deliver_with(alerts, engine, now, settings.currency))
 
 
 def wire(
@@ -83,7 +102,6 @@ def wire(
     engine: Engine,
     clock: Clock,
     *,
-    governance: Governance | None = None,  # default: the governance module (bot/governance_source.py)
     stream: TextIO | None = None,
     sleep: Sleep = time.sleep,
 ) -> Wired:
@@ -117,7 +135,7 @@ def wire(
         ledger=LedgerData(
             engine, settings.currency, stale_after=timedelta(hours=settings.sync_stale_hours), policy=config.spend
         ),
-        governance=governance or GovernanceSource(engine, config),
+        governance=GovernanceSource(engine, config),
         permissions=permissions,
     )
     return Wired(bot=Bot(commands=commands, outbox=outbox, alerts=alerts, clock=clock), client=client)
@@ -139,11 +157,10 @@ def default_registry(
     settings: Settings,
     clock: Clock = system_clock,
     *,
-    deliver_outbox: bool = True,
-    deliver: Callable[[JobContext], DeliveryResult] | None = None,
+    evaluate: Callable[[JobContext], Evaluated],
 ) -> JobRegistry:
-    """Which body runs for which job. `deliver_outbox=False` when the Slack app consumes the governance
-    outbox itself; `deliver`: the Slack app's delivery, run right after each evaluation."""
+    """Which body runs for which job, but the digest (it needs the bot: build_registry).
+    `evaluate`: the evaluation with its delivery, run after each sync and on its own timer."""
     registry = JobRegistry()
     registry.register(RETENTION, retention_job)
     registry.register(MONTHLY_REVIEW, monthly_review_job)  # shadow-AI audit now; thresholds join it (monthly.py)
@@ -154,7 +171,7 @@ def default_registry(
             registry.register_sync_source(source, partial(sync_source_job, source=source, connector=connector))
 
     # Evaluation runs every AISPEND_JOBS_EVALUATE_CRON and right after every successful sync.
-    registry.register(EVALUATE, partial(evaluate_job, deliver_outbox=deliver_outbox, deliver=deliver))
+    registry.register(EVALUATE, partial(evaluate_job, evaluate=evaluate))
     registry.register(QUARTERLY_REVIEW, quarterly_review_job)
     registry.register(ROLLUPS, rollup_maintenance_job)
     return registry
@@ -173,13 +190,6 @@ def digest_job(context: JobContext, *, wired: Wired) -> JobResult:
     return JobResult(summary=f"digest {data.key} posted to {channel}")
 
 
-def deliver_governance_alerts(context: JobContext, *, wired: Wired) -> DeliveryResult:
-    """Governance notifications as alert messages (one per alert, updated in place, ack/snooze buttons)
-    through the bot's outbox, exactly once (bot/governance_alerts.py): how many were handed on, and
-    which were set aside (the evaluate job names them in its summary)."""
-    return deliver_with(wired.bot.alerts, context.engine, context.now, context.settings.currency)
-
-
 @dataclass
 class SlackEdge:
     serve: Serve | None  # None without SLACK_BOT_TOKEN
@@ -190,10 +200,10 @@ class SlackEdge:
 def slack_edge(settings: Settings, engine: Engine, clock: Clock = system_clock) -> SlackEdge:
     """The bot inside `aispend run`: on Slack with SLACK_BOT_TOKEN, else the terminal sink."""
     wired = wire(settings, engine, clock)
-    if wired.client is None:
-        return SlackEdge(serve=None, notifier=TerminalNotifier(), wired=wired)
-    notifier = OutboxNotifier(engine, wired.bot.outbox, slack_channels(settings))
-    return SlackEdge(serve=SlackServe(wired, settings), notifier=notifier, wired=wired)
+    # Jobs' plain posts take the bot's one delivery path too: its outbox, on Slack or the terminal.
+    notifier = OutboxNotifier(engine, wired.bot.outbox, slack_channels(settings, terminal=wired.client is None))
+    serve = SlackServe(wired, settings) if wired.client is not None else None
+    return SlackEdge(serve=serve, notifier=notifier, wired=wired)
 
 
 def build_registry(
@@ -205,13 +215,14 @@ def build_registry(
     get_edge = functools.cache(get_edge)
 
     # Governance alerts go through the bot's AlertService (one message per alert, buttons), not plain posts.
-    def deliver(context: JobContext) -> DeliveryResult:
-        return deliver_governance_alerts(context, wired=get_edge().wired)
+    def evaluate(context: JobContext) -> Evaluated:
+        alerts = get_edge().wired.bot.alerts
+        return evaluate_and_deliver(context.engine, context.settings, context.now, alerts=alerts)
 
     def digest(context: JobContext) -> JobResult:
         return digest_job(context, wired=get_edge().wired)
 
-    registry = default_registry(settings, clock, deliver=deliver)
+    registry = default_registry(settings, clock, evaluate=evaluate)
     registry.register(DIGEST, digest)
     return registry
 

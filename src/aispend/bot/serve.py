@@ -41,16 +41,20 @@ class OutboxNotifier:
         self.outbox.deliver_pending()
 
 
-def slack_channels(settings: Settings) -> dict[str, str]:
-    """Logical channel -> Slack channel id ("" when unset: posting there fails with a clear error)."""
+def slack_channels(settings: Settings, *, terminal: bool = False) -> dict[str, str]:
+    """Logical channel -> Slack channel id. Unset: "" (posting there fails with a clear error), or on the
+    terminal (no SLACK_BOT_TOKEN) the logical name itself, as the printed messages show it."""
     leadership = settings.slack_leadership_channel
-    return {
+    channels = {
         "admin": settings.jobs_admin_channel or leadership,
         "finance": settings.slack_finance_channel,
         "alerts": settings.slack_finance_channel,
         "leadership": leadership,
         "digest": settings.slack_governance_channel,
     }
+    if terminal:
+        return {name: channel or f"#{name}" for name, channel in channels.items()}
+    return channels
 
 
 @dataclass

@@ -114,9 +114,8 @@ def _show_slack(engine: Engine, settings: Settings, now: datetime, console: Cons
     weekly digest. Always rendered in the terminal (a demo never posts to a real workspace)."""
     # Imported when the demo runs: every `aispend` start (`--help` included) loads this module, and
     # the bot and governance cost more to import than all the rest of it.
-    from aispend.app import deliver_notifications, wire
+    from aispend.app import evaluate_and_deliver, wire
     from aispend.bot.digest import gather_digest, post_digest
-    from aispend.core.governance.evaluate import evaluate_with_settings
 
     preview = settings.model_copy(
         update={
@@ -128,9 +127,10 @@ def _show_slack(engine: Engine, settings: Settings, now: datetime, console: Cons
     )
     _demo_budget(engine, preview.currency, now)
     console.print("\n[bold]What Slack would receive[/bold] (no Slack token: shown here instead)")
-    result = evaluate_with_settings(engine, preview, now)
     sys.stdout.flush()
-    delivered = deliver_notifications(engine, preview, now, stream=sys.stdout)
+    done = evaluate_and_deliver(engine, preview, now, stream=sys.stdout)
+    result, delivered = done.result, done.delivered
+    assert delivered is not None
     console.print(
         f"\n{len(result.new_notifications)} new governance notification(s); "
         f"{delivered.notifications} handed to the outbox, {delivered.sent} message(s) delivered."

@@ -19,7 +19,6 @@ from rich.table import Table
 from aispend.cli.runtime import Runtime, runtime
 from aispend.core.governance import reports, store
 from aispend.core.governance.config import GovernanceConfig
-from aispend.core.governance.evaluate import evaluate
 from aispend.core.governance.pricing import lookup_price
 from aispend.core.governance.review import model_review
 from aispend.core.ledger.db import session_scope
@@ -113,13 +112,14 @@ def evaluate_cmd(
     """Evaluate every rule now, advance alert states, record notifications (idempotent), deliver them."""
     rt = runtime(ctx)
     now = parse_at(at, rt)
-    result = evaluate(rt.engine(), now, _config(rt))
-    set_aside: list[dict[str, Any]] = []
-    if deliver:
-        from aispend.app import deliver_notifications
+    from aispend.app import evaluate_and_deliver
 
-        # With --json, stdout is the JSON: the terminal rendering of the messages goes to stderr.
-        delivered = deliver_notifications(rt.engine(), rt.settings, now, stream=sys.stderr if as_json else sys.stdout)
+    # With --json, stdout is the JSON: the terminal rendering of the messages goes to stderr.
+    stream = sys.stderr if as_json else sys.stdout
+    done = evaluate_and_deliver(rt.engine(), rt.settings, now, config=_config(rt), stream=stream, deliver=deliver)
+    result, delivered = done.result, done.delivered
+    set_aside: list[dict[str, Any]] = []
+    if delivered is not None:
         err.print(delivered.summary, markup=False, soft_wrap=True)
         for failed in delivered.set_aside:  # reported once: it is marked failed and never retried
             err.print(f"[red]{escape(failed.line)}[/red]", soft_wrap=True)

@@ -78,14 +78,13 @@ def _evaluate_and_deliver(engine: Engine, settings: Settings, now: datetime, *, 
     """Governance runs at the end of every sync, so alerts are as fresh as the data; its notifications
     go to Slack. Without a Slack token they are printed, except under --json, where the output stays
     the sync report alone and they wait (pending) for the next delivery: `aispend evaluate`, the bot."""
-    from aispend.app import deliver_notifications
-    from aispend.core.governance.evaluate import evaluate_with_settings
+    from aispend.app import evaluate_and_deliver
 
-    result = evaluate_with_settings(engine, settings, now)
     has_token = settings.slack_bot_token is not None and bool(settings.slack_bot_token.get_secret_value())
-    if as_json and not has_token:
+    done = evaluate_and_deliver(engine, settings, now, stream=sys.stdout, deliver=has_token or not as_json)
+    result, delivered = done.result, done.delivered
+    if delivered is None:
         return
-    delivered = deliver_notifications(engine, settings, now, stream=sys.stdout)
     if not as_json:
         aside = f", {len(delivered.set_aside)} set aside" if delivered.set_aside else ""
         err_console.print(

@@ -1,11 +1,10 @@
-"""Governance as scheduled jobs: evaluation (after every sync and on its own timer), delivery of the
-governance outbox through the notifier, the quarterly model review, and the gauges /metrics shows.
+"""Governance as scheduled jobs: evaluation (after every sync and on its own timer), the quarterly
+model review, and the gauges /metrics shows.
 
-Delivery: each pending notification is posted with its own dedupe key and then marked delivered, so
-a crash between the two re-sends at most once and a re-run of evaluation never sends again. When the
-Slack app brings its own outbox consumer, build the registry with `deliver_outbox=False`. A
-notification the Slack app's delivery set aside (it could not be delivered) is named in the job's
-summary and under `set_aside` in its data, once: it is marked failed and not tried again.
+The evaluation job runs the composition root's one "evaluate, then deliver" sequence
+(aispend.app.evaluate_and_deliver: the bot's alert messages, exactly once) and reports it. A
+notification the delivery set aside (it could not be delivered) is named in the job's summary and
+under `set_aside` in its data, once: it is marked failed and not tried again.
 """
 
 from __future__ import annotations
@@ -15,13 +14,10 @@ from collections.abc import Callable, Mapping
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from aispend.core.governance import outbox
-from aispend.core.governance.evaluate import evaluate_with_settings
+from aispend.core.governance.evaluate import Evaluated
 from aispend.core.governance.models import AlertState, Notification
-from aispend.core.governance.outbox import DeliveryResult
 from aispend.core.governance.review import model_review
 from aispend.core.ledger.db import session_scope
-from aispend.jobs.notify import Notifier
 from aispend.jobs.registry import JobContext, JobResult
 
 ALERTS_CHANNEL = "alerts"  # owners' alerts
@@ -29,43 +25,21 @@ LEADERSHIP_CHANNEL = "leadership"  # escalations and reviews
 OPEN_LEVELS = ("yellow", "red")
 
 
-def evaluate_job(
-    context: JobContext,
-    *,
-    deliver_outbox: bool = True,
-    deliver: Callable[[JobContext], DeliveryResult] | None = None,
-) -> JobResult:
-    """`deliver`: the Slack app's own delivery (alert messages through the bot's outbox, see
-    bot/serve.py); without it, plain posts through the notifier."""
-    result = evaluate_with_settings(context.engine, context.settings, context.now)
-    delivered = DeliveryResult(0, 0)
-    if deliver is not None:
-        delivered = deliver(context)
-    elif deliver_outbox:
-        delivered = deliver_pending(context.engine, context.notifier, context)
-    deliver_outbox = deliver_outbox or deliver is not None
+def evaluate_job(context: JobContext, *, evaluate: Callable[[JobContext], Evaluated]) -> JobResult:
+    """`evaluate`: evaluation as of the job's time, then delivery of what it found."""
+    done = evaluate(context)
+    result, delivered = done.result, done.delivered
     summary = f"{len(result.findings)} finding(s), {len(result.new_notifications)} new notification(s)"
-    if deliver_outbox:
+    if delivered is not None:
         summary += f", {delivered.notifications} delivered"
-    if delivered.set_aside:
-        first = delivered.set_aside[0]
-        summary += f", {len(delivered.set_aside)} set aside ({first.dedupe_key}: {first.reason})"
+    set_aside = delivered.set_aside if delivered is not None else ()
+    if set_aside:
+        first = set_aside[0]
+        summary += f", {len(set_aside)} set aside ({first.dedupe_key}: {first.reason})"
     if result.errors:
         summary += f"; {len(result.errors)} rule error(s): {result.errors[0]}"
-    data = {"errors": result.errors, "set_aside": [failed.as_json() for failed in delivered.set_aside]}
+    data = {"errors": result.errors, "set_aside": [failed.as_json() for failed in set_aside]}
     return JobResult(summary=summary, data=data)
-
-
-def deliver_pending(engine: Engine, notifier: Notifier, context: JobContext) -> DeliveryResult:
-    """Plain posts (title and text, no payload to read), so nothing here is set aside."""
-    delivered = 0
-    for item in outbox.pending(engine):
-        channel = LEADERSHIP_CHANNEL if item["audience"] == "leadership" else ALERTS_CHANNEL
-        owner = f" (owner {item['owner']})" if item.get("owner") else ""
-        notifier.post(channel, f"{item['title']}{owner}\n{item['text']}", dedupe_key=item["dedupe_key"])
-        outbox.mark_delivered(engine, item["id"], at=context.clock(), ref=f"#{channel}")
-        delivered += 1
-    return DeliveryResult(delivered, delivered)
 
 
 def quarterly_review_job(context: JobContext) -> JobResult:

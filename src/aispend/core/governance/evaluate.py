@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from aispend.core.governance import queries
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.models import AlertState, Notification
+from aispend.core.governance.outbox import DeliveryResult
 from aispend.core.governance.store import insert_notification, thresholds_as_rules
 from aispend.core.ledger.db import session_scope
 from aispend.core.rules.agentic import escalation_gate_findings, run_cap_findings, token_budget_findings
@@ -47,6 +48,14 @@ class EvaluationResult:
     findings: list[Finding]
     new_notifications: list[Notification] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One evaluation and the delivery of its notifications (None: left pending, not delivered)."""
+
+    result: EvaluationResult
+    delivered: DeliveryResult | None
 
 
 def collect_findings(session: Session, now: datetime, config: GovernanceConfig) -> tuple[list[Finding], list[str]]:
