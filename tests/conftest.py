@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,16 +45,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     base_url = os.environ.get(PG_URL_ENV)
     if not base_url:
         pytest.skip(f"PostgreSQL tests need {PG_URL_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    schema = f"aispend_t_{uuid.uuid4().hex[:12]}"
+    with own_pg_schema(base_url, "aispend_t_") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@contextmanager
+def own_pg_schema(base_url: str, prefix: str) -> Iterator[str]:
+    """A URL on a new, empty PostgreSQL schema of its own (dropped afterwards), so that runs sharing
+    the server's database do not see each other."""
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = create_engine(base_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = _pg_url_with_schema(base_url, schema)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
     try:
-        yield url
+        yield _pg_url_with_schema(base_url, schema)
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

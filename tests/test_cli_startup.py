@@ -24,7 +24,7 @@ from aispend import __version__
 from aispend.cli import ingest, main, report
 from aispend.cli.lazy import Lazy, first_paragraph, load
 from aispend.cli.main import app
-from aispend.core.ledger.db import alembic_config, make_engine, script_heads
+from aispend.core.ledger.db import alembic_config, make_engine, script_head
 from tests.conftest import REPO_ROOT
 
 # Imported only by the command that uses each: sync (the SDKs), the digest (matplotlib), the schema (alembic).
@@ -192,12 +192,12 @@ def test_unknown_command_still_suggests_the_close_name() -> None:
     assert "No such command 'reprot'" in result.output and "report" in result.output
 
 
-def test_migration_heads_read_from_the_files_are_alembics() -> None:
+def test_migration_head_read_from_the_files_is_alembics() -> None:
     from alembic.script import ScriptDirectory
 
     engine = make_engine("sqlite://")
-    heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
-    assert script_heads() == heads
+    heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
+    assert [script_head()] == heads
 
 
 def test_report_top_on_a_migrated_database_imports_no_migration_tool_nor_other_commands(database_url: str) -> None:

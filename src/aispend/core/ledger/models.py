@@ -106,8 +106,11 @@ class CallRecord(SQLModel, table=True):
     prompt_prefix_hash: str | None = Field(default=None, max_length=128)
     # The part of cache_write_tokens kept for one hour (priced at its own rate), and the service tier
     # as the log gave it ("" = standard): both kept so that re-pricing prices the call as it was billed.
-    cache_write_1h_tokens: int = tokens_field()
-    service_tier: str = Field(default="", max_length=32)
+    # Their database defaults (migration 0011) filled the calls kept before; declared so the models match.
+    cache_write_1h_tokens: int = Field(
+        default=0, sa_type=BigInteger, nullable=False, sa_column_kwargs={"server_default": "0"}
+    )
+    service_tier: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     ingested_at: datetime
 
 

@@ -1,7 +1,7 @@
 """provider usage reported by the admin APIs (tokens, no money)
 
 Revision ID: 0003_sync
-Revises: 0001_ledger
+Revises: 0002_daily_rollups
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 revision = "0003_sync"
-down_revision = "0001_ledger"
+down_revision = "0002_daily_rollups"
 branch_labels = None
 depends_on = None
 

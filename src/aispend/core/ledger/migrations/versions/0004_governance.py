@@ -1,7 +1,7 @@
 """governance
 
 Revision ID: 0004_governance
-Revises: 0001_ledger
+Revises: 0003_sync
 Create Date: 2026-11-26 20:41:06.391347
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import aispend.core.ledger.types
 
 revision = "0004_governance"
-down_revision = "0001_ledger"
+down_revision = "0003_sync"
 branch_labels = None
 depends_on = None
 

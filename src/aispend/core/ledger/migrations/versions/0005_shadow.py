@@ -1,7 +1,7 @@
 """shadow AI: expense and card lines
 
 Revision ID: 0005_shadow
-Revises: 0001_ledger
+Revises: 0004_governance
 Create Date: 2026-11-26 20:55:00
 """
 
@@ -14,7 +14,7 @@ from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 import aispend.core.ledger.types
 
 revision = "0005_shadow"
-down_revision = "0001_ledger"
+down_revision = "0004_governance"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Slack edge: outbox, alert messages, audit
 
 Revision ID: 0006_slack
-Revises: 0001_ledger
+Revises: 0005_shadow
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 revision = "0006_slack"
-down_revision = "0001_ledger"
+down_revision = "0005_shadow"
 branch_labels = None
 depends_on = None
 

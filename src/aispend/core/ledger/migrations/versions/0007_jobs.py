@@ -1,7 +1,7 @@
 """operations: job state and job run history
 
 Revision ID: 0007_jobs
-Revises: 0001_ledger
+Revises: 0006_slack
 Create Date: 2026-11-26 20:45:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 revision = "0007_jobs"
-down_revision = "0001_ledger"
+down_revision = "0006_slack"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 every index costs every insert.
 
 Revision ID: 0008_drop_call_run_index
-Revises: 0002_daily_rollups
+Revises: 0007_jobs
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008_drop_call_run_index"
-down_revision = "0002_daily_rollups"
+down_revision = "0007_jobs"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Slack edge: signatures of requests let through, so that a replay is applied once
 
 Revision ID: 0009_slack_seen_request
-Revises: 0006_slack
+Revises: 0008_drop_call_run_index
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 revision = "0009_slack_seen_request"
-down_revision = "0006_slack"
+down_revision = "0008_drop_call_run_index"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """A governance notification that cannot be delivered is set aside: when, and why.
 
 Revision ID: 0010_gov_notification_failed
-Revises: 0004_governance
+Revises: 0009_slack_seen_request
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0010_gov_notification_failed"
-down_revision = "0004_governance"
+down_revision = "0009_slack_seen_request"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Raw calls keep their one-hour cache writes and their service tier, so re-pricing prices them as billed.
 
 Revision ID: 0011_call_cache_write_1h
-Revises: 0008_drop_call_run_index
+Revises: 0010_gov_notification_failed
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0011_call_cache_write_1h"
-down_revision = "0008_drop_call_run_index"
+down_revision = "0010_gov_notification_failed"
 branch_labels = None
 depends_on = None
 
