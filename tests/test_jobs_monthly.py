@@ -63,7 +63,7 @@ def test_without_a_finance_channel_the_review_goes_to_finance_teams_only(engine:
 
 
 def test_the_finance_channel_gets_the_per_person_lines(engine: Engine) -> None:
-    settings = Settings(rates_file=SHADOW / "rates.csv", shadow_finance_channel="C0FINANCE")
+    settings = Settings(rates_file=SHADOW / "rates.csv", slack_finance_channel="C0FINANCE")
     summary, posts = _run(engine, settings)
     _thresholds, (channel, text, _key) = posts.sent
     assert channel == "C0FINANCE" and "finance audience" in summary

@@ -82,7 +82,7 @@ def env(database_url: str) -> Iterator[tuple[dict[str, str], FakeSlack]]:
                 "AISPEND_ANTHROPIC_BASE_URL": anthropic_url + "/v1",
                 "AISPEND_SYNC_BACKFILL_DAYS": "3",
                 "AISPEND_SYNC_MAX_ATTEMPTS": "1",
-                "AISPEND_STALE_SOURCE_HOURS": "1",
+                "AISPEND_SYNC_STALE_HOURS": "1",
                 "SLACK_BOT_TOKEN": SLACK_TOKEN,
                 "AISPEND_SLACK_API_URL": slack.api_url,
                 "AISPEND_SLACK_GOVERNANCE_CHANNEL": "C0GOV",

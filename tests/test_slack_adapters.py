@@ -108,3 +108,5 @@ def test_reconciliation_drift_names_providers_whose_bill_and_logs_differ(engine:
     drift = percent(Decimal(560) - logged, Decimal(560))
     assert line.startswith(f"openai: per-call logs ${logged:,.2f} vs bill $560.00 (+{drift}% of the bill)")
     assert LedgerData(engine).reconciliation_drift(date(2026, 10, 1), date(2026, 10, 8)) == []
+    # The note's threshold is AISPEND_RECONCILIATION_DRIFT_PCT (issue 14 item 4), the finding's too.
+    assert LedgerData(engine, drift_pct=drift).reconciliation_drift(date(2026, 11, 16), date(2026, 11, 23)) == []

@@ -133,7 +133,11 @@ def wire(
         shadow=ShadowSource(engine, settings),
         engine=engine,
         ledger=LedgerData(
-            engine, settings.currency, stale_after=timedelta(hours=settings.sync_stale_hours), policy=config.spend
+            engine,
+            settings.currency,
+            stale_after=timedelta(hours=settings.sync_stale_hours),
+            drift_pct=settings.reconciliation_drift_pct,
+            policy=config.spend,
         ),
         governance=GovernanceSource(engine, config),
         permissions=permissions,

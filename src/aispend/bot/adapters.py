@@ -32,10 +32,9 @@ from aispend.core.reports.periods import Period as ReportPeriod
 from aispend.core.reports.periods import comparison_of, period_containing
 from aispend.core.reports.reconcile import reconcile_period
 from aispend.core.rules.reconciliation import period_totals
+from aispend.core.settings import DRIFT_PCT, STALE_HOURS
 from aispend.core.timeutil import as_utc
 
-STALE_AFTER = timedelta(hours=36)  # the default of AISPEND_SYNC_STALE_HOURS
-DRIFT_NOTE_PCT = Decimal(2)  # bill vs logs drift the digest mentions (a few % is normal timing noise)
 ALL_ROWS = 100_000  # "every workflow": the digest counts them all, renderers cut the list
 NAME_WINDOW = timedelta(days=62)  # names offered by "did you mean": seen in about two months
 _DIMENSION = {"team": CallRollupDaily.team, "model": CallRollupDaily.model, "workflow": CallRollupDaily.workflow}
@@ -75,13 +74,15 @@ class LedgerData:
         engine: Engine,
         currency: str = "USD",
         *,
-        stale_after: timedelta = STALE_AFTER,
+        stale_after: timedelta = timedelta(hours=STALE_HOURS),
+        drift_pct: Decimal = DRIFT_PCT,
         policy: SpendPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.policy = policy or SpendPolicy(currency)  # how spend is counted (basis, rates)
         self.currency = self.policy.currency
         self.stale_after = stale_after  # AISPEND_SYNC_STALE_HOURS, as `aispend status` uses it
+        self.drift_pct = drift_pct  # AISPEND_RECONCILIATION_DRIFT_PCT, as the dq_reconciliation finding uses it
 
     # --- rankings -------------------------------------------------------------------------------------
 
@@ -238,13 +239,13 @@ class LedgerData:
         return out
 
     def reconciliation_drift(self, start: date, end: date) -> list[str]:
-        """Per provider over [start, end): bill vs per-call logs, when they differ by more than DRIFT_NOTE_PCT."""
+        """Per provider over [start, end): bill vs per-call logs, when they differ by more than drift_pct."""
         with self.engine.connect() as conn:
             totals = period_totals(reconcile_period(conn, start, end, self.policy.basis))
         lines = []
         for row in totals:
             pct = row.drift_percent
-            if row.bill is None or pct is None or abs(pct) <= DRIFT_NOTE_PCT:
+            if row.bill is None or pct is None or abs(pct) <= self.drift_pct:
                 continue
             why = "; ".join(c.message for c in row.causes[:3])
             lines.append(

@@ -136,7 +136,6 @@ def _shadow(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Mess
         date.fromisoformat(f"{month}-01") if month else None,
         finance=ctx.permissions.is_finance_admin(user),
         now=now,
-        user_id=user,
     )
     lines = [
         f"• {escape(f.vendor)}: {escape(f.detail)}" + (f" ({money(f.spend)})" if f.spend else "") for f in findings

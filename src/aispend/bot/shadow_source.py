@@ -26,12 +26,12 @@ class ShadowSource:
         self.engine = engine
         self.settings = settings
 
-    def findings(self, month: date | None, *, finance: bool, now: datetime, user_id: str = "") -> list[ShadowFinding]:
+    def findings(self, month: date | None, *, finance: bool, now: datetime) -> list[ShadowFinding]:
         """The month's findings (default: last complete month, as `aispend report shadow`) for the audience.
 
-        Finance: a finance admin of the bot, or one of the shadow module's own AISPEND_SHADOW_FINANCE_ADMINS."""
+        Finance: a finance admin of the bot (AISPEND_SLACK_FINANCE_ADMINS)."""
         report = monthly_report(self.engine, month, now, self.settings)
-        audience = FINANCE if finance or user_id in self.settings.shadow_finance_admins else GENERAL
+        audience = FINANCE if finance else GENERAL
         out = []
         for finding in report.findings:
             if not visible(finding, audience, self.settings.shadow_min_group_size):

@@ -5,13 +5,21 @@ Every setting is listed, with a one-line comment, in `.env.example`; a test keep
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from aispend.core.ai_services import DEFAULT_AI_SERVICE_PATTERNS, compile_patterns
 from aispend.core.redact import remember, secrets_of
@@ -44,14 +52,74 @@ DEFAULT_AI_SERVICE_NAMES = [
 ]
 
 
+log = logging.getLogger(__name__)
+
+STALE_HOURS = 48.0  # default of AISPEND_SYNC_STALE_HOURS
+DRIFT_PCT = Decimal(5)  # default of AISPEND_RECONCILIATION_DRIFT_PCT
+
+RENAMED: dict[str, str] = {}  # old environment name -> the name that replaced it (one setting per concept)
+
+
+def _renamed(field: str, new: str, old: str) -> AliasChoices:
+    """The setting `field` is read as `new`, and still as `old` (with a deprecation line, see _RenamedSource)."""
+    RENAMED[old] = new
+    return AliasChoices(new, old, field)
+
+
 def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
 
+def _blank(value: str | None) -> bool:
+    return value is None or not value.strip()
+
+
+class _RenamedSource(PydanticBaseSettingsSource):
+    """Old names of merged settings, from the environment and `.env`: one warning per old name used.
+
+    The new name wins when both are set; an old name is read only when the new one is unset or blank (as
+    `.env.example` ships it), and a blank old name is ignored silently."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.sources = [s for s in sources if isinstance(s, EnvSettingsSource)]  # `.env` first: env overrides it
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the names itself
+
+    def __call__(self) -> dict[str, Any]:
+        raw: dict[str, str | None] = {}
+        for source in self.sources:
+            raw.update({key.lower(): value for key, value in source.env_vars.items()})
+        found = {}
+        for old, new in RENAMED.items():
+            old_value, new_value = raw.get(old.lower()), raw.get(new.lower())
+            if _blank(old_value):
+                continue
+            if _blank(new_value):
+                log.warning("setting %s is deprecated: it is read as %s; rename it", old, new)
+                found[new] = old_value
+            else:
+                log.warning("setting %s is deprecated and ignored: %s is set too and wins; remove %s", old, new, old)
+        return found
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AISPEND_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        renamed = _RenamedSource(settings_cls, dotenv_settings, env_settings)
+        return init_settings, renamed, env_settings, dotenv_settings, file_secret_settings
 
     # --- core -----------------------------------------------------------------------------
     database_url: str = "sqlite:///./aispend.db"
@@ -104,7 +172,13 @@ class Settings(BaseSettings):
     sync_retry_base_seconds: float = Field(default=2.0, ge=0)
     sync_retry_max_seconds: float = Field(default=120.0, ge=0)
     sync_http_timeout_seconds: float = Field(default=60.0, gt=0)
-    sync_stale_hours: float = Field(default=36.0, gt=0)
+    # A source whose last successful sync (`aispend status`, the digest) or freshest data (the governance
+    # finding dq_stale_source) is older than this is stale. AISPEND_STALE_SOURCE_HOURS is the older name.
+    sync_stale_hours: float = Field(
+        default=STALE_HOURS,
+        gt=0,
+        validation_alias=_renamed("sync_stale_hours", "AISPEND_SYNC_STALE_HOURS", "AISPEND_STALE_SOURCE_HOURS"),
+    )
     openai_admin_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
     anthropic_admin_key: SecretStr | None = None
@@ -160,9 +234,23 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(default=1 << 20, ge=1)  # larger request bodies are refused (413)
     slack_api_url: str = "https://slack.com/api/"  # for tests and proxies
     slack_governance_channel: str = ""  # channel id of the weekly digest
-    slack_finance_channel: str = ""  # channel id of red alerts
+    # Channel id of alerts and of the monthly review (with shadow AI's per-person lines);
+    # AISPEND_SHADOW_FINANCE_CHANNEL is the older name.
+    slack_finance_channel: str = Field(
+        default="",
+        validation_alias=_renamed(
+            "slack_finance_channel", "AISPEND_SLACK_FINANCE_CHANNEL", "AISPEND_SHADOW_FINANCE_CHANNEL"
+        ),
+    )
     slack_leadership_channel: str = ""  # channel id of escalations
-    slack_finance_admins: CommaList = Field(default_factory=list)  # user ids (U...) or user group ids (S...)
+    # User ids (U...) or user group ids (S...) who may change thresholds and caps and see shadow AI's
+    # finance-only findings; AISPEND_SHADOW_FINANCE_ADMINS is the older name.
+    slack_finance_admins: CommaList = Field(
+        default_factory=list,
+        validation_alias=_renamed(
+            "slack_finance_admins", "AISPEND_SLACK_FINANCE_ADMINS", "AISPEND_SHADOW_FINANCE_ADMINS"
+        ),
+    )
     slack_admins: CommaList = Field(default_factory=list)  # user ids (U...) or user group ids (S...)
     slack_max_retries: int = Field(default=5, ge=0, le=20)  # 429 / connection retries per Slack call
 
@@ -213,13 +301,6 @@ class Settings(BaseSettings):
     shadow_duplicate_window_days: int = Field(default=3, ge=0)
     shadow_refund_window_days: int = Field(default=120, ge=1)
     shadow_min_group_size: int = Field(default=5, ge=1)
-    shadow_finance_admins: CommaList = Field(default_factory=list)
-    shadow_finance_channel: str | None = None
-
-    @field_validator("shadow_finance_admins", mode="before")
-    @classmethod
-    def _split_admins(cls, value: object) -> object:
-        return _split_commas(value)
 
     # --- governance -----------------------------------------------------------------------
     governance_period: str = "month"  # default budget period for thresholds and share of spend: month | week
@@ -235,9 +316,10 @@ class Settings(BaseSettings):
     )  # one workflow's share that folds a broader alert
     escalate_after_hours: float = Field(default=4, ge=0)  # 0 turns escalation off
     resend_interval_hours: float = Field(default=0, ge=0)  # 0 = off: one notification per level
-    stale_source_hours: int = Field(default=48, ge=1)
     unattributed_max_pct: Decimal = Field(default=Decimal(10), ge=0, le=100)
-    reconciliation_drift_pct: Decimal = Field(default=Decimal(5), ge=0)
+    # Bill vs per-call logs drift (%) beyond which the governance finding dq_reconciliation and the
+    # digest's drift note report it.
+    reconciliation_drift_pct: Decimal = Field(default=DRIFT_PCT, ge=0)
     escalation_gates: CommaList = Field(default_factory=list)  # workflow/step=cheap-model, ...
     review_small_model: str = "openai:gpt-4o-mini"  # provider:model the model review re-prices on
     review_frontier_model: str = "anthropic:claude-sonnet-4-5"  # the frontier model `estimate` compares with

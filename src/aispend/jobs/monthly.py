@@ -2,7 +2,7 @@
 the month that just ended (the governance rules evaluated at its last moment, nothing persisted), and
 the shadow-AI audit of that month.
 
-Privacy follows the shadow-AI rules: per-person lines only go to AISPEND_SHADOW_FINANCE_CHANNEL; without
+Privacy follows the shadow-AI rules: per-person lines only go to AISPEND_SLACK_FINANCE_CHANNEL; without
 that setting the review goes to the logical "finance" channel with the general (teams-only) audience.
 """
 
@@ -24,8 +24,8 @@ def monthly_review_job(context: JobContext) -> JobResult:
     settings = context.settings
     month = previous_month(context.now)
     report = monthly_report(context.engine, month, context.now, settings)
-    if settings.shadow_finance_channel:
-        channel, audience = settings.shadow_finance_channel, FINANCE
+    if settings.slack_finance_channel:
+        channel, audience = settings.slack_finance_channel, FINANCE
     else:
         channel, audience = FINANCE_CHANNEL, GENERAL
     text = f"Monthly review, {month:%B %Y}: shadow AI\n\n" + report_text(

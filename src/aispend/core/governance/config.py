@@ -46,7 +46,7 @@ class GovernanceConfig:
             ),
             data_quality=DataQualityPolicy(
                 unattributed_max_pct=s.unattributed_max_pct,
-                stale_after_hours=s.stale_source_hours,
+                stale_after_hours=s.sync_stale_hours,
                 drift_max_pct=s.reconciliation_drift_pct,
             ),
             lifecycle=LifecyclePolicy(

@@ -21,7 +21,7 @@ ZERO = Decimal(0)
 @dataclass(frozen=True, slots=True)
 class DataQualityPolicy:
     unattributed_max_pct: Decimal = Decimal(10)
-    stale_after_hours: int = 48
+    stale_after_hours: float = 48
     drift_max_pct: Decimal = Decimal(5)
     bill_lag_days: int = 2  # bills settle a day or two late: the last days are not compared
     drift_min_spend: Decimal = Decimal(10)
@@ -150,6 +150,7 @@ def stale_source_findings(
 ) -> list[Finding]:
     now = as_utc(now)
     limit = timedelta(hours=policy.stale_after_hours)
+    limit_hours = _whole(policy.stale_after_hours)
     out = []
     for src in sorted(sources, key=lambda s: s.source):
         seen = src.freshest_data_at or src.last_success_at
@@ -171,9 +172,7 @@ def stale_source_findings(
         age = now - as_utc(seen)
         stale = age > limit
         hours = int(age.total_seconds() // 3600)
-        text = f"source {src.source}: freshest data is {hours} h old" + (
-            f" (limit {policy.stale_after_hours} h)" if stale else ""
-        )
+        text = f"source {src.source}: freshest data is {hours} h old" + (f" (limit {limit_hours} h)" if stale else "")
         if stale and src.last_error:
             text += f"; last error: {src.last_error}"
         out.append(
@@ -185,7 +184,7 @@ def stale_source_findings(
                 text,
                 {
                     "age_hours": hours,
-                    "limit_hours": policy.stale_after_hours,
+                    "limit_hours": limit_hours,
                     "freshest_data_at": as_utc(seen).isoformat(),
                     "last_error": src.last_error,
                 },
@@ -193,6 +192,11 @@ def stale_source_findings(
             )
         )
     return out
+
+
+def _whole(hours: float) -> float | int:
+    """48.0 as 48 (AISPEND_SYNC_STALE_HOURS is a float, the finding has always shown whole hours as such)."""
+    return int(hours) if float(hours).is_integer() else hours
 
 
 def reconciliation_findings(
