@@ -21,9 +21,8 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from aispend.bot.adapters import LedgerData
+from aispend.bot.data import GovernanceSource, LedgerData
 from aispend.bot.digest import gather_digest
-from aispend.bot.governance_source import GovernanceSource
 from aispend.cli.main import app
 from aispend.cli.runtime import Runtime
 from aispend.core.governance import store

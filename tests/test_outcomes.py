@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from aispend.bot.adapters import LedgerData
+from aispend.bot.data import LedgerData
 from aispend.cli.main import app
 from aispend.cli.runtime import Runtime
 from aispend.core.ledger.db import session_scope

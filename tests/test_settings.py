@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine
 
-from aispend.bot.adapters import LedgerData
+from aispend.bot.data import LedgerData
 from aispend.core.settings import Settings
 from tests.conftest import REPO_ROOT
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from aispend.bot.adapters import LedgerData, current_period, top_from_report_json
+from aispend.bot.data import LedgerData, current_period, top_from_report_json
 from aispend.bot.views import Period
 from aispend.core.ledger.models import CostLine
 from aispend.core.money import Money, percent

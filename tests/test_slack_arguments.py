@@ -28,7 +28,7 @@ SQLITE, PG = "sqlite", "postgresql"
 @pytest.fixture
 def real(engine: Engine) -> Iterator[Harness]:
     """The e2e harness with the real governance module (gov_threshold) instead of the in-memory one."""
-    with running_bot(engine, None) as running:
+    with running_bot(engine) as running:
         yield running
 
 

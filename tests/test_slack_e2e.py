@@ -29,10 +29,10 @@ from aispend.bot.replay import ReplayGuard
 from aispend.bot.server import make_http_server, serve_in_thread
 from aispend.bot.transport import SlackTransport
 from aispend.bot.views import RECOVERED, RED, YELLOW
-from aispend.core.governance.models import Notification
+from aispend.core.governance.models import Notification, Threshold
+from aispend.core.governance.store import list_thresholds
 from aispend.core.ledger.models import Workflow
 from aispend.core.settings import load_settings
-from tests.fakes.governance import InMemoryGovernance
 from tests.fakes.slack_api import FakeSlack
 from tests.governance_builders import pending_notification
 from tests.slack_builders import alert
@@ -47,7 +47,6 @@ class Harness:
     fake: FakeSlack
     wired: Wired
     url: str
-    governance: InMemoryGovernance | None  # None: the real governance module
     engine: Engine
     sleeps: list[float]
 
@@ -112,10 +111,8 @@ def signed(
 
 
 @contextmanager
-def running_bot(
-    engine: Engine, governance: InMemoryGovernance | None, listener_executor: Executor | None = None
-) -> Iterator[Harness]:
-    """The bot in HTTP mode on 127.0.0.1 on a seeded ledger; governance None: the real governance module."""
+def running_bot(engine: Engine, listener_executor: Executor | None = None) -> Iterator[Harness]:
+    """The bot in HTTP mode on 127.0.0.1 on a seeded ledger, with the real governance module."""
     fake = FakeSlack(usergroups={"S0FINANCE": ["U0GROUPFIN"]}).start()
     settings = load_settings(
         SLACK_BOT_TOKEN="xoxb-test",
@@ -128,7 +125,7 @@ def running_bot(
         slack_admins="U0ADMIN",
     )
     sleeps: list[float] = []
-    wired = wire(settings, engine, lambda: NOW, governance=governance, sleep=sleeps.append)
+    wired = wire(settings, engine, lambda: NOW, sleep=sleeps.append)
     assert wired.client is not None
     app = build_app(
         wired.bot, wired.client, signing_secret=SECRET, verify_token=False, listener_executor=listener_executor
@@ -137,7 +134,7 @@ def running_bot(
     serve_in_thread(server)
     seed(engine, date(2026, 10, 1), 56, NOW)
     try:
-        yield Harness(fake, wired, f"http://127.0.0.1:{server.server_port}/slack/events", governance, engine, sleeps)
+        yield Harness(fake, wired, f"http://127.0.0.1:{server.server_port}/slack/events", engine, sleeps)
     finally:
         server.shutdown()
         server.server_close()
@@ -146,8 +143,13 @@ def running_bot(
 
 @pytest.fixture
 def harness(engine: Engine) -> Iterator[Harness]:
-    with running_bot(engine, InMemoryGovernance()) as running:
+    with running_bot(engine) as running:
         yield running
+
+
+def thresholds(engine: Engine) -> list[Threshold]:
+    with Session(engine) as session:
+        return list_thresholds(session)
 
 
 def audit_rows(engine: Engine) -> list[AuditEntry]:
@@ -202,23 +204,28 @@ def test_non_admin_thresholds_set_is_refused_and_changes_nothing(harness: Harnes
     harness.command("thresholds set workflow:support-triage yellow=400 red=500", user="U0SOMEONE")
     harness.fake.wait_for(lambda f: len(f.of("response")) == 1)
     assert harness.replies()[0]["text"] == "Only finance admins can change thresholds. Nothing was changed."
-    assert harness.governance.thresholds == {} and harness.governance.set_calls == 0
+    assert thresholds(harness.engine) == []
     assert audit_rows(harness.engine) == []
 
 
 def test_finance_admin_by_user_group_sets_thresholds_and_is_audited(harness: Harness) -> None:
     harness.command("thresholds set workflow:support-triage yellow=$400 red=1,500.00", user="U0GROUPFIN")
     harness.fake.wait_for(lambda f: len(f.of("response")) == 1)
-    assert harness.governance.thresholds == {
-        ("workflow", "support-triage"): {"yellow": Decimal(400), "red": Decimal(1500)}
-    }
+    [rule] = thresholds(harness.engine)  # in the governance tables, where `aispend thresholds` reads it
+    assert (rule.scope_kind, rule.scope_key, rule.yellow, rule.red) == (
+        "workflow",
+        "support-triage",
+        Decimal(400),
+        Decimal(1500),
+    )
     [entry] = audit_rows(harness.engine)
     assert (entry.user_id, entry.action, entry.target) == (
         "U0GROUPFIN",
         "thresholds.set",
         "workflow:support-triage",
     )
-    assert entry.before is None and entry.after == {"yellow": "400", "red": "1500"}
+    assert entry.before is None
+    assert entry.after == {"yellow": "400", "red": "1500", "currency": "USD", "period": "month"}
     assert harness.fake.of("usergroups.users.list")[0].body["usergroup"] == "S0FINANCE"
 
 
@@ -247,7 +254,7 @@ def _sent_methods(fake: FakeSlack) -> list[str]:
 def test_digest_is_posted_once_with_chart_and_honours_retry_after(harness: Harness) -> None:
     harness.fake.rate_limit("chat.postMessage", 7)
     bot = harness.wired.bot
-    data = gather_digest(bot.commands.ledger, harness.governance, NOW)
+    data = gather_digest(bot.commands.ledger, bot.commands.governance, NOW)
     assert data.key == "2026-W47"
     assert data.shadow == [] and data.reconciliation_drift == []  # no expenses and no bills in this ledger
     post_digest(harness.engine, bot.outbox, data, "C0GOV")
@@ -270,7 +277,7 @@ def test_digest_is_posted_once_with_chart_and_honours_retry_after(harness: Harne
 
 def test_crash_between_write_and_send_then_restart_posts_once(harness: Harness) -> None:
     bot = harness.wired.bot
-    data = gather_digest(bot.commands.ledger, harness.governance, NOW)
+    data = gather_digest(bot.commands.ledger, bot.commands.governance, NOW)
     from aispend.bot.render import chart_title, render_digest
 
     with Session(harness.engine) as session:  # written, then the process "dies" before sending

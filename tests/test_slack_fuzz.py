@@ -52,7 +52,7 @@ command_texts = st.one_of(st.text(max_size=60), st.lists(words | st.text(max_siz
 
 @pytest.fixture
 def fuzzed(engine: Engine) -> Iterator[Harness]:
-    with running_bot(engine, None, InlineExecutor()) as running:
+    with running_bot(engine, InlineExecutor()) as running:
         yield running
 
 

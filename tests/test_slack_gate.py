@@ -44,7 +44,7 @@ class InlineExecutor(Executor):
 
 @pytest.fixture
 def real(engine: Engine) -> Iterator[Harness]:
-    with running_bot(engine, None, InlineExecutor()) as running:
+    with running_bot(engine, InlineExecutor()) as running:
         yield running
 
 

@@ -26,7 +26,7 @@ SUPPORT_PER_OUTCOME = "$2.22 (500 outcomes)"
 
 @pytest.fixture
 def bot(engine: Engine) -> Iterator[Harness]:
-    with running_bot(engine, None) as running:
+    with running_bot(engine) as running:
         yield running
 
 

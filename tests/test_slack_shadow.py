@@ -7,11 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from aispend.bot.adapters import LedgerData
+from aispend.bot.data import LedgerData, ShadowSource
 from aispend.bot.digest import gather_digest
 from aispend.bot.handlers import CommandContext, run_command
 from aispend.bot.permissions import Permissions
-from aispend.bot.shadow_source import ShadowSource
 from aispend.connectors.expenses.ingest import ingest_files
 from aispend.core.settings import Settings
 

@@ -20,17 +20,15 @@ from typing import TextIO
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from aispend.bot.adapters import LedgerData
 from aispend.bot.alerts import AlertService
 from aispend.bot.app import Bot, Wired
+from aispend.bot.data import GovernanceSource, LedgerData, ShadowSource
 from aispend.bot.digest import gather_digest, post_digest
 from aispend.bot.governance_alerts import GovernanceAlertStates, deliver_with
-from aispend.bot.governance_source import GovernanceSource
 from aispend.bot.handlers import CommandContext
 from aispend.bot.outbox import Outbox, Transport
 from aispend.bot.permissions import Permissions
 from aispend.bot.serve import OutboxNotifier, SlackServe, slack_channels
-from aispend.bot.shadow_source import ShadowSource
 from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make_client
 from aispend.connectors.registry import build_connectors
 from aispend.core.governance.config import GovernanceConfig

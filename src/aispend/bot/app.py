@@ -11,8 +11,8 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from sqlmodel import Session
 
-from aispend.bot.adapters import current_period
 from aispend.bot.alerts import AlertService, UnknownAlert
+from aispend.bot.data import current_period
 from aispend.bot.handlers import CommandContext, run_command
 from aispend.bot.outbox import Outbox
 from aispend.bot.render import (

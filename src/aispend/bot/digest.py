@@ -9,8 +9,8 @@ from sqlmodel import Session
 
 from aispend.bot.blocks import Message
 from aispend.bot.chart import render_chart
+from aispend.bot.data import GovernanceSource, LedgerData, ShadowSource
 from aispend.bot.outbox import Outbox
-from aispend.bot.ports import Governance, LedgerQueries, ShadowFindings
 from aispend.bot.render import DIGEST_TOP, chart_title, render_digest
 from aispend.bot.views import DigestData, coloured
 from aispend.core.timeutil import as_utc, week_start
@@ -24,11 +24,11 @@ def last_complete_week(now: datetime) -> date:
 
 
 def gather_digest(
-    ledger: LedgerQueries,
-    governance: Governance | None,
+    ledger: LedgerData,
+    governance: GovernanceSource | None,
     now: datetime,
     week: date | None = None,
-    shadow: ShadowFindings | None = None,
+    shadow: ShadowSource | None = None,
 ) -> DigestData:
     start = week_start(week) if week else last_complete_week(now)
     end = start + timedelta(days=7)

@@ -14,9 +14,9 @@ from sqlmodel import Session
 from aispend.bot import audit
 from aispend.bot.blocks import Message, clip_lines, escape, mention
 from aispend.bot.commands import USAGE, Command, UsageError, did_you_mean, help_text, parse
+from aispend.bot.data import GovernanceSource, LedgerData, ShadowSource
 from aispend.bot.estimate import DAYS_PER_MONTH, UnknownModel, estimate_monthly
 from aispend.bot.permissions import Permissions
-from aispend.bot.ports import Governance, LedgerQueries, ShadowFindings
 from aispend.bot.render import (
     money,
     render_breakdown,
@@ -39,10 +39,10 @@ class Reply:
 @dataclass
 class CommandContext:
     engine: Engine
-    ledger: LedgerQueries
-    governance: Governance | None
+    ledger: LedgerData
+    governance: GovernanceSource | None
     permissions: Permissions
-    shadow: ShadowFindings | None = None
+    shadow: ShadowSource | None = None
     sync: Callable[[datetime], str] | None = None  # syncs every source, returns a one-line-per-source summary
 
 

@@ -1,4 +1,4 @@
-"""Plain data the renderers take. Adapters (bot/adapters.py, or the lead's wiring) fill these from queries.
+"""Plain data the renderers take. bot/data.py fills these from the core's queries.
 
 Nothing here knows Slack or the database: renderers turn these into (text, blocks), tests build them by hand.
 """

@@ -31,7 +31,7 @@ DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 @dataclass
 class MetricFeeds:
-    """Callables the lead wires at merge time (governance alerts, Slack outbox)."""
+    """Gauges the composition root (aispend.app.metric_feeds) hands in: open alerts, outbox depth."""
 
     open_alerts_by_level: Callable[[], Mapping[str, int]] | None = None
     outbox_depth: Callable[[], int] | None = None

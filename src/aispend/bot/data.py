@@ -1,6 +1,12 @@
-"""LedgerQueries over the ledger tables (CallRollupDaily, AgentRun, Workflow, Outcome, SyncState).
+"""What the bot reads and writes, over the core: the ledger's figures (LedgerData), governance's
+colours, thresholds, budget and changes (GovernanceSource), and shadow-AI findings for an audience
+(ShadowSource), each as the views the renderers take (bot/views.py).
 
-Every query reads daily rollups grouped in SQL, never raw calls, so a year of data stays fast.
+Every ledger query reads daily rollups grouped in SQL, never raw calls, so a year of data stays fast;
+spend is always the one definition (core/ledger/spend.py). Thresholds live only in the governance
+tables (`gov_threshold`, audited in `gov_threshold_audit`), so `/aispend thresholds set` and
+`aispend thresholds set` change the same rows. Shadow AI: finance admins see everything (people
+included); everyone else never sees a person, nor a team smaller than AISPEND_SHADOW_MIN_GROUP_SIZE.
 """
 
 from __future__ import annotations
@@ -14,26 +20,44 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from aispend.bot.views import (
+    GREEN,
+    RED,
+    UNKNOWN,
+    YELLOW,
     BreakdownDetail,
+    BudgetLine,
+    ChangeLine,
     DailyPoint,
     Period,
+    ScopeColour,
+    ShadowFinding,
     SourceFreshness,
     TopReport,
     WorkflowDetail,
     WorkflowRow,
 )
+from aispend.core.governance import reports, store
+from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.store import set_workflow_outcome
+from aispend.core.ledger.db import session_scope
 from aispend.core.ledger.models import AgentRun, CallRollupDaily, SyncState, Workflow
 from aispend.core.ledger.queries import outcomes_by_workflow
 from aispend.core.ledger.spend import Spend, SpendPolicy, spend
-from aispend.core.money import Money, format_money, percent
+from aispend.core.money import Money, decimal_str, format_money, percent
 from aispend.core.reports.load import top_report
 from aispend.core.reports.periods import Period as ReportPeriod
 from aispend.core.reports.periods import comparison_of, period_containing
 from aispend.core.reports.reconcile import reconcile_period
+from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, severity
 from aispend.core.rules.reconciliation import period_totals
-from aispend.core.settings import DRIFT_PCT, STALE_HOURS
-from aispend.core.timeutil import as_utc
+from aispend.core.rules.share import SHARE_RULE
+from aispend.core.rules.thresholds import RULE as THRESHOLD_RULE
+from aispend.core.rules.thresholds import Threshold
+from aispend.core.settings import DRIFT_PCT, STALE_HOURS, Settings
+from aispend.core.shadow.findings import NEW_VENDOR, SPEND_SPIKE
+from aispend.core.shadow.render import FINANCE, GENERAL, visible
+from aispend.core.shadow.service import monthly_report
+from aispend.core.timeutil import as_utc, month_start
 
 ALL_ROWS = 100_000  # "every workflow": the digest counts them all, renderers cut the list
 NAME_WINDOW = timedelta(days=62)  # names offered by "did you mean": seen in about two months
@@ -332,3 +356,208 @@ def top_from_report_json(report: dict[str, Any]) -> TopReport:
         basis=str(report.get("cost_basis", "billed")),
         notes=[str(n) for n in report.get("notes", [])],
     )
+
+
+# --- governance: colours, thresholds, budget, changes ----------------------------------------------
+
+_COLOUR = {Level.RED: RED, Level.YELLOW: YELLOW, Level.OK: GREEN}
+MAX_CHANGES = 8
+
+
+def _money(value: Any) -> Money | None:
+    """A finding's {"amount", "currency"} as Money (None when absent)."""
+    if not isinstance(value, dict) or "amount" not in value:
+        return None
+    return Money(Decimal(str(value["amount"])), str(value["currency"]))
+
+
+def _colour(level: Level) -> str:
+    return _COLOUR.get(level, UNKNOWN)
+
+
+class GovernanceSource:
+    def __init__(self, engine: Engine, config: GovernanceConfig) -> None:
+        self.engine = engine
+        self.config = config
+
+    # --- colours: every scope with a threshold, and workflows coloured by their share of spend -----------
+
+    def colours(self, now: datetime) -> list[ScopeColour]:
+        with session_scope(self.engine) as session:
+            findings = reports.colour_findings(session, now, self.config)
+        out: dict[tuple[str, str], ScopeColour] = {}
+        levels: dict[tuple[str, str], Level] = {}
+        for f in findings:
+            if f.rule != THRESHOLD_RULE:
+                continue
+            numbers = f.numbers
+            limits = numbers.get("limits", {})
+            spent = _money(numbers.get("forecast", {}).get("actual_to_date")) or Money(Decimal(0), self.config.currency)
+            key = (f.scope.kind, f.scope.key)
+            out[key] = ScopeColour(
+                f.scope.kind,
+                f.scope.key,
+                _colour(f.level),
+                spent,
+                _money(limits.get("yellow")),
+                _money(limits.get("red")),
+            )
+            levels[key] = f.level
+        for f in findings:
+            # Share of spend turns a workflow red even under budget: its colour is the worse of the two.
+            if f.rule != SHARE_RULE or f.level not in (Level.YELLOW, Level.RED):
+                continue
+            key = (f.scope.kind, f.scope.key)
+            if key in out and severity(levels[key]) >= severity(f.level):
+                continue
+            spent = _money(f.numbers.get("workflow_spend")) or Money(Decimal(0), self.config.currency)
+            current = out.get(key)
+            out[key] = ScopeColour(
+                f.scope.kind,
+                f.scope.key,
+                _colour(f.level),
+                current.spent if current else spent,
+                current.yellow if current else None,
+                current.red if current else None,
+            )
+            levels[key] = f.level
+        order = {"company": 0, "team": 1, "workflow": 2, "provider": 3, "model": 4}
+        return sorted(out.values(), key=lambda c: (order.get(c.scope_kind, 9), c.scope))
+
+    # --- thresholds ---------------------------------------------------------------------------------------
+
+    def set_threshold(
+        self,
+        session: Session,
+        scope_kind: str,
+        scope: str,
+        yellow: Decimal | None,
+        red: Decimal | None,
+        *,
+        actor: str = "",
+        now: datetime,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Create or change the scope's threshold for the default period; a level not given is kept.
+        Raises ValueError (shown to the user) when the levels do not make a valid threshold."""
+        target = COMPANY if scope_kind == "company" else Scope(scope_kind, scope)
+        period = self.config.period_kind
+        current = next(
+            (
+                t
+                for t in store.list_thresholds(session)
+                if (t.scope_kind, t.scope_key, t.period_kind) == (target.kind, target.key, period)
+            ),
+            None,
+        )
+        old_yellow, old_red = (_plain(current.yellow), _plain(current.red)) if current else (None, None)
+        before = _flat(old_yellow, old_red, current.currency, period) if current else None
+        currency = current.currency if current else self.config.currency
+        new_yellow = yellow if yellow is not None else old_yellow
+        new_red = red if red is not None else old_red
+        rule = Threshold(target, period, new_yellow, new_red, currency)  # validates: ValueError
+        store.set_threshold(session, rule, actor=actor or "slack", now=now)
+        return before, _flat(rule.yellow, rule.red, rule.currency, period)
+
+    # --- budget and forecast ----------------------------------------------------------------------------
+
+    def budget(self, now: datetime) -> BudgetLine | None:
+        """The company's spend this period, its forecast, and its budget (the red level of the company
+        threshold for the period, when there is one). None when nothing was spent in the period."""
+        with session_scope(self.engine) as session:
+            forecast = reports.company_forecast(session, now, self.config)
+            limit = next(
+                (
+                    t
+                    for t in store.list_thresholds(session)
+                    if t.scope_kind == "company" and t.period_kind == self.config.period_kind
+                ),
+                None,
+            )
+        if forecast is None:
+            return None
+        amount, currency = forecast
+        budget = None
+        if limit is not None and (limit.red if limit.red is not None else limit.yellow) is not None:
+            level = limit.red if limit.red is not None else limit.yellow
+            assert level is not None
+            budget = Money(level, limit.currency)
+        return BudgetLine(
+            total=Money(amount.actual_to_date, currency),
+            budget=budget,
+            forecast=Money(amount.expected, currency),
+        )
+
+    # --- what changed and why -------------------------------------------------------------------------------
+
+    def changes(self, now: datetime) -> list[ChangeLine]:
+        with session_scope(self.engine) as session:
+            findings = reports.changes(session, now, self.config, "week")
+        return change_lines(findings)
+
+
+def change_lines(findings: list[Finding]) -> list[ChangeLine]:
+    """The company first, then flagged scopes, then the biggest movers; one line each."""
+    lines: list[tuple[tuple[int, Decimal, str], ChangeLine]] = []
+    for f in findings:
+        change = _money(f.numbers.get("change"))
+        if change is None or change.amount == 0:
+            continue
+        label = f.scope.label
+        reason = f.summary.removeprefix(f"{label}: ")
+        rank = 0 if f.scope == COMPANY else 1 if f.level is Level.YELLOW else 2
+        lines.append(((rank, -abs(change.amount), label), ChangeLine(label, change, reason)))
+    lines.sort(key=lambda item: item[0])
+    return [line for _, line in lines[:MAX_CHANGES]]
+
+
+def _plain(value: Decimal | None) -> Decimal | None:
+    """A stored amount without the ledger's trailing zeros (10000.000000000000 -> 10000)."""
+    return None if value is None else Decimal(decimal_str(value))
+
+
+def _flat(yellow: Decimal | None, red: Decimal | None, currency: str, period: str) -> dict[str, Any]:
+    return {
+        "yellow": decimal_str(yellow) if yellow is not None else None,
+        "red": decimal_str(red) if red is not None else None,
+        "currency": currency,
+        "period": period,
+    }
+
+
+# --- shadow AI, for an audience --------------------------------------------------------------------
+
+DIGEST_KINDS = (NEW_VENDOR, SPEND_SPIKE)  # what the weekly digest calls "new" shadow AI
+
+
+class ShadowSource:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def findings(self, month: date | None, *, finance: bool, now: datetime) -> list[ShadowFinding]:
+        """The month's findings (default: last complete month, as `aispend report shadow`) for the audience.
+
+        Finance: a finance admin of the bot (AISPEND_SLACK_FINANCE_ADMINS)."""
+        report = monthly_report(self.engine, month, now, self.settings)
+        audience = FINANCE if finance else GENERAL
+        out = []
+        for finding in report.findings:
+            if not visible(finding, audience, self.settings.shadow_min_group_size):
+                continue
+            vendor = report.vendor_names.get(finding.vendor, finding.vendor) or finding.kind.replace("_", " ")
+            spend = Money(finding.amount, report.currency) if finding.amount is not None else None
+            out.append(ShadowFinding(vendor=vendor, detail=finding.title, spend=spend))
+        return out
+
+    def new_this_month(self, day: date, now: datetime) -> list[ShadowFinding]:
+        """New vendors and spend spikes in the month containing `day`, as everyone may see them."""
+        report = monthly_report(self.engine, month_start(day), now, self.settings)
+        return [
+            ShadowFinding(
+                vendor=report.vendor_names.get(f.vendor, f.vendor),
+                detail=f.title,
+                spend=Money(f.amount, report.currency) if f.amount is not None else None,
+            )
+            for f in report.findings
+            if f.kind in DIGEST_KINDS and visible(f, GENERAL, self.settings.shadow_min_group_size)
+        ]
