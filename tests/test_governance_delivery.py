@@ -24,7 +24,7 @@ from aispend.core.governance import store
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.evaluate import Evaluated, apply_findings
 from aispend.core.governance.models import Notification
-from aispend.core.governance.outbox import DeliveryResult, claim_delivery, set_aside
+from aispend.core.governance.store import DeliveryResult, claim_delivery, set_aside
 from aispend.core.rules import agentic
 from aispend.core.rules import data_quality as dq
 from aispend.core.rules.change import ChangePolicy, evaluate_changes

@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from aispend.bot.alerts import alert_from_json, alert_to_json
-from aispend.bot.governance_alerts import alert_from_notification
+from aispend.bot.alerts import alert_from_json, alert_from_notification, alert_to_json
 from aispend.bot.render import render_alert
 from aispend.bot.views import AlertState
 from aispend.core.rules.findings import COMPANY

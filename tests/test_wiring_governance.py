@@ -14,8 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from aispend.app import deliver_notifications, evaluate_and_deliver, wire
-from aispend.bot.alerts import AlertService
-from aispend.bot.governance_alerts import deliver_with
+from aispend.bot.alerts import AlertService, deliver_with
 from aispend.bot.handlers import run_command
 from aispend.bot.models import AuditEntry, OutboxMessage
 from aispend.bot.outbox import Outbox
@@ -23,7 +22,7 @@ from aispend.bot.transport import SlackTransport
 from aispend.core.governance import store
 from aispend.core.governance.evaluate import Evaluated, evaluate_with_settings
 from aispend.core.governance.models import Notification, ThresholdAudit
-from aispend.core.governance.outbox import DeliveryResult
+from aispend.core.governance.store import DeliveryResult
 from aispend.core.rules.findings import Scope
 from aispend.core.rules.thresholds import Threshold
 from aispend.core.settings import Settings, load_settings

@@ -20,11 +20,10 @@ from typing import TextIO
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from aispend.bot.alerts import AlertService
+from aispend.bot.alerts import AlertService, GovernanceAlertStates, deliver_with
 from aispend.bot.app import Bot, Wired
 from aispend.bot.data import GovernanceSource, LedgerData, ShadowSource
 from aispend.bot.digest import gather_digest, post_digest
-from aispend.bot.governance_alerts import GovernanceAlertStates, deliver_with
 from aispend.bot.handlers import CommandContext
 from aispend.bot.outbox import Outbox, Transport
 from aispend.bot.permissions import Permissions
@@ -33,7 +32,7 @@ from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make
 from aispend.connectors.registry import build_connectors
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.evaluate import Evaluated, evaluate
-from aispend.core.governance.outbox import DeliveryResult, SetAside
+from aispend.core.governance.store import DeliveryResult, SetAside
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.catalog import DIGEST, EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION, ROLLUPS

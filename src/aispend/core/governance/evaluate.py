@@ -18,8 +18,7 @@ from sqlmodel import Session, col
 from aispend.core.governance import queries
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.models import AlertState, Notification
-from aispend.core.governance.outbox import DeliveryResult
-from aispend.core.governance.store import insert_notification, thresholds_as_rules
+from aispend.core.governance.store import DeliveryResult, insert_notification, thresholds_as_rules
 from aispend.core.ledger.db import session_scope
 from aispend.core.rules.agentic import escalation_gate_findings, run_cap_findings, token_budget_findings
 from aispend.core.rules.change import change_windows, evaluate_changes
