@@ -28,8 +28,8 @@ from aispend.bot.outbox import Outbox
 from aispend.bot.replay import ReplayGuard
 from aispend.bot.server import make_http_server, serve_in_thread
 from aispend.bot.transport import SlackTransport
-from aispend.bot.views import RECOVERED, RED, YELLOW
-from aispend.core.governance.models import Notification, Threshold
+from aispend.bot.views import RECOVERED, RED, YELLOW, AlertData
+from aispend.core.governance.models import AlertState, Notification, Threshold
 from aispend.core.governance.store import list_thresholds
 from aispend.core.ledger.models import Workflow
 from aispend.core.settings import load_settings
@@ -332,17 +332,42 @@ def test_crash_after_send_before_marking_sent_never_posts_twice(harness: Harness
 # --- an alert's life ----------------------------------------------------------------------------------
 
 
+# The alert these tests click on is a governance alert: its ack and snooze live in gov_alert_state.
+GOVERNED_KEY = "threshold|workflow:support-triage|2026-11"
+
+
+def governed_alert(**extra: object) -> AlertData:
+    return alert(**{"key": GOVERNED_KEY, **extra})
+
+
+def govern_the_alert(engine: Engine) -> None:
+    with Session(engine) as session:
+        session.add(
+            AlertState(
+                rule="threshold",
+                scope_kind="workflow",
+                scope_key="support-triage",
+                period="2026-11",
+                level="yellow",
+                since=NOW,
+                evaluated_at=NOW,
+            )
+        )
+        session.commit()
+
+
 def test_alert_life_open_ack_red_recovered(harness: Harness) -> None:
+    govern_the_alert(harness.engine)
     alerts = harness.wired.bot.alerts
     fake = harness.fake
-    alerts.notify(alert(level=YELLOW))
-    alerts.notify(alert(level=YELLOW))  # same level again: nothing
-    key = alert().key
+    alerts.notify(governed_alert(level=YELLOW))
+    alerts.notify(governed_alert(level=YELLOW))  # same level again: nothing
+    key = governed_alert().key
     assert harness.click("alert_ack", key, "U0FIN", action_ts="100.1").status_code == 200
     fake.wait_for(lambda f: len(f.of("chat.update")) == 1 and len(f.of("chat.postMessage")) == 2)
-    alerts.notify(alert(level=RED))
-    alerts.notify(alert(level=RED))
-    alerts.notify(alert(level=RECOVERED))
+    alerts.notify(governed_alert(level=RED))
+    alerts.notify(governed_alert(level=RED))
+    alerts.notify(governed_alert(level=RECOVERED))
     assert _sent_methods(fake) == [
         "chat.postMessage",  # the alert, in the finance channel
         "chat.update",
@@ -371,11 +396,12 @@ def test_alert_life_open_ack_red_recovered(harness: Harness) -> None:
 
 
 def test_explain_and_snooze_and_escalation(harness: Harness) -> None:
+    govern_the_alert(harness.engine)
     alerts = harness.wired.bot.alerts
     fake = harness.fake
-    alerts.notify(alert(level=RED, escalate=True))
+    alerts.notify(governed_alert(level=RED, escalate=True))
     assert [c.body["channel"] for c in fake.of("chat.postMessage")] == ["C0FIN", "C0LEAD"]
-    key = alert().key
+    key = governed_alert().key
     harness.click("alert_explain", key, "U0SOMEONE", action_ts="5.5")
     fake.wait_for(lambda f: len(f.of("chat.postMessage")) == 3)
     assert "model gpt-5" in json.dumps(fake.of("chat.postMessage")[2].body["blocks"])
@@ -471,6 +497,7 @@ class CrashBeforeSend:
 
 
 def test_alert_life_with_a_crash_between_write_and_send_at_every_step(harness: Harness) -> None:
+    govern_the_alert(harness.engine)
     from aispend.bot.alerts import AlertService
 
     client = harness.wired.client
@@ -483,10 +510,10 @@ def test_alert_life_with_a_crash_between_write_and_send_at_every_step(harness: H
         return AlertService(harness.engine, outbox, lambda: clock[0], finance_channel="C0FIN")
 
     steps = [
-        lambda s: s.notify(alert(level=YELLOW)),
-        lambda s: s.acknowledge(alert().key, "U0FIN"),
-        lambda s: s.notify(alert(level=RED)),
-        lambda s: s.notify(alert(level=RECOVERED)),
+        lambda s: s.notify(governed_alert(level=YELLOW)),
+        lambda s: s.acknowledge(governed_alert().key, "U0FIN"),
+        lambda s: s.notify(governed_alert(level=RED)),
+        lambda s: s.notify(governed_alert(level=RECOVERED)),
     ]
     for step in steps:
         with pytest.raises(Crash):

@@ -326,3 +326,21 @@ def test_the_scheduled_evaluate_job_of_aispend_run_delivers_alert_messages(engin
 def _delivered(done: Evaluated) -> DeliveryResult:
     assert done.delivered is not None
     return done.delivered
+
+
+def test_an_ack_from_the_cli_is_the_ack_slack_shows(engine: Engine, fake: FakeSlack) -> None:
+    """One alert state: `aispend alerts ack` and the Slack button write the same row, so the Slack
+    message never shows an alert as open that governance has acknowledged."""
+    seed(engine)
+    settings = slack_settings(fake)
+    set_levels(engine, "1000", "10000")
+    assert step(engine, settings, NOW) == (1, 1)
+    with Session(engine) as session:
+        store.ack_alert(session, KEY, who="maria", now=NOW)  # what `aispend alerts ack --by maria` writes
+        session.commit()
+    wire(settings, engine, lambda: NOW).bot.alerts.assign(KEY, "U0FIN", "U0NEW")  # the next change re-renders it
+    update = fake.of("chat.update")[-1].body
+    assert "Acknowledged by maria" in json.dumps(update["blocks"])
+    with Session(engine) as session:
+        [entry] = session.exec(select(AuditEntry)).all()
+    assert entry.before is not None and entry.before["state"] == "acknowledged"

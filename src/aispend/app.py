@@ -20,7 +20,7 @@ from typing import TextIO
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from aispend.bot.alerts import AlertService, GovernanceAlertStates, deliver_with
+from aispend.bot.alerts import AlertService, deliver_with
 from aispend.bot.app import Bot, Wired
 from aispend.bot.data import GovernanceSource, LedgerData, ShadowSource
 from aispend.bot.digest import gather_digest, post_digest
@@ -122,7 +122,6 @@ def wire(
         clock,
         finance_channel=settings.slack_finance_channel,
         leadership_channel=settings.slack_leadership_channel,
-        states=GovernanceAlertStates(),
     )
     config = GovernanceConfig.from_settings(settings)
     commands = CommandContext(

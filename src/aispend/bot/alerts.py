@@ -7,7 +7,8 @@ level or the recovery updates that message and adds a thread line, an escalation
 leadership channel. The notification is marked delivered (compare-and-set) in the SAME transaction that
 writes its outbox rows, and those rows are keyed by the notification's dedupe key: a crash anywhere, a
 re-run or two deliverers at once never post twice and never lose a message (the outbox then sends what
-was written). Acknowledge / Snooze in Slack write the governance alert state too (GovernanceAlertStates).
+was written). Acknowledge / Snooze in Slack write the governance alert state, the one place an alert's ack and
+snooze are kept; the message shows it.
 
 A notification that cannot be turned into a message (a payload this version cannot read) is set aside
 in its own transaction: marked failed with the reason and returned in DeliveryResult.set_aside for the
@@ -17,13 +18,12 @@ fault: it stops the delivery and the notification stays pending for the next one
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -43,6 +43,7 @@ from aispend.core.rules import periods
 from aispend.core.timeutil import Clock, as_utc
 
 SNOOZE = timedelta(hours=24)
+SLACK_ACTOR = "slack:"  # how governance records a Slack user who acknowledged an alert
 
 
 class UnknownAlert(LookupError):
@@ -58,14 +59,12 @@ class AlertService:
         *,
         finance_channel: str,
         leadership_channel: str = "",
-        states: AlertStates | None = None,
     ) -> None:
         self.engine = engine
         self.outbox = outbox
         self.clock = clock
         self.finance_channel = finance_channel
         self.leadership_channel = leadership_channel
-        self.states = states
 
     def notify(self, alert: AlertData) -> None:
         """Post a new alert, or update the existing message and add a thread line when its level changed."""
@@ -95,13 +94,11 @@ class AlertService:
                 updated_at=now,
             )
             session.add(stored)
-            self.outbox.post(session, post_key, self.finance_channel, render_alert(alert, _state(stored)))
+            state = _state(session, stored, now)
+            self.outbox.post(session, post_key, self.finance_channel, render_alert(alert, state))
             if alert.escalate and self.leadership_channel:
                 self.outbox.post(
-                    session,
-                    f"alert:{alert.key}:escalation",
-                    self.leadership_channel,
-                    render_alert(alert, _state(stored)),
+                    session, f"alert:{alert.key}:escalation", self.leadership_channel, render_alert(alert, state)
                 )
             return True
         if stored.level == alert.level:
@@ -111,13 +108,10 @@ class AlertService:
         stored.alert = alert_to_json(alert)
         stored.revision += 1
         stored.updated_at = now
-        if alert.level == RECOVERED:
-            stored.state = RECOVERED
-        elif _rank(alert.level) > _rank(previous) and stored.state in ("acknowledged", "snoozed"):
-            # An ack or snooze given at a lower level does not cover a rise (governance drops it too).
-            _set(stored, state="open", acknowledged_by=None, snoozed_until=None)
-        snoozed = stored.snoozed_until is not None and stored.snoozed_until > now
-        self._update(session, stored, alert, event_key)
+        # An ack or snooze given at a lower level does not cover a rise: governance dropped it when it
+        # evaluated the rise, before this notification was delivered.
+        snoozed = _state(session, stored, now).state == "snoozed"
+        self._update(session, stored, alert, event_key, now)
         if not snoozed or alert.level == RECOVERED:
             self.outbox.post(
                 session,
@@ -140,7 +134,7 @@ class AlertService:
                 session,
                 f"alert:{alert_key}:escalation",
                 self.leadership_channel,
-                render_alert(alert, _state(stored)),
+                render_alert(alert, _state(session, stored, self.clock())),
             )
         else:
             line += " (AISPEND_SLACK_LEADERSHIP_CHANNEL is not set: no copy was posted)"
@@ -156,18 +150,16 @@ class AlertService:
         return True
 
     def acknowledge(self, alert_key: str, user_id: str) -> None:
+        """Acknowledge the governance alert (no reminder, no escalation): its one state, gov_alert_state."""
+
         def change(session: Session, stored: AlertMessage, now: datetime) -> None:
-            _set(stored, state="acknowledged", acknowledged_by=user_id)
-            if self.states is not None:
-                self.states.acknowledge(session, alert_key, user_id, now)
+            store.ack_alert(session, alert_key, who=f"{SLACK_ACTOR}{user_id}", now=now)
 
         self._act(alert_key, user_id, "alert.acknowledge", change, f"Acknowledged by {mention(user_id)}.")
 
     def snooze(self, alert_key: str, user_id: str) -> None:
         def change(session: Session, stored: AlertMessage, now: datetime) -> None:
-            _set(stored, state="snoozed", snoozed_until=now + SNOOZE)
-            if self.states is not None:
-                self.states.snooze(session, alert_key, now + SNOOZE)
+            store.snooze_alert(session, alert_key, until=now + SNOOZE)
 
         self._act(alert_key, user_id, "alert.snooze", change, f"Snoozed for 24 h by {mention(user_id)}.")
 
@@ -203,11 +195,14 @@ class AlertService:
         now = self.clock()
         with Session(self.engine) as session:
             stored = self._get(session, alert_key)
-            before = _snapshot(stored)
+            before = _snapshot(session, stored, now)
             if before["state"] == RECOVERED:
                 return  # a recovered alert has no buttons left; an old click changes nothing
-            change(session, stored, now)
-            after = _snapshot(stored)
+            try:
+                change(session, stored, now)
+            except store.NotFoundError:
+                raise UnknownAlert(f"no governance alert for {alert_key!r}") from None
+            after = _snapshot(session, stored, now)
             if before == after:
                 return
             stored.revision += 1
@@ -222,7 +217,7 @@ class AlertService:
                 before=before,
                 after=after,
             )
-            self._update(session, stored, alert_from_json(stored.alert), None)
+            self._update(session, stored, alert_from_json(stored.alert), None, now)
             self.outbox.post(
                 session,
                 _event(stored, "thread", None),
@@ -233,9 +228,11 @@ class AlertService:
             session.commit()
         self.outbox.deliver_pending()
 
-    def _update(self, session: Session, stored: AlertMessage, alert: AlertData, event_key: str | None) -> None:
+    def _update(
+        self, session: Session, stored: AlertMessage, alert: AlertData, event_key: str | None, now: datetime
+    ) -> None:
         """Re-render the alert into its original message, and into the escalation copy if there is one."""
-        message = render_alert(alert, _state(stored))
+        message = render_alert(alert, _state(session, stored, now))
         self.outbox.update(session, _event(stored, "update", event_key), stored.post_key, message)
         escalation_key = f"alert:{stored.alert_key}:escalation"
         if sent_row(session, escalation_key) is not None:
@@ -247,14 +244,6 @@ class AlertService:
         if stored is None:
             raise UnknownAlert(f"no alert message for {alert_key!r}")
         return stored
-
-
-class AlertStates(Protocol):
-    """Where an alert's acknowledgement and snooze are also kept (the governance alert state), written in
-    the same transaction as the Slack message's change so the two always agree."""
-
-    def acknowledge(self, session: Session, alert_key: str, user_id: str, now: datetime) -> None: ...
-    def snooze(self, session: Session, alert_key: str, until: datetime) -> None: ...
 
 
 _RANKS = {"yellow": 1, "red": 2}
@@ -276,21 +265,30 @@ def _set(stored: AlertMessage, **values: Any) -> None:
         setattr(stored, name, value)
 
 
-def _state(stored: AlertMessage) -> AlertState:
-    return AlertState(
-        state=stored.state,
-        acknowledged_by=stored.acknowledged_by,
-        snoozed_until=stored.snoozed_until,
-        owner=stored.owner,
-    )
+def _state(session: Session, stored: AlertMessage, now: datetime) -> AlertState:
+    """What the message shows: recovered by its level, else acknowledged or snoozed as the governance
+    alert state says (the one place either is kept), else open."""
+    if stored.level == RECOVERED:
+        return AlertState(state=RECOVERED, owner=stored.owner)
+    try:
+        governed = store.find_alert(session, stored.alert_key)
+    except store.NotFoundError:  # an alert governance does not know: nothing acknowledged it
+        return AlertState(owner=stored.owner)
+    if governed.acked_at is not None:
+        who = governed.acked_by or ""
+        return AlertState(state="acknowledged", acknowledged_by=who.removeprefix(SLACK_ACTOR), owner=stored.owner)
+    if governed.snoozed_until is not None and as_utc(governed.snoozed_until) > as_utc(now):
+        return AlertState(state="snoozed", snoozed_until=as_utc(governed.snoozed_until), owner=stored.owner)
+    return AlertState(owner=stored.owner)
 
 
-def _snapshot(stored: AlertMessage) -> dict[str, Any]:
+def _snapshot(session: Session, stored: AlertMessage, now: datetime) -> dict[str, Any]:
+    state = _state(session, stored, now)
     return {
-        "state": stored.state,
-        "acknowledged_by": stored.acknowledged_by,
-        "owner": stored.owner,
-        "snoozed_until": stored.snoozed_until.isoformat() if stored.snoozed_until else None,
+        "state": state.state,
+        "acknowledged_by": state.acknowledged_by,
+        "owner": state.owner,
+        "snoozed_until": state.snoozed_until.isoformat() if state.snoozed_until else None,
     }
 
 
@@ -530,16 +528,3 @@ def _set_aside(engine: Engine, note: dict[str, Any], now: datetime, exc: Excepti
         return None  # delivered or set aside by another deliverer meanwhile
     log.warning("governance notification %s (%s) set aside: %s", note["id"], note["dedupe_key"], reason)
     return SetAside(note["id"], note["dedupe_key"], reason)
-
-
-class GovernanceAlertStates:
-    """Acknowledge / Snooze clicked in Slack also acknowledge / snooze the governance alert (no reminder,
-    no escalation), in the same transaction as the message's change."""
-
-    def acknowledge(self, session: Session, alert_key: str, user_id: str, now: datetime) -> None:
-        with contextlib.suppress(store.NotFoundError):  # not a governance alert: nothing to keep in step
-            store.ack_alert(session, alert_key, who=f"slack:{user_id}", now=now)
-
-    def snooze(self, session: Session, alert_key: str, until: datetime) -> None:
-        with contextlib.suppress(store.NotFoundError):
-            store.snooze_alert(session, alert_key, until=until)

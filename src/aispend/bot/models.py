@@ -57,9 +57,7 @@ class AlertMessage(SQLModel, table=True):
     post_key: str = Field(max_length=255)  # outbox key of the original message
     channel: str = Field(max_length=64)
     level: str = Field(max_length=16)  # yellow | red | recovered
-    state: str = Field(default="open", max_length=16)  # open | acknowledged | snoozed | recovered
-    acknowledged_by: str | None = Field(default=None, max_length=64)
-    snoozed_until: datetime | None = None
+    # Acknowledged or snoozed: the governance alert state (gov_alert_state), never kept here as well.
     owner: str = Field(default="", max_length=128)
     revision: int = Field(default=0)  # bumped per change; part of each update's idempotency key
     alert: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
