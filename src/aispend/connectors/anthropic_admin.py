@@ -6,15 +6,16 @@ HTTP library) using the documented headers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
-from aispend.connectors.base import FatalError, FetchResult, RetryableError, Window
+from aispend.connectors.base import Connector, FatalError, FetchResult, RetryableError, Sleep, Window
 from aispend.connectors.normalize import (
     amount,
     loads_exact,
@@ -26,9 +27,10 @@ from aispend.connectors.normalize import (
 from aispend.connectors.throttle import api_root, error_for_status
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.money import MoneyError, normalize_currency
+from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, start_of_day, system_clock
 from aispend.ledger.costlines import CostLineIn
-from aispend.rules.attribution import AttributionRules
+from aispend.rules.attribution import AttributionRules, load_rules
 from aispend.usage.store import UsageLineIn
 
 SOURCE = "anthropic"
@@ -36,12 +38,9 @@ PROVIDER_NAME = "Anthropic"
 SERVICE_NAME = "Claude API"
 API_VERSION = "2023-06-01"
 DEFAULT_WORKSPACE = "default"  # the API reports the default workspace as null
-AUTH_FIX = (
-    "set AISPEND_ANTHROPIC_ADMIN_KEY to an Admin API key (sk-ant-admin...) created by an organization admin"
-)
+AUTH_FIX = "set AISPEND_ANTHROPIC_ADMIN_KEY to an Admin API key (sk-ant-admin...) created by an organization admin"
 REQUEST_FIX = (
-    "check AISPEND_ANTHROPIC_BASE_URL points at the Anthropic API "
-    "(or a proxy that forwards /v1/organizations)"
+    "check AISPEND_ANTHROPIC_BASE_URL points at the Anthropic API (or a proxy that forwards /v1/organizations)"
 )
 PAGE_LIMIT = 31  # the most daily buckets either report returns per page
 CENTS = Decimal(100)
@@ -49,7 +48,7 @@ Params = list[tuple[str, str | int | float | bool | None]]
 
 
 @dataclass
-class AnthropicAdminConnector:
+class AnthropicAdminConnector(Connector):
     admin_key: str | None
     base_url: str = "https://api.anthropic.com"
     rules: AttributionRules = field(default_factory=AttributionRules)
@@ -58,6 +57,18 @@ class AnthropicAdminConnector:
     page_limit: int = PAGE_LIMIT
     transport: httpx.BaseTransport | None = None
     name: str = SOURCE
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Self:
+        """`sleep` is unused: this connector never waits itself (the engine retries)."""
+        key = settings.anthropic_admin_key
+        return cls(
+            admin_key=key.get_secret_value() if key is not None else None,
+            base_url=settings.anthropic_base_url,
+            rules=load_rules(settings.attribution_file),
+            timeout=settings.sync_http_timeout_seconds,
+            clock=clock,
+        )
 
     def is_configured(self) -> bool:
         return bool(self.admin_key)
@@ -82,9 +93,7 @@ class AnthropicAdminConnector:
             transport=self.transport,
         ) as client:
             cost_params: Params = [*bounds, ("group_by[]", "workspace_id"), ("group_by[]", "description")]
-            for index, page in enumerate(
-                self._pages(client, "/v1/organizations/cost_report", cost_params), 1
-            ):
+            for index, page in enumerate(self._pages(client, "/v1/organizations/cost_report", cost_params), 1):
                 requests += 1
                 with parsing(self.name, f"/v1/organizations/cost_report page {index}", REQUEST_FIX):
                     for bucket in page["data"]:
@@ -147,9 +156,7 @@ class AnthropicAdminConnector:
         except ValueError:
             raise RetryableError(self.name, f"{path} answered with invalid JSON") from None
         if not isinstance(body, dict):
-            raise FatalError(
-                self.name, f"{path} answered with something other than a JSON object", REQUEST_FIX
-            )
+            raise FatalError(self.name, f"{path} answered with something other than a JSON object", REQUEST_FIX)
         return body
 
     def _cost_line(self, bucket: dict[str, Any], result: dict[str, Any]) -> CostLineIn:

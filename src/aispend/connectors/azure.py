@@ -43,24 +43,23 @@ from azure.mgmt.costmanagement.models import (
     QueryTimePeriod,
 )
 
-from aispend.connectors.base import ConnectorError, FatalError, FetchResult, RetryableError, Window
+from aispend.connectors.base import CheckReport, ConnectorError, FatalError, FetchResult, RetryableError, Window
 from aispend.connectors.cloudcommon import (
     DEFAULT_THROTTLE_RETRIES,
-    CheckReport,
+    CloudConnector,
     Throttled,
-    attribute,
     day_period,
     is_loopback_url,
     max_retry_after,
     natural_key,
     split_days,
-    with_throttle_retry,
 )
+from aispend.connectors.normalize import attribute
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.money import normalize_currency, parse_decimal
 from aispend.core.settings import Settings
 from aispend.ledger.costlines import CostLineIn
-from aispend.rules.attribution import AttributionRules, load_rules
+from aispend.rules.attribution import AttributionRules
 
 SOURCE = "azure"
 PROVIDER = "Microsoft"
@@ -91,7 +90,7 @@ class _Page:
     next_link: str | None
 
 
-class AzureCostConnector:
+class AzureCostConnector(CloudConnector):
     name = SOURCE
 
     def __init__(
@@ -110,6 +109,7 @@ class AzureCostConnector:
         sleep: Callable[[float], None] = time.sleep,
         max_throttle_retries: int = DEFAULT_THROTTLE_RETRIES,
     ) -> None:
+        super().__init__(rules=rules, sleep=sleep, max_throttle_retries=max_throttle_retries)
         self.scope = (scope or "").strip().strip("/")
         self._client = client
         self._client_factory = client_factory or (lambda: make_cost_client(base_url))
@@ -119,13 +119,10 @@ class AzureCostConnector:
         self.tag_keys = tuple(tag_keys)
         self.service_names = tuple(service_names)
         self.resource_types = tuple(t.lower() for t in resource_types)
-        self._rules = rules or AttributionRules()
-        self._sleep = sleep
-        self._max_throttle_retries = max_throttle_retries
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> AzureCostConnector:
-        options: dict[str, Any] = {
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        return {
             "scope": settings.azure_scope,
             "base_url": settings.azure_base_url,
             "cost_type": settings.azure_cost_type,
@@ -133,10 +130,7 @@ class AzureCostConnector:
             "tag_keys": settings.azure_tag_keys,
             "service_names": settings.azure_service_names,
             "resource_types": settings.azure_resource_types,
-            "rules": load_rules(settings.attribution_file),
         }
-        options.update(overrides)
-        return cls(**options)
 
     def is_configured(self) -> bool:
         return bool(self.scope)
@@ -154,23 +148,17 @@ class AzureCostConnector:
         requests = 0
         lines: list[CostLineIn] = []
         for start, end in split_days(window.start, window.end, MAX_DAYS_PER_QUERY):
-            cost_rows, sent = self._query_rows(
-                start, end, [("Dimension", "ServiceName"), ("Dimension", "ResourceId")]
-            )
+            cost_rows, sent = self._query_rows(start, end, [("Dimension", "ServiceName"), ("Dimension", "ResourceId")])
             requests += sent
             tags_by_resource: dict[tuple[date, str], dict[str, str]] = {}
             if cost_rows:
                 for key in self.tag_keys:
-                    tag_rows, sent = self._query_rows(
-                        start, end, [("Dimension", "ResourceId"), ("TagKey", key)]
-                    )
+                    tag_rows, sent = self._query_rows(start, end, [("Dimension", "ResourceId"), ("TagKey", key)])
                     requests += sent
                     _merge_tags(tags_by_resource, key, tag_rows, self._amount)
             lines.extend(self._line(row, tags_by_resource) for row in cost_rows)
         with_cost = [line.charge_period_start for line in lines if line.billed_cost != 0]
-        return FetchResult(
-            lines=lines, requests=requests, freshest_data_at=max(with_cost) if with_cost else None
-        )
+        return FetchResult(lines=lines, requests=requests, freshest_data_at=max(with_cost) if with_cost else None)
 
     def check(self, today: date) -> CheckReport:
         """Credentials and access to the scope: one small query over yesterday (one QPU)."""
@@ -188,9 +176,7 @@ class AzureCostConnector:
 
     def _check_ready(self) -> None:
         if not self.scope:
-            raise FatalError(
-                SOURCE, "no scope configured", "set AISPEND_AZURE_SCOPE (e.g. subscriptions/<id>)"
-            )
+            raise FatalError(SOURCE, "no scope configured", "set AISPEND_AZURE_SCOPE (e.g. subscriptions/<id>)")
         # Bearer tokens only travel over TLS, except to a local endpoint (tests, a local proxy).
         if self.base_url.lower().startswith("http://") and not is_loopback_url(self.base_url):
             raise FatalError(
@@ -239,9 +225,7 @@ class AzureCostConnector:
             ),
         )
 
-    def _query_rows(
-        self, start: date, end: date, groupings: list[tuple[str, str]]
-    ) -> tuple[list[dict[str, Any]], int]:
+    def _query_rows(self, start: date, end: date, groupings: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], int]:
         """All rows of one query, as dicts by column name, and how many requests it took."""
         definition = self._definition(start, end, groupings)
         sent = 0
@@ -250,21 +234,15 @@ class AzureCostConnector:
             nonlocal sent
             sent += 1
 
-        page = self._retrying(lambda: self._first_page(definition), count)
+        page = self.retrying(lambda: self._first_page(definition), count)
         rows = _rows_by_name(page)
         while page.next_link:
-            page = self._retrying(partial(self._next_page, page.next_link, definition), count)
+            page = self.retrying(partial(self._next_page, page.next_link, definition), count)
             rows.extend(_rows_by_name(page))
         return rows, sent
 
-    def _retrying(self, call: Callable[[], _Page], on_attempt: Callable[[], None]) -> _Page:
-        return with_throttle_retry(
-            call,
-            classify=lambda exc: classify_azure_error(exc, self.scope),
-            sleep=self._sleep,
-            max_retries=self._max_throttle_retries,
-            on_attempt=on_attempt,
-        )
+    def classify(self, exc: Exception) -> ConnectorError | None:
+        return classify_azure_error(exc, self.scope)
 
     def _first_page(self, definition: QueryDefinition) -> _Page:
         raw: Any = self.client.query.usage(
@@ -295,9 +273,7 @@ class AzureCostConnector:
             "check AISPEND_AZURE_COST_COLUMN (PreTaxCost or Cost)",
         )
 
-    def _line(
-        self, row: dict[str, Any], tags_by_resource: dict[tuple[date, str], dict[str, str]]
-    ) -> CostLineIn:
+    def _line(self, row: dict[str, Any], tags_by_resource: dict[tuple[date, str], dict[str, str]]) -> CostLineIn:
         day = _usage_day(row)
         service = str(row.get("ServiceName") or "")
         resource_id = str(row.get("ResourceId") or "")
@@ -399,13 +375,9 @@ def classify_azure_error(exc: Exception, scope: str) -> ConnectorError | None:
         headers = dict(response.headers) if response is not None else {}
         message = _first_line(exc)
         if status == 429:
-            return Throttled(
-                SOURCE, f"Cost Management throttled the query: {message}", max_retry_after(headers)
-            )
+            return Throttled(SOURCE, f"Cost Management throttled the query: {message}", max_retry_after(headers))
         if status >= 500:
-            return RetryableError(
-                SOURCE, f"Cost Management server error {status}: {message}", max_retry_after(headers)
-            )
+            return RetryableError(SOURCE, f"Cost Management server error {status}: {message}", max_retry_after(headers))
         if status in (401, 403):
             return FatalError(SOURCE, f"access denied ({status}): {message}", _auth_fix(scope))
         if status == 404:

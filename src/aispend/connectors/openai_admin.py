@@ -7,15 +7,16 @@ parsed with Decimal so that `amount.value` (a JSON float) never passes through f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import openai
 from openai import OpenAI
 
-from aispend.connectors.base import FatalError, FetchResult, RetryableError, Window
+from aispend.connectors.base import Connector, FatalError, FetchResult, RetryableError, Sleep, Window
 from aispend.connectors.normalize import (
     amount,
     loads_exact,
@@ -27,9 +28,10 @@ from aispend.connectors.normalize import (
 from aispend.connectors.throttle import api_root, error_for_status
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.money import MoneyError, normalize_currency
+from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, start_of_day, system_clock
 from aispend.ledger.costlines import CostLineIn
-from aispend.rules.attribution import AttributionRules
+from aispend.rules.attribution import AttributionRules, load_rules
 from aispend.usage.store import UsageLineIn
 
 SOURCE = "openai"
@@ -39,15 +41,13 @@ AUTH_FIX = (
     "set AISPEND_OPENAI_ADMIN_KEY to an organization admin key (sk-admin-...) created by an "
     "organization Owner under Settings > Admin keys"
 )
-REQUEST_FIX = (
-    "check AISPEND_OPENAI_BASE_URL points at the OpenAI API (or a proxy that forwards /v1/organization)"
-)
+REQUEST_FIX = "check AISPEND_OPENAI_BASE_URL points at the OpenAI API (or a proxy that forwards /v1/organization)"
 # Buckets per page: a 31-day window (the engine's largest) fits one page of each report.
 PAGE_LIMIT = 31
 
 
 @dataclass
-class OpenAIAdminConnector:
+class OpenAIAdminConnector(Connector):
     admin_key: str | None
     base_url: str = "https://api.openai.com/v1"
     rules: AttributionRules = field(default_factory=AttributionRules)
@@ -55,6 +55,18 @@ class OpenAIAdminConnector:
     clock: Clock = system_clock
     page_limit: int = PAGE_LIMIT
     name: str = SOURCE
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Self:
+        """`sleep` is unused: this connector never waits itself (the engine retries)."""
+        key = settings.openai_admin_key
+        return cls(
+            admin_key=key.get_secret_value() if key is not None else None,
+            base_url=settings.openai_base_url,
+            rules=load_rules(settings.attribution_file),
+            timeout=settings.sync_http_timeout_seconds,
+            clock=clock,
+        )
 
     def is_configured(self) -> bool:
         return bool(self.admin_key)
@@ -146,9 +158,7 @@ class OpenAIAdminConnector:
             raise RetryableError(self.name, f"cannot reach the API: {exc}") from None
         body = loads_exact(raw.http_response.text)
         if not isinstance(body, dict):
-            raise FatalError(
-                self.name, "the API answered with something other than a JSON object", REQUEST_FIX
-            )
+            raise FatalError(self.name, "the API answered with something other than a JSON object", REQUEST_FIX)
         return body
 
     def _cost_line(self, bucket: dict[str, Any], result: dict[str, Any]) -> CostLineIn:
