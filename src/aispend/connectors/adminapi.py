@@ -54,7 +54,7 @@ class Report:
 
 @dataclass
 class AdminApiConnector(Connector):
-    admin_key: str | None
+    admin_key: str | None = field(repr=False)  # a secret: never in a repr, a log line or an error
     base_url: str = ""
     rules: AttributionRules = field(default_factory=AttributionRules)
     timeout: float = 60.0
