@@ -222,7 +222,7 @@ def test_restated_day_updates_the_ledger_row(google: FakeGoogleCloud, engine: En
 
 
 def test_check_lists_projects_and_finds_the_export(google: FakeGoogleCloud) -> None:
-    check = connector(google).check()
+    check = connector(google).check(NOW.date())
     assert check.projects == ["support-bot"] and check.display_name == "Acme"
     assert check.table_id == f"billing-proj.{TABLE}"
     assert check.source == "gcp" and "(Acme) is open" in check.details[0] and "exists" in check.details[2]
@@ -231,7 +231,7 @@ def test_check_lists_projects_and_finds_the_export(google: FakeGoogleCloud) -> N
 def test_check_explains_a_missing_export(google: FakeGoogleCloud) -> None:
     google.tables = {"billing.gcp_billing_export_resource_v1_01ABCD_234567_89EFGH"}
     with pytest.raises(FatalError) as raised:
-        connector(google).check()
+        connector(google).check(NOW.date())
     message = str(raised.value)
     assert "gcp_billing_export_v1_01ABCD_234567_89EFGH does not exist" in message
     assert "gcp_billing_export_resource_v1_01ABCD_234567_89EFGH" in message  # what is there instead
@@ -241,7 +241,7 @@ def test_check_explains_a_missing_export(google: FakeGoogleCloud) -> None:
 def test_check_reports_billing_account_access(google: FakeGoogleCloud) -> None:
     google.billing_accounts = {}
     with pytest.raises(FatalError, match="permission") as raised:
-        connector(google).check()
+        connector(google).check(NOW.date())
     assert "roles/billing.viewer" in raised.value.fix
 
 

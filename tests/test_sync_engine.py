@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from aispend.connectors.base import FatalError, FetchResult, RetryableError, Window
+from aispend.connectors.base import Connector, FatalError, FetchResult, RetryableError, Window
 from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.ledger.usage import UsageLineIn
 from aispend.core.timeutil import start_of_day
@@ -23,7 +23,7 @@ TODAY = NOW.date()
 
 
 @dataclass
-class MemoryConnector:
+class MemoryConnector(Connector):
     """Serves bill lines from a dict day -> {key: amount}; failures are scripted per call."""
 
     name: str
@@ -267,6 +267,6 @@ def test_window_boundaries_are_utc_days(when: datetime) -> None:
 
 def test_connector_may_ask_for_longer_windows(engine: Engine) -> None:
     conn = MemoryConnector("mem")
-    conn.max_window_days = 400  # type: ignore[attr-defined]
+    conn.max_window_days = 400
     make_engine(engine, FakeTime(), backfill_days=90).sync({"mem": conn})
     assert conn.windows == [Window(TODAY - timedelta(days=89), TODAY + timedelta(days=1))]

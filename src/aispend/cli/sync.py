@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 from datetime import date, datetime, timedelta
@@ -14,7 +13,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from aispend.cli.runtime import err_console, runtime
-from aispend.connectors.base import Connector, ConnectorError, RetryableError, Window
+from aispend.connectors.base import Connector, ConnectorError, RetryableError
 from aispend.connectors.registry import UnknownSourceError, build_connectors
 from aispend.core.redact import redact, redact_optional
 from aispend.core.settings import Settings
@@ -172,23 +171,6 @@ def status_cmd(
     Console().print(table)
 
 
-def _probe(connector: Connector, window: Window) -> tuple[datetime | None, list[str]]:
-    """A connector may offer a cheaper `check()` (e.g. when every read is billed); else read `window`.
-
-    Returns the freshest data point seen and what the check found (one fact per line). Cloud
-    connectors take the day to check (`check(today)`) and return a report (`CheckReport.details`).
-    """
-    check = getattr(connector, "check", None)
-    if callable(check):
-        wants_day = "today" in inspect.signature(check).parameters
-        result = check(window.end - timedelta(days=1)) if wants_day else check()
-        if isinstance(result, datetime):
-            return result, []
-        details = getattr(result, "details", None)
-        return None, [str(line) for line in details] if isinstance(details, list) else []
-    return connector.fetch(window).freshest_data_at, []
-
-
 @connectors_app.command("check")
 def check_cmd(
     ctx: typer.Context,
@@ -207,7 +189,6 @@ def check_cmd(
     connectors = _connectors(ctx, sources)
     states = load_states(rt.engine())
     today = rt.clock().date()
-    probe = Window(today - timedelta(days=1), today + timedelta(days=1))
     results = []
     for name, connector in connectors.items():
         state = states.get(name, {})
@@ -222,10 +203,11 @@ def check_cmd(
         }
         if connector.is_configured():
             try:
-                freshest, entry["details"] = _probe(connector, probe)
+                report = connector.check(today)
                 entry["authenticated"] = True
-                if freshest and not entry["freshest_data_at"]:
-                    entry["freshest_data_at"] = _iso(freshest)
+                entry["details"] = list(report.details)
+                if report.freshest_data_at and not entry["freshest_data_at"]:
+                    entry["freshest_data_at"] = _iso(report.freshest_data_at)
             except RetryableError as exc:  # throttled or down: says nothing about the key
                 entry["check_error"] = redact(f"could not tell (retryable): {exc}")
             except ConnectorError as exc:

@@ -39,21 +39,20 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from aispend.connectors.base import ConnectorError, FatalError, FetchResult, RetryableError, Window
+from aispend.connectors.base import CheckReport, ConnectorError, FatalError, FetchResult, RetryableError, Window
 from aispend.connectors.cloudcommon import (
     DEFAULT_THROTTLE_RETRIES,
-    CheckReport,
+    CloudConnector,
     Throttled,
-    attribute,
     day_period,
     max_retry_after,
     natural_key,
-    with_throttle_retry,
 )
+from aispend.connectors.normalize import attribute
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.money import normalize_currency, parse_decimal
-from aispend.core.rules.attribution import AttributionRules, load_rules
+from aispend.core.rules.attribution import AttributionRules
 from aispend.core.settings import Settings
 
 SOURCE = "aws"
@@ -96,7 +95,7 @@ def make_ce_client(region: str = "us-east-1", endpoint_url: str | None = None) -
     return session.client("ce", region_name=region, endpoint_url=endpoint_url or None, config=config)
 
 
-class AwsCostExplorerConnector:
+class AwsCostExplorerConnector(CloudConnector):
     name = SOURCE
     # The sync engine cuts windows into chunks of this many days (default 31). Every chunk repeats
     # the discovery and per-service queries, each billed, while Cost Explorer pages a long answer
@@ -119,6 +118,7 @@ class AwsCostExplorerConnector:
     ) -> None:
         if len(tag_keys) > 2:
             raise ValueError("Cost Explorer groups by at most 2 tag keys")
+        super().__init__(rules=rules, sleep=sleep, max_throttle_retries=max_throttle_retries)
         self._client = client
         self._client_factory = client_factory or make_ce_client
         self._enabled = enabled
@@ -126,24 +126,18 @@ class AwsCostExplorerConnector:
         self.tag_keys = tuple(tag_keys)
         self.service_search = tuple(service_search)
         self.services = tuple(services)
-        self._rules = rules or AttributionRules()
-        self._sleep = sleep
-        self._max_throttle_retries = max_throttle_retries
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> AwsCostExplorerConnector:
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
         region, endpoint = settings.aws_region, settings.aws_endpoint_url
-        options: dict[str, Any] = {
+        return {
             "client_factory": lambda: make_ce_client(region, endpoint),
             "enabled": settings.aws_enabled,
             "metric": settings.aws_cost_metric,
             "tag_keys": settings.aws_tag_keys,
             "service_search": settings.aws_service_search,
             "services": settings.aws_services,
-            "rules": load_rules(settings.attribution_file),
         }
-        options.update(overrides)
-        return cls(**options)
 
     def is_configured(self) -> bool:
         return self._enabled
@@ -242,13 +236,10 @@ class AwsCostExplorerConnector:
             params = {**params, "NextPageToken": token}
 
     def _call(self, method: Callable[..., dict[str, Any]], params: dict[str, Any], counter: _Counter) -> Any:
-        return with_throttle_retry(
-            lambda: method(**params),
-            classify=classify_aws_error,
-            sleep=self._sleep,
-            max_retries=self._max_throttle_retries,
-            on_attempt=counter.bump,
-        )
+        return self.retrying(lambda: method(**params), on_attempt=counter.bump)
+
+    def classify(self, exc: Exception) -> ConnectorError | None:
+        return classify_aws_error(exc)
 
     # --- normalization ----------------------------------------------------------------------------
 

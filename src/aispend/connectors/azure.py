@@ -43,23 +43,22 @@ from azure.mgmt.costmanagement.models import (
     QueryTimePeriod,
 )
 
-from aispend.connectors.base import ConnectorError, FatalError, FetchResult, RetryableError, Window
+from aispend.connectors.base import CheckReport, ConnectorError, FatalError, FetchResult, RetryableError, Window
 from aispend.connectors.cloudcommon import (
     DEFAULT_THROTTLE_RETRIES,
-    CheckReport,
+    CloudConnector,
     Throttled,
-    attribute,
     day_period,
     is_loopback_url,
     max_retry_after,
     natural_key,
     split_days,
-    with_throttle_retry,
 )
+from aispend.connectors.normalize import attribute
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.money import normalize_currency, parse_decimal
-from aispend.core.rules.attribution import AttributionRules, load_rules
+from aispend.core.rules.attribution import AttributionRules
 from aispend.core.settings import Settings
 
 SOURCE = "azure"
@@ -91,7 +90,7 @@ class _Page:
     next_link: str | None
 
 
-class AzureCostConnector:
+class AzureCostConnector(CloudConnector):
     name = SOURCE
 
     def __init__(
@@ -110,6 +109,7 @@ class AzureCostConnector:
         sleep: Callable[[float], None] = time.sleep,
         max_throttle_retries: int = DEFAULT_THROTTLE_RETRIES,
     ) -> None:
+        super().__init__(rules=rules, sleep=sleep, max_throttle_retries=max_throttle_retries)
         self.scope = (scope or "").strip().strip("/")
         self._client = client
         self._client_factory = client_factory or (lambda: make_cost_client(base_url))
@@ -119,13 +119,10 @@ class AzureCostConnector:
         self.tag_keys = tuple(tag_keys)
         self.service_names = tuple(service_names)
         self.resource_types = tuple(t.lower() for t in resource_types)
-        self._rules = rules or AttributionRules()
-        self._sleep = sleep
-        self._max_throttle_retries = max_throttle_retries
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> AzureCostConnector:
-        options: dict[str, Any] = {
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        return {
             "scope": settings.azure_scope,
             "base_url": settings.azure_base_url,
             "cost_type": settings.azure_cost_type,
@@ -133,10 +130,7 @@ class AzureCostConnector:
             "tag_keys": settings.azure_tag_keys,
             "service_names": settings.azure_service_names,
             "resource_types": settings.azure_resource_types,
-            "rules": load_rules(settings.attribution_file),
         }
-        options.update(overrides)
-        return cls(**options)
 
     def is_configured(self) -> bool:
         return bool(self.scope)
@@ -240,21 +234,15 @@ class AzureCostConnector:
             nonlocal sent
             sent += 1
 
-        page = self._retrying(lambda: self._first_page(definition), count)
+        page = self.retrying(lambda: self._first_page(definition), count)
         rows = _rows_by_name(page)
         while page.next_link:
-            page = self._retrying(partial(self._next_page, page.next_link, definition), count)
+            page = self.retrying(partial(self._next_page, page.next_link, definition), count)
             rows.extend(_rows_by_name(page))
         return rows, sent
 
-    def _retrying(self, call: Callable[[], _Page], on_attempt: Callable[[], None]) -> _Page:
-        return with_throttle_retry(
-            call,
-            classify=lambda exc: classify_azure_error(exc, self.scope),
-            sleep=self._sleep,
-            max_retries=self._max_throttle_retries,
-            on_attempt=on_attempt,
-        )
+    def classify(self, exc: Exception) -> ConnectorError | None:
+        return classify_azure_error(exc, self.scope)
 
     def _first_page(self, definition: QueryDefinition) -> _Page:
         raw: Any = self.client.query.usage(

@@ -1,14 +1,27 @@
-"""The one connector protocol every source implements."""
+"""The one connector protocol every source implements: the `Connector` base class.
+
+Every source subclasses `Connector`. It must give `name`, `is_configured()` and `fetch(window)`;
+it may override what has a documented default here: `max_window_days`, `check(today)` and the
+`from_settings(settings, *, clock, sleep)` constructor the registry calls for every source.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Protocol
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Self
 
 from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.ledger.usage import UsageLineIn
+from aispend.core.timeutil import Clock, system_clock
+
+if TYPE_CHECKING:
+    from aispend.core.settings import Settings
+
+Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -59,9 +72,50 @@ class FatalError(ConnectorError):
         self.fix = fix
 
 
-class Connector(Protocol):
+@dataclass
+class CheckReport:
+    """What a connector's `check()` found, one fact per line (for `aispend connectors check`).
+
+    A check that fails raises the same FatalError / RetryableError a fetch would.
+    """
+
+    source: str
+    details: list[str] = field(default_factory=list)
+    freshest_data_at: datetime | None = None
+
+
+class Connector(ABC):
+    """A source of bill lines (and usage). The sync engine only ever calls what is declared here."""
+
     name: str
+    # The longest window the engine asks `fetch` for; None: the sync policy's chunk size (31 days).
+    # A source where every request is billed and one request covers months (Cost Explorer) asks
+    # for more, so that a backfill is not cut into chunks that each repeat the billed requests.
+    max_window_days: int | None = None
 
-    def is_configured(self) -> bool: ...
+    @abstractmethod
+    def is_configured(self) -> bool:
+        """Whether the settings name this source (false: the engine skips it, nothing is called)."""
 
-    def fetch(self, window: Window) -> FetchResult: ...
+    @abstractmethod
+    def fetch(self, window: Window) -> FetchResult:
+        """Every bill line of `window`; raise RetryableError / FatalError when that is not possible."""
+
+    def check(self, today: date) -> CheckReport:
+        """Prove the credentials work, for `aispend connectors check`; nothing is written.
+
+        Default: one small fetch of yesterday and `today`. A source where that read is billed or
+        slow overrides this with a cheaper call, and may say what it found in `details`.
+        """
+        window = Window(today - timedelta(days=1), today + timedelta(days=1))
+        return CheckReport(self.name, freshest_data_at=self.fetch(window).freshest_data_at)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Self:
+        """The connector the settings describe; how the registry builds every source.
+
+        `clock` is the time the connector reads (never the wall clock directly); a connector that
+        waits on its own (the cloud connectors retry a throttled request in place) waits through
+        `sleep`, the engine's, so that tests never really wait and every wait is visible to them.
+        """
+        raise NotImplementedError(f"{cls.__name__} cannot be built from settings")

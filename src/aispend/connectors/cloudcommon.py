@@ -1,4 +1,4 @@
-"""Helpers shared by the cloud-billing connectors (AWS, Azure, GCP): keys, days, throttle retries.
+"""What the cloud-billing connectors (AWS, Azure, GCP) share: their base class, keys, days, throttle retries.
 
 Retry split: a connector retries a *throttled* request itself (the provider said how long to wait,
 and redoing earlier pages would cost money on Cost Explorer), a few times, through an injected
@@ -9,16 +9,20 @@ RetryableError with the provider's wait in `retry_after`, and the sync engine ow
 from __future__ import annotations
 
 import hashlib
+import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from ipaddress import ip_address
-from typing import Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-from aispend.connectors.base import ConnectorError, RetryableError
-from aispend.core.rules.attribution import AttributionRules
-from aispend.core.timeutil import start_of_day
+from aispend.connectors.base import Connector, ConnectorError, RetryableError, Sleep
+from aispend.core.rules.attribution import AttributionRules, load_rules
+from aispend.core.timeutil import Clock, start_of_day, system_clock
+
+if TYPE_CHECKING:
+    from aispend.core.settings import Settings
 
 T = TypeVar("T")
 
@@ -27,39 +31,64 @@ DEFAULT_THROTTLE_RETRIES = 3
 MAX_INLINE_WAIT_SECONDS = 120.0
 
 
-@dataclass
-class CheckReport:
-    """What a connector's `check()` found, one fact per line (for `aispend connectors check`).
-
-    A check that fails raises the same FatalError / RetryableError a fetch would.
-    """
-
-    source: str
-    details: list[str]
-
-
-class Dimensions(TypedDict):
-    workflow: str
-    feature: str
-    team: str
-    customer: str
-    environment: str
-
-
-def attribute(rules: AttributionRules, fields: Mapping[str, str], tags: Mapping[str, Any]) -> Dimensions:
-    """The attribution dimensions of one bill line, through the shared rules (core/rules/attribution.py)."""
-    dims = rules.attribute(fields, tags)
-    return Dimensions(
-        workflow=dims["workflow"],
-        feature=dims["feature"],
-        team=dims["team"],
-        customer=dims["customer"],
-        environment=dims["environment"],
-    )
-
-
 class Throttled(RetryableError):
     """The provider rate-limited the request (429 or its own throttle code)."""
+
+
+class CloudConnector(Connector):
+    """A cloud bill: attribution rules, throttled requests retried in place, built from settings.
+
+    Subclasses take their options as keyword arguments (`rules`, `sleep`, `max_throttle_retries`
+    and their own), say which settings fill them in `settings_options`, and classify their client
+    library's exceptions in `classify`.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: AttributionRules | None = None,
+        sleep: Sleep = time.sleep,
+        max_throttle_retries: int = DEFAULT_THROTTLE_RETRIES,
+    ) -> None:
+        self._rules = rules or AttributionRules()
+        self._sleep = sleep
+        self._max_throttle_retries = max_throttle_retries
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, clock: Clock = system_clock, sleep: Sleep = time.sleep, **overrides: Any
+    ) -> Self:
+        """Options from `settings_options`, then `overrides` (tests: a client, a retry budget).
+
+        `clock` is accepted like every connector's and unused: a cloud bill's days come from the
+        window, and its freshness from the rows.
+        """
+        options: dict[str, Any] = {
+            "rules": load_rules(settings.attribution_file),
+            **cls.settings_options(settings),
+            "sleep": sleep,
+        }
+        options.update(overrides)
+        return cls(**options)
+
+    @classmethod
+    @abstractmethod
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        """The constructor's keyword arguments that the settings give."""
+
+    @abstractmethod
+    def classify(self, exc: Exception) -> ConnectorError | None:
+        """The client library's exception as our error; None when it is not a client failure."""
+
+    def retrying(self, call: Callable[[], T], on_attempt: Callable[[], None] | None = None) -> T:
+        """`call`, with a throttled attempt waited on and retried here (see `with_throttle_retry`)."""
+        return with_throttle_retry(
+            call,
+            classify=self.classify,
+            sleep=self._sleep,
+            max_retries=self._max_throttle_retries,
+            on_attempt=on_attempt,
+        )
 
 
 def natural_key(day: date, *identity: str) -> str:

@@ -32,21 +32,20 @@ from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud import bigquery
 
-from aispend.connectors.base import ConnectorError, FatalError, FetchResult, RetryableError, Window
+from aispend.connectors.base import CheckReport, ConnectorError, FatalError, FetchResult, RetryableError, Window
 from aispend.connectors.cloudcommon import (
     DEFAULT_THROTTLE_RETRIES,
-    CheckReport,
+    CloudConnector,
     Throttled,
-    attribute,
     day_period,
     max_retry_after,
     natural_key,
-    with_throttle_retry,
 )
+from aispend.connectors.normalize import attribute
 from aispend.core.ai_services import AI_SERVICE_CATEGORY
 from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.money import ZERO, normalize_currency
-from aispend.core.rules.attribution import AttributionRules, load_rules
+from aispend.core.rules.attribution import AttributionRules
 from aispend.core.settings import Settings
 from aispend.core.timeutil import start_of_day
 
@@ -94,7 +93,7 @@ class GcpCheck(CheckReport):
     table_id: str = ""
 
 
-class GcpBillingExportConnector:
+class GcpBillingExportConnector(CloudConnector):
     name = SOURCE
 
     def __init__(
@@ -114,6 +113,7 @@ class GcpBillingExportConnector:
         max_throttle_retries: int = DEFAULT_THROTTLE_RETRIES,
         page_size: int = PAGE_SIZE,
     ) -> None:
+        super().__init__(rules=rules, sleep=sleep, max_throttle_retries=max_throttle_retries)
         self.page_size = page_size
         self.billing_account = (billing_account or "").strip()
         self.dataset = (dataset or "").strip()
@@ -122,17 +122,14 @@ class GcpBillingExportConnector:
         self.project = project or (self.dataset.split(".")[0] if "." in self.dataset else None)
         self.services = tuple(services)
         self.max_bytes_billed = max_bytes_billed
-        self._rules = rules or AttributionRules()
         self._bigquery_factory = bigquery_factory or (lambda project: make_bigquery_client(project))
         self._billing_factory = billing_factory or make_billing_client
         self._bigquery: Any = None
-        self._sleep = sleep
-        self._max_throttle_retries = max_throttle_retries
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> GcpBillingExportConnector:
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
         bigquery_url, billing_url = settings.gcp_bigquery_url, settings.gcp_billing_url
-        options: dict[str, Any] = {
+        return {
             "billing_account": settings.gcp_billing_account,
             "dataset": settings.gcp_billing_dataset,
             "export": settings.gcp_export_table,
@@ -140,12 +137,9 @@ class GcpBillingExportConnector:
             "project": settings.gcp_project,
             "services": settings.gcp_services,
             "max_bytes_billed": settings.gcp_max_bytes_billed,
-            "rules": load_rules(settings.attribution_file),
             "bigquery_factory": lambda project: make_bigquery_client(project, bigquery_url),
             "billing_factory": lambda: make_billing_client(billing_url),
         }
-        options.update(overrides)
-        return cls(**options)
 
     def is_configured(self) -> bool:
         return bool(self._table or (self.billing_account and self.dataset))
@@ -206,13 +200,7 @@ class GcpBillingExportConnector:
                 rows.extend(page)
             return rows
 
-        rows = with_throttle_retry(
-            run,
-            classify=lambda exc: classify_gcp_error(exc, self.table_id),
-            sleep=self._sleep,
-            max_retries=self._max_throttle_retries,
-            on_attempt=count,
-        )
+        rows = self.retrying(run, on_attempt=count)
         lines = [self._line(row) for row in rows]
         exports = [row["last_export"] for row in rows if row["last_export"] is not None]
         return FetchResult(
@@ -221,6 +209,9 @@ class GcpBillingExportConnector:
             freshest_data_at=max(exports).astimezone(UTC) if exports else None,
             notes=[f"query of {self.table_id}, at most {self.max_bytes_billed} bytes billed"],
         )
+
+    def classify(self, exc: Exception) -> ConnectorError | None:
+        return classify_gcp_error(exc, self.table_id)
 
     def sql(self) -> str:
         detailed = self.export == "detailed" or "resource_v1" in self.table_id
@@ -297,8 +288,11 @@ ORDER BY usage_day, service_id, sku_id, project_id, region, cost_type, currency,
 
     # --- check ------------------------------------------------------------------------------------
 
-    def check(self) -> GcpCheck:
-        """Billing account reachable, its projects, and the export table present — or say how to fix it."""
+    def check(self, today: date) -> GcpCheck:
+        """Billing account reachable, its projects, and the export table present — or say how to fix it.
+
+        No bill is read, so `today` does not matter: the billing account and the table have no day.
+        """
         if not self.billing_account:
             raise FatalError(SOURCE, "no billing account configured", "set AISPEND_GCP_BILLING_ACCOUNT")
         name = f"billingAccounts/{self.billing_account}"

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from aispend.connectors.base import FatalError
 from aispend.core.money import MoneyError, parse_decimal
+from aispend.core.rules.attribution import AttributionRules
+
+
+class Dimensions(TypedDict):
+    workflow: str
+    feature: str
+    team: str
+    customer: str
+    environment: str
+
+
+def attribute(rules: AttributionRules, fields: Mapping[str, str], tags: Mapping[str, Any]) -> Dimensions:
+    """The attribution dimensions of one record, through the shared rules (core/rules/attribution.py)."""
+    dims = rules.attribute(fields, tags)
+    return Dimensions(
+        workflow=dims["workflow"],
+        feature=dims["feature"],
+        team=dims["team"],
+        customer=dims["customer"],
+        environment=dims["environment"],
+    )
 
 
 def natural_key(day: date, *parts: object) -> str:

@@ -1,8 +1,9 @@
-"""Which sources exist: a plain name -> factory map. A factory builds a connector from Settings.
+"""Which sources exist: a plain name -> connector class map, every one built the same way.
 
-Registration is explicit on purpose (no entry points): one line per source below. Each factory
-imports its connector when it runs: the provider SDKs (boto3, the Azure and Google clients, openai)
-take seconds to import, and a command that syncs nothing must not pay for them.
+Registration is explicit on purpose (no entry points): one line per source below. Every source is a
+`Connector` class built the same way, `Cls.from_settings(settings, clock=..., sleep=...)`. A class
+is imported only when its source is built: the provider SDKs (boto3, the Azure and Google clients,
+openai) take seconds to import, and a command that syncs nothing must not pay for them.
 """
 
 from __future__ import annotations
@@ -10,77 +11,63 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from aispend.connectors.base import Connector
-from aispend.core.rules.attribution import load_rules
+from aispend.connectors.base import Connector, Sleep
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 
-Sleep = Callable[[float], None]
-# (settings, clock, sleep) -> connector. A connector that waits on its own (the cloud connectors retry
-# a throttled request in place, so that earlier billed pages are not re-sent) must wait through
-# `sleep`: the engine's, so that tests never really wait and every wait is visible to them.
+# (settings, clock, sleep) -> connector: what the registry calls for each source (tests may pass others).
 ConnectorFactory = Callable[[Settings, Clock, Sleep], Connector]
 
 
-def _secret(value: object) -> str | None:
-    getter = getattr(value, "get_secret_value", None)
-    return getter() if getter else None
-
-
-def openai_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
-    from aispend.connectors.openai_admin import OpenAIAdminConnector
-
-    return OpenAIAdminConnector(
-        admin_key=_secret(settings.openai_admin_key),
-        base_url=settings.openai_base_url,
-        rules=load_rules(settings.attribution_file),
-        timeout=settings.sync_http_timeout_seconds,
-        clock=clock,
-    )
-
-
-def anthropic_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
-    from aispend.connectors.anthropic_admin import AnthropicAdminConnector
-
-    return AnthropicAdminConnector(
-        admin_key=_secret(settings.anthropic_admin_key),
-        base_url=settings.anthropic_base_url,
-        rules=load_rules(settings.attribution_file),
-        timeout=settings.sync_http_timeout_seconds,
-        clock=clock,
-    )
-
-
-def aws_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
+def _aws() -> type[Connector]:
     from aispend.connectors.aws import AwsCostExplorerConnector
 
-    return AwsCostExplorerConnector.from_settings(settings, sleep=sleep)
+    return AwsCostExplorerConnector
 
 
-def azure_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
+def _azure() -> type[Connector]:
     from aispend.connectors.azure import AzureCostConnector
 
-    return AzureCostConnector.from_settings(settings, sleep=sleep)
+    return AzureCostConnector
 
 
-def gcp_from_settings(settings: Settings, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> Connector:
+def _gcp() -> type[Connector]:
     from aispend.connectors.gcp import GcpBillingExportConnector
 
-    return GcpBillingExportConnector.from_settings(settings, sleep=sleep)
+    return GcpBillingExportConnector
 
 
-# Order is the order `aispend sync` runs them and `aispend status` lists them.
+def _openai() -> type[Connector]:
+    from aispend.connectors.openai_admin import OpenAIAdminConnector
+
+    return OpenAIAdminConnector
+
+
+def _anthropic() -> type[Connector]:
+    from aispend.connectors.anthropic_admin import AnthropicAdminConnector
+
+    return AnthropicAdminConnector
+
+
+def from_settings(load: Callable[[], type[Connector]]) -> ConnectorFactory:
+    """The factory of a connector class (imported when first built): its `from_settings`."""
+
+    def build(settings: Settings, clock: Clock, sleep: Sleep) -> Connector:
+        return load().from_settings(settings, clock=clock, sleep=sleep)
+
+    return build
+
+
+# Order is the order `aispend sync` runs them and `aispend status` lists them. What a connector may
+# declare beyond fetching (`check(today)`, `max_window_days`) is in connectors/base.py.
 CONNECTORS: dict[str, ConnectorFactory] = {
     # --- cloud bills ----------------------------------------------------------------------------------
-    # `aispend connectors check` calls a connector's optional `check()` (raising ConnectorError when
-    # the credentials fail) instead of a one-day fetch, e.g. to avoid a billed Cost Explorer request.
-    # A connector may also set `max_window_days` (default 31) to be asked for longer windows.
-    "aws": aws_from_settings,
-    "azure": azure_from_settings,
-    "gcp": gcp_from_settings,
+    "aws": from_settings(_aws),
+    "azure": from_settings(_azure),
+    "gcp": from_settings(_gcp),
     # --- provider admin APIs ------------------------------------------------------------------------
-    "openai": openai_from_settings,
-    "anthropic": anthropic_from_settings,
+    "openai": from_settings(_openai),
+    "anthropic": from_settings(_anthropic),
 }
 
 

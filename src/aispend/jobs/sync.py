@@ -238,10 +238,10 @@ def sync_engine_from_settings(
 
 
 def _chunk_days(connector: Connector, policy: SyncPolicy) -> int:
-    """A connector may declare `max_window_days` (e.g. Cost Explorer, where every request is billed
-    and one request covers months); otherwise the policy's chunk size."""
-    declared = getattr(connector, "max_window_days", None)
-    return declared if isinstance(declared, int) and declared > 0 else policy.chunk_days
+    """The connector's declared `max_window_days` (e.g. Cost Explorer, where every request is billed
+    and one request covers months), else the policy's chunk size."""
+    declared = connector.max_window_days
+    return declared if declared is not None and declared > 0 else policy.chunk_days
 
 
 def _describe(name: str, exc: Exception, report: SourceReport, policy: SyncPolicy) -> str:
