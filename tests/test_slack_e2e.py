@@ -113,9 +113,13 @@ def signed(
 
 @contextmanager
 def running_bot(
-    engine: Engine, governance: InMemoryGovernance | None, listener_executor: Executor | None = None
+    engine: Engine,
+    governance: InMemoryGovernance | None,
+    listener_executor: Executor | None = None,
+    **settings_extra: object,
 ) -> Iterator[Harness]:
-    """The bot in HTTP mode on 127.0.0.1 on a seeded ledger; governance None: the real governance module."""
+    """The bot in HTTP mode on 127.0.0.1 on a seeded ledger; governance None: the real governance module.
+    `settings_extra`: more settings (e.g. currency, prices_file)."""
     fake = FakeSlack(usergroups={"S0FINANCE": ["U0GROUPFIN"]}).start()
     settings = load_settings(
         SLACK_BOT_TOKEN="xoxb-test",
@@ -126,6 +130,7 @@ def running_bot(
         slack_governance_channel="C0GOV",
         slack_finance_admins="U0FIN,S0FINANCE",
         slack_admins="U0ADMIN",
+        **settings_extra,
     )
     sleeps: list[float] = []
     wired = wire(settings, engine, lambda: NOW, governance=governance, sleep=sleeps.append)

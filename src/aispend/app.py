@@ -34,9 +34,11 @@ from aispend.bot.serve import OutboxNotifier, SlackServe, slack_channels
 from aispend.bot.shadow_source import ShadowSource
 from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make_client
 from aispend.connectors.registry import build_connectors
+from aispend.core.estimate import Estimator
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.evaluate import evaluate_with_settings
 from aispend.core.governance.outbox import DeliveryResult
+from aispend.core.pricing import price_book
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.catalog import DIGEST, EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION, ROLLUPS
@@ -119,6 +121,7 @@ def wire(
         ),
         governance=governance or GovernanceSource(engine, config),
         permissions=permissions,
+        estimator=Estimator(lambda: price_book(settings), config.spend.rates),
     )
     return Wired(bot=Bot(commands=commands, outbox=outbox, alerts=alerts, clock=clock), client=client)
 

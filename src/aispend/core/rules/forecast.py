@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from aispend.core.rules.periods import Period
 from aispend.core.money import money_json
+from aispend.core.rules.periods import Period
 from aispend.core.timeutil import as_utc, start_of_day
 
 ZERO = Decimal(0)
