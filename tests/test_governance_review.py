@@ -16,8 +16,8 @@ from sqlmodel import Session
 from aispend.core.governance import store
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.evaluate import evaluate
-from aispend.core.governance.pricing import lookup_price
 from aispend.core.governance.review import model_review
+from aispend.core.pricing import lookup_price
 from aispend.core.rules.estimate import EstimateInput, estimate_monthly
 from aispend.core.rules.findings import Level, MixedCurrencyError
 from aispend.core.rules.model_review import ModelUsage, caching_candidates, self_hosting_candidates, what_if

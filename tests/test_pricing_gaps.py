@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from aispend.bot.estimate import estimate_monthly
 from aispend.connectors.files.call_schema import RowError, normalize_call
-from aispend.core.governance.pricing import try_price
+from aispend.core.estimate import estimate
 from aispend.core.ledger.models import CallRecord, CallRollup, table_of
 from aispend.core.pricing import CustomPrice, PriceBook, TokenCounts, library_price, route
+from aispend.core.rules.estimate import EstimateInput
 from tests.clihelp import run_cli
 
 TS = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -343,10 +343,11 @@ def test_routing_keeps_unknown_models_unpriced_and_other_names_as_they_are() -> 
 
 
 def test_every_consumer_resolves_routed_names_the_same_way() -> None:
-    assert (price := try_price("openai/gpt-4o-mini", TS)) is not None
+    book = PriceBook()
+    assert (price := book.try_model_price("openai/gpt-4o-mini", TS)) is not None
     assert price.input_per_mtok == Decimal("0.15") and price.provider == "openai"
-    assert try_price("bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", TS) is not None
-    assert estimate_monthly(10, 1, 1000, "models/gemini-2.5-flash", TS).provider == "google"
+    assert book.try_model_price("bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", TS) is not None
+    assert estimate(EstimateInput(10, Decimal(1), 1000), "models/gemini-2.5-flash", TS).price.provider == "google"
 
 
 def test_ingest_prices_a_routed_name_and_fills_its_provider(engine: Engine, database_url: str, tmp_path: Path) -> None:

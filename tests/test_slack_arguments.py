@@ -95,6 +95,15 @@ CASES = [
     _refused("estimate", "estimate dau=1 actions=1 tokens=1", "`estimate` is missing model="),
     _refused("estimate", "estimate dau=1 actions=1 tokens=1 model=" + BIG_NAME, "A model name has at most 128"),
     _refused("estimate", "estimate dau=1 actions=1 tokens=1 model=nope", "No price is known for model `nope`"),
+    Case("estimate", "estimate dau=10 actions=0.5 tokens=1000 model=gpt-4o multiplier=5 output=0.3", "5 calls per"),
+    Case(
+        "estimate", "estimate dau=10 actions=1 tokens=8 model=gpt-4o agentic_multiplier=2 output_share=0.5", "4 output"
+    ),
+    _refused("estimate", "estimate dau=1 actions=1 tokens=1 model=gpt-4o multiplier=0.5", "multiplier (calls per"),
+    _refused("estimate", "estimate dau=1 actions=1 tokens=1 model=gpt-4o multiplier=1,5", "a number from 1 to 1,000"),
+    _refused("estimate", "estimate dau=1 actions=1 tokens=1 model=gpt-4o output=1.5", "must be from 0 to 1"),
+    _refused("estimate", "estimate dau=1 actions=0 tokens=1 model=gpt-4o", "actions must be a number above 0"),
+    _refused("estimate", "estimate dau=1 actions=.5e3 tokens=1 model=gpt-4o", "actions must be a number above 0"),
     # thresholds (U0FIN is a finance admin)
     Case("thresholds", "thresholds set team:x red=500", "red=500", {"yellow": None, "red": Decimal(500)}),
     Case("thresholds", "thresholds set team:x red=$1,500.00", "red=1500", {"yellow": None, "red": Decimal(1500)}),

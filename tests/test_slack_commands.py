@@ -54,6 +54,20 @@ from aispend.bot.commands import Command, UsageError, did_you_mean, parse
             "estimate dau=1,000 actions=5 tokens=2000 model=gpt-5",
             Command("estimate", {"dau": 1000, "actions": 5, "tokens": 2000, "model": "gpt-5"}),
         ),
+        (
+            "estimate dau=10 actions=0.5 tokens=2000 model=gpt-5 multiplier=4 output-share=0.4",
+            Command(
+                "estimate",
+                {
+                    "dau": 10,
+                    "actions": Decimal("0.5"),
+                    "tokens": 2000,
+                    "model": "gpt-5",
+                    "multiplier": 4,
+                    "output": Decimal("0.4"),
+                },
+            ),
+        ),
         ("SYNC", Command("sync")),
     ],
 )
@@ -105,12 +119,13 @@ def test_parses(text: str, expected: Command) -> None:
         ),
         (
             "estimate dau=10 model=x",
-            "`estimate` is missing actions=, tokens=.\nUsage: `/aispend estimate dau=N actions=N tokens=N model=MODEL`",
+            "`estimate` is missing actions=, tokens=.\n"
+            "Usage: `/aispend estimate dau=N actions=N tokens=N model=MODEL [multiplier=K] [output=SHARE]`",
         ),
         (
             "estimate dau=-3 actions=1 tokens=1 model=x",
             "dau must be a whole number from 1 to 10,000,000,000, got `-3`.\n"
-            "Usage: `/aispend estimate dau=N actions=N tokens=N model=MODEL`",
+            "Usage: `/aispend estimate dau=N actions=N tokens=N model=MODEL [multiplier=K] [output=SHARE]`",
         ),
     ],
 )

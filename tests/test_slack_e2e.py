@@ -111,8 +111,11 @@ def signed(
 
 
 @contextmanager
-def running_bot(engine: Engine, listener_executor: Executor | None = None) -> Iterator[Harness]:
-    """The bot in HTTP mode on 127.0.0.1 on a seeded ledger, with the real governance module."""
+def running_bot(
+    engine: Engine, listener_executor: Executor | None = None, **settings_extra: object
+) -> Iterator[Harness]:
+    """The bot in HTTP mode on 127.0.0.1 on a seeded ledger, with the real governance module.
+    `settings_extra`: more settings (e.g. currency, prices_file)."""
     fake = FakeSlack(usergroups={"S0FINANCE": ["U0GROUPFIN"]}).start()
     settings = load_settings(
         SLACK_BOT_TOKEN="xoxb-test",
@@ -123,6 +126,7 @@ def running_bot(engine: Engine, listener_executor: Executor | None = None) -> It
         slack_governance_channel="C0GOV",
         slack_finance_admins="U0FIN,S0FINANCE",
         slack_admins="U0ADMIN",
+        **settings_extra,
     )
     sleeps: list[float] = []
     wired = wire(settings, engine, lambda: NOW, sleep=sleeps.append)

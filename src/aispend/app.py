@@ -30,9 +30,11 @@ from aispend.bot.permissions import Permissions
 from aispend.bot.serve import OutboxNotifier, SlackServe, slack_channels
 from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make_client
 from aispend.connectors.registry import build_connectors
+from aispend.core.estimate import Estimator
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.evaluate import Evaluated, evaluate
 from aispend.core.governance.store import DeliveryResult, SetAside
+from aispend.core.pricing import price_book
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 from aispend.jobs.catalog import DIGEST, EVALUATE, MONTHLY_REVIEW, QUARTERLY_REVIEW, RETENTION, ROLLUPS
@@ -137,6 +139,7 @@ def wire(
         ),
         governance=GovernanceSource(engine, config),
         permissions=permissions,
+        estimator=Estimator(lambda: price_book(settings), config.spend.rates),
     )
     return Wired(bot=Bot(commands=commands, outbox=outbox, alerts=alerts, clock=clock), client=client)
 
@@ -228,7 +231,7 @@ def build_registry(
 
 
 def metric_feeds(engine: Engine) -> MetricFeeds:
-    """Open alerts by level and the governance outbox depth, for /metrics."""
+    """Open alerts by level and the undelivered governance notifications, for /metrics."""
     return MetricFeeds(
         open_alerts_by_level=partial(open_alerts_by_level, engine), outbox_depth=partial(outbox_depth, engine)
     )

@@ -23,7 +23,7 @@ USAGE: dict[str, str] = {
     "thresholds": "/aispend thresholds  |  /aispend thresholds set SCOPE yellow=AMOUNT red=AMOUNT",
     "owner": "/aispend owner WORKFLOW @user",
     "outcome": '/aispend outcome WORKFLOW [unit=UNIT] [name="DISPLAY NAME"]',
-    "estimate": "/aispend estimate dau=N actions=N tokens=N model=MODEL",
+    "estimate": "/aispend estimate dau=N actions=N tokens=N model=MODEL [multiplier=K] [output=SHARE]",
     "sync": "/aispend sync",
 }
 HELP_LINES = {
@@ -57,6 +57,10 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _COUNT = re.compile(r"^([0-9]+|[0-9]{1,3}(,[0-9]{3})+|[0-9]{1,3}(_[0-9]{3})+)$")
 # Bounds of `estimate`: far above any real feature, low enough that the arithmetic stays exact.
 ESTIMATE_MAX = {"dau": 10_000_000_000, "actions": 1_000_000, "tokens": 10_000_000}
+MAX_MULTIPLIER = 1_000
+# A fraction as `aispend estimate` takes one (actions=0.5, output=0.4), ASCII digits and a decimal point.
+_FRACTION = re.compile(r"^[0-9]*\.[0-9]+$")
+MAX_NUMBER_TEXT = 32
 
 
 @dataclass(frozen=True)
@@ -268,32 +272,75 @@ def _outcome(rest: list[str]) -> dict[str, object] | UsageError:
 
 
 ESTIMATE_KEYS = ("dau", "actions", "tokens", "model")
+# Optional, as `aispend estimate --agentic-multiplier K --output-share S` (the CLI's names work too).
+ESTIMATE_OPTIONS = {
+    "multiplier": "multiplier",
+    "agentic_multiplier": "multiplier",
+    "agentic-multiplier": "multiplier",
+    "output": "output",
+    "output_share": "output",
+    "output-share": "output",
+}
 
 
 def _estimate(rest: list[str]) -> dict[str, object] | UsageError:
+    usage = USAGE["estimate"]
     values: dict[str, object] = {}
     for word in rest:
         key, sep, value = word.partition("=")
-        key = key.lower()
-        if not sep or key not in ESTIMATE_KEYS or not value:
-            return UsageError(f"`{_quote(word)}` should be one of dau=, actions=, tokens=, model=.", USAGE["estimate"])
+        key = ESTIMATE_OPTIONS.get(key.lower(), key.lower())
+        if not sep or key not in (*ESTIMATE_KEYS, "multiplier", "output") or not value:
+            return UsageError(
+                f"`{_quote(word)}` should be one of dau=, actions=, tokens=, model=, multiplier=, output=.", usage
+            )
         if key == "model":
-            too_long = _name_too_long(value, "model", USAGE["estimate"])
+            too_long = _name_too_long(value, "model", usage)
             if too_long is not None:
                 return too_long
             values[key] = value
-        else:
-            number = int(value.replace(",", "").replace("_", "")) if _COUNT.match(value) else 0
-            if not 1 <= number <= ESTIMATE_MAX[key]:
+            continue
+        number = _estimate_number(value, fraction=key != "dau" and key != "tokens")
+        if key == "multiplier":
+            if number is None or not 1 <= number <= MAX_MULTIPLIER:
                 return UsageError(
-                    f"{key} must be a whole number from 1 to {ESTIMATE_MAX[key]:,}, got `{_quote(value)}`.",
-                    USAGE["estimate"],
+                    f"multiplier (calls per user action) must be a number from 1 to {MAX_MULTIPLIER:,},"
+                    f" got `{_quote(value)}`.",
+                    usage,
                 )
-            values[key] = number
+        elif key == "output":
+            if number is None or not 0 <= number <= 1:
+                return UsageError(
+                    f"output (the share of tokens that are output) must be from 0 to 1 such as 0.25,"
+                    f" got `{_quote(value)}`.",
+                    usage,
+                )
+        elif key == "actions":
+            if number is None or not 0 < number <= ESTIMATE_MAX[key]:
+                return UsageError(
+                    f"actions must be a number above 0 up to {ESTIMATE_MAX[key]:,} (1,000 or 0.5),"
+                    f" got `{_quote(value)}`.",
+                    usage,
+                )
+        elif number is None or not 1 <= number <= ESTIMATE_MAX[key]:
+            return UsageError(
+                f"{key} must be a whole number from 1 to {ESTIMATE_MAX[key]:,}, got `{_quote(value)}`.", usage
+            )
+        values[key] = number
     missing = [k for k in ESTIMATE_KEYS if k not in values]
     if missing:
-        return UsageError(f"`estimate` is missing {', '.join(k + '=' for k in missing)}.", USAGE["estimate"])
+        return UsageError(f"`estimate` is missing {', '.join(k + '=' for k in missing)}.", usage)
     return values
+
+
+def _estimate_number(value: str, *, fraction: bool) -> int | Decimal | None:
+    """A count (1,000 or 1_000), or with `fraction` also a decimal such as 0.5; None if neither."""
+    if len(value) > MAX_NUMBER_TEXT:
+        return None
+    if _COUNT.match(value):
+        return int(value.replace(",", "").replace("_", ""))
+    if fraction and _FRACTION.match(value):
+        return Decimal(value)
+    return None
 
 
 _PARSERS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -15,7 +15,6 @@ from aispend.bot import audit
 from aispend.bot.blocks import Message, clip_lines, escape, mention
 from aispend.bot.commands import USAGE, Command, UsageError, did_you_mean, help_text, parse
 from aispend.bot.data import GovernanceSource, LedgerData, ShadowSource
-from aispend.bot.estimate import DAYS_PER_MONTH, UnknownModel, estimate_monthly
 from aispend.bot.permissions import Permissions
 from aispend.bot.render import (
     money,
@@ -26,6 +25,9 @@ from aispend.bot.render import (
     render_workflow,
 )
 from aispend.bot.views import coloured
+from aispend.core.estimate import Estimator, ModelEstimate
+from aispend.core.pricing import CUSTOM_PRICES, PriceError
+from aispend.core.rules.estimate import EstimateInput
 
 NOT_WIRED = "`{what}` is not available in this installation yet (the governance module is not configured)."
 
@@ -44,6 +46,8 @@ class CommandContext:
     permissions: Permissions
     shadow: ShadowSource | None = None
     sync: Callable[[datetime], str] | None = None  # syncs every source, returns a one-line-per-source summary
+    # The one estimator `aispend estimate` uses too (default: genai-prices only, figures in USD).
+    estimator: Callable[[EstimateInput, str, datetime], ModelEstimate] = field(default_factory=Estimator)
 
 
 def run_command(ctx: CommandContext, text: str, user_id: str, now: datetime) -> Reply:
@@ -268,20 +272,55 @@ def _outcome(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Mes
 
 def _estimate(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:
     model = str(cmd.args["model"])
-    dau, actions, tokens = _int(cmd.args["dau"]), _int(cmd.args["actions"]), _int(cmd.args["tokens"])
+    default = EstimateInput(1, Decimal(1), 1)
+    spec = EstimateInput(  # the parser's bounds are within the formula's
+        _int(cmd.args["dau"]),
+        _decimal(cmd.args["actions"]),
+        _int(cmd.args["tokens"]),
+        output_share=_decimal(cmd.args.get("output", default.output_share)),
+        agentic_multiplier=_decimal(cmd.args.get("multiplier", default.agentic_multiplier)),
+    )
     try:
-        result = estimate_monthly(dau, actions, tokens, model, now)
-    except UnknownModel:
+        result = ctx.estimator(spec, model, now)
+    except PriceError:
+        return render_text_reply("The company's prices file (AISPEND_PRICES_FILE) is not valid; ask an admin.")
+    except LookupError:
         return render_text_reply(
             f"No price is known for model `{escape(model)}`.\nUsage: `{escape(USAGE['estimate'])}`"
         )
-    return render_text_reply(
-        f"*Estimated monthly cost:* {money(result.monthly)}"
-        f" ({escape(result.provider)} {escape(result.model)})\n"
-        f"{dau:,} daily users × {actions:,} actions × {DAYS_PER_MONTH} days"
-        f" at {money(result.per_action)} per action ({result.input_tokens:,} input"
-        f" + {result.output_tokens:,} output tokens, today's list prices)."
-    )
+    return render_text_reply(_estimate_text(result))
+
+
+def _estimate_text(result: ModelEstimate) -> str:
+    spec, price = result.spec, result.price
+    multiplier = spec.agentic_multiplier
+    calls = f" × {_number(multiplier)} calls per action" if multiplier != 1 else ""
+    unit = "call" if multiplier != 1 else "action"
+    output = spec.tokens_per_action * spec.output_share
+    source = "the company's own prices" if price.source == CUSTOM_PRICES else "today's list prices"
+    lines = [
+        f"*Estimated monthly cost:* {money(result.monthly)} ({escape(price.provider)} {escape(price.model)})",
+        f"{spec.dau:,} daily users × {_number(spec.actions_per_user)} actions{calls} × {spec.days} days"
+        f" at {money(result.per_call)} per {unit} ({_number(spec.tokens_per_action - output)} input"
+        f" + {_number(output)} output tokens, {source}).",
+    ]
+    if result.rate is not None:
+        lines.append(
+            f"Converted from {price.currency} prices at {result.rate} {result.monthly.currency} per {price.currency}."
+        )
+    if result.note:
+        lines.append(f"The figure is {escape(result.note)}.")
+    return "\n".join(lines)
+
+
+def _decimal(value: object) -> Decimal:
+    assert isinstance(value, int | Decimal), value
+    return Decimal(value)
+
+
+def _number(value: int | Decimal) -> str:
+    """1,000 / 0.5 / 2.25: grouped, no exponent, no trailing zeros."""
+    return f"{Decimal(value).normalize():,f}"
 
 
 def _sync(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Message:

@@ -17,13 +17,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from aispend.cli.runtime import Runtime, runtime
+from aispend.core.estimate import ModelEstimate, estimate
 from aispend.core.governance import reports, store
 from aispend.core.governance.config import GovernanceConfig
-from aispend.core.governance.pricing import lookup_price
 from aispend.core.governance.review import model_review
 from aispend.core.ledger.db import session_scope
-from aispend.core.money import MoneyError, format_money, money_json, normalize_currency, parse_decimal
-from aispend.core.rules.estimate import EstimateInput, estimate_monthly
+from aispend.core.money import MoneyError, decimal_str, format_money, money_json, normalize_currency, parse_decimal
+from aispend.core.pricing import PriceError, price_book
+from aispend.core.rules.estimate import EstimateInput
 from aispend.core.rules.findings import SCOPE_KINDS, Finding, Scope
 from aispend.core.rules.periods import parse_period_kind
 from aispend.core.rules.thresholds import Threshold, levels_from_budget
@@ -489,6 +490,8 @@ def _models(rt: Runtime, now: datetime) -> list[Finding]:
     try:
         with session_scope(rt.engine()) as session:
             return model_review(session, now, rt.settings)
+    except PriceError as exc:
+        raise _fail(f"AISPEND_PRICES_FILE: {exc}") from None
     except LookupError as exc:
         raise _fail(f"{exc} (check AISPEND_REVIEW_SMALL_MODEL)") from None
 
@@ -503,8 +506,11 @@ def estimate_cmd(
     output_share: str = typer.Option("0.25", "--output-share", help="Share of tokens that are output."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Monthly cost = DAU x actions x tokens x price (x agentic multiplier), small vs frontier."""
+    """Monthly cost = DAU x actions x tokens x price (x agentic multiplier), small vs frontier.
+
+    The same figure as `/aispend estimate` for the same inputs (aispend.core.estimate)."""
     rt = runtime(ctx)
+    rates = rt.spend_policy().rates
     try:
         spec = EstimateInput(
             dau,
@@ -514,28 +520,34 @@ def estimate_cmd(
             parse_decimal(agentic_multiplier, what="--agentic-multiplier"),
         )
         now = rt.clock()
+        prices = price_book(rt.settings)
         refs = {
             "requested": model,
             "small": rt.settings.review_small_model,
             "frontier": rt.settings.review_frontier_model,
         }
-        prices = {role: lookup_price(ref, now) for role, ref in refs.items()}
+        estimates = {role: estimate(spec, ref, now, prices, rates) for role, ref in refs.items()}
     except (ValueError, MoneyError, LookupError) as exc:
         raise _fail(str(exc)) from None
     rows: list[dict[str, Any]] = []
-    for role, price in prices.items():
-        est = estimate_monthly(spec, price.input_per_mtok, price.output_per_mtok)
-        rows.append(
-            {
-                "role": role,
-                "model": f"{price.provider}:{price.model}",
-                "tier": price.tier,
-                "input_per_mtok": money_json(price.input_per_mtok, price.currency),
-                "output_per_mtok": money_json(price.output_per_mtok, price.currency),
-                "monthly_tokens": str(est.monthly_tokens.normalize()),
-                "monthly_cost": money_json(est.monthly_cost, price.currency),
-            }
-        )
+    for role, est in estimates.items():
+        price = est.price
+        row = {
+            "role": role,
+            "model": f"{price.provider}:{price.model}",
+            "tier": price.tier,
+            "price_source": price.source,
+            "input_per_mtok": money_json(price.input_per_mtok, price.currency),
+            "output_per_mtok": money_json(price.output_per_mtok, price.currency),
+            "monthly_tokens": decimal_str(est.figures.monthly_tokens),
+            "monthly_cost": est.monthly.as_json(),
+            "per_call": est.per_call.as_json(),
+        }
+        if est.rate is not None:
+            row["converted_from"] = {"currency": price.currency, "rate": str(est.rate)}
+        if est.note:
+            row["note"] = est.note
+        rows.append(row)
     if as_json:
         _print_json(
             {
@@ -566,3 +578,14 @@ def estimate_cmd(
             format_money(Decimal(r["monthly_cost"]["amount"]), r["monthly_cost"]["currency"]),
         )
     console.print(table)
+    for line in dict.fromkeys(_estimate_currency_line(est) for est in estimates.values()):
+        if line:
+            console.print(escape(line))
+
+
+def _estimate_currency_line(est: ModelEstimate) -> str:
+    if est.note:
+        return f"Costs {est.note}"
+    if est.rate is not None:
+        return f"Costs converted from {est.price.currency} list prices at {est.rate} ({est.monthly.currency})."
+    return ""

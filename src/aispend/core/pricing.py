@@ -5,6 +5,9 @@ at dated boundaries, so we resolve a model's per-million-token prices once per d
 arithmetic ourselves (the same cliff-tier rule the library uses). Models whose prices depend on the
 time of day fall back to the library per call. Unknown models return None — never 0.
 
+The same module gives a model's per-million prices at a time (`PriceBook.model_price`, `lookup_price`):
+what the model review, the escalation gates and `estimate` read, with the small/frontier tier.
+
 Three things a call carries besides its tokens change its price, and each is priced or refused,
 never guessed: the part of its cache writes kept for one hour (Anthropic charges 2x input for those,
 1.25x for five-minute writes), its service tier (batch, flex, priority: a price list of its own,
@@ -19,7 +22,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +30,8 @@ from typing import TYPE_CHECKING
 import genai_prices
 from genai_prices import data_snapshot
 from genai_prices.data_snapshot import DataSnapshot
-from genai_prices.types import ConditionalPrice, ModelInfo, ModelPrice, Provider, TieredPrices, Usage
+from genai_prices.types import ConditionalPrice, ModelInfo, Provider, TieredPrices, Usage
+from genai_prices.types import ModelPrice as LibraryPrices
 
 if TYPE_CHECKING:
     from aispend.core.settings import Settings
@@ -298,6 +302,48 @@ def load_custom_prices(path: Path) -> list[CustomPrice]:
     return prices
 
 
+# ---- per-million prices of a model ------------------------------------------------------------------
+
+# Per-million prices are read for a small request and scaled: a million-token request would hit the
+# long-context tier some models charge above 200k tokens per request.
+_SAMPLE = 1_000
+# Input price per million tokens from which a model counts as "frontier" (gpt-4o is 2.50, gpt-4o-mini 0.15).
+FRONTIER_INPUT_PER_MTOK = Decimal("1.00")
+GENAI_PRICES = "genai-prices"
+CUSTOM_PRICES = "custom prices"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """A model's standard-tier list prices per million tokens at one time (USD, as both sources list)."""
+
+    provider: str
+    model: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_read_per_mtok: Decimal
+    currency: str = "USD"
+    source: str = GENAI_PRICES  # or CUSTOM_PRICES: the company's prices file
+
+    @property
+    def tier(self) -> str:
+        return "frontier" if self.input_per_mtok >= FRONTIER_INPUT_PER_MTOK else "small"
+
+    def cost(self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0) -> Decimal:
+        fresh = max(input_tokens - cache_read_tokens, 0)
+        return (
+            Decimal(fresh) * self.input_per_mtok
+            + Decimal(output_tokens) * self.output_per_mtok
+            + Decimal(cache_read_tokens) * self.cache_read_per_mtok
+        ) / _MILLION
+
+
+def split_ref(ref: str) -> tuple[str | None, str]:
+    """`provider:model` or a bare model name."""
+    provider, sep, model = ref.partition(":")
+    return (provider.strip().lower() or None, model.strip()) if sep else (None, ref.strip())
+
+
 class PriceBook:
     """Prices calls; caches one resolution per (provider, model, service tier, UTC day).
 
@@ -371,6 +417,45 @@ class PriceBook:
             return f"no one-hour cache-write price known for {model}"
         return f"no price known for {model}"
 
+    def model_price(self, ref: str, at: datetime | None = None) -> ModelPrice:
+        """The standard-tier prices of `provider:model` (or a model name genai-prices can place) at `at`
+        (now if None). A custom standard-tier price for the model wins from its `since` day, as it does
+        for calls; LookupError if neither source knows the model."""
+        when = at or datetime.now(UTC)
+        # A Bedrock id has a colon of its own (…-v1:0): the whole reference is tried as a model too.
+        provider, name = split_ref(ref)
+        for prov, model in dict.fromkeys([(provider or "", name), ("", ref.strip())]):
+            custom = [
+                p
+                for p in self._custom
+                if p.model == model and p.tier == STANDARD_TIER and p.since <= when.date()
+                if not prov or p.provider in ("", prov)
+            ]
+            if custom:
+                return _custom_model_price(custom[-1], prov)
+        found = find_model(provider or "", name, self._snapshot) or find_model("", ref.strip(), self._snapshot)
+        if found is None:
+            raise LookupError(f"no price known for {ref!r} (genai-prices)")
+        prov_info, info = found
+
+        def sampled(usage: Usage) -> Decimal:
+            total = info.calc_price(usage, prov_info, genai_request_timestamp=at).total_price
+            return Decimal(str(total)) * (_MILLION / _SAMPLE)
+
+        try:
+            inp = sampled(Usage(input_tokens=_SAMPLE))
+            out = sampled(Usage(output_tokens=_SAMPLE))
+            cached = sampled(Usage(input_tokens=_SAMPLE, cache_read_tokens=_SAMPLE))
+        except LookupError as exc:
+            raise LookupError(f"no price known for {ref!r} (genai-prices): {exc}") from None
+        return ModelPrice(prov_info.id, info.id, inp, out, cached)
+
+    def try_model_price(self, ref: str, at: datetime | None = None) -> ModelPrice | None:
+        try:
+            return self.model_price(ref, at)
+        except LookupError:
+            return None
+
     def provider_for(self, model: str) -> str | None:
         """The provider genai-prices (or the custom prices) associate with a model, for rows that do not say;
         else the one its routing prefix or Bedrock id names."""
@@ -415,7 +500,7 @@ class PriceBook:
             standard = info.get_prices(ts)
             has_1h = overrides.get("cache_write_1h_mtok", getattr(standard, "cache_write_1h_mtok", None)) is not None
             return _PerCall(prov, info, context, has_1h)
-        prices: ModelPrice = info.get_prices(ts)
+        prices: LibraryPrices = info.get_prices(ts)
         return _Linear({key: overrides.get(key, getattr(prices, key, None)) for key in _PRICE_KEYS})
 
 
@@ -438,3 +523,22 @@ def price_book(settings: Settings) -> PriceBook:
     """The price book for this deployment: genai-prices plus the company's prices file, if any."""
     custom = load_custom_prices(settings.prices_file) if settings.prices_file else []
     return PriceBook(custom)
+
+
+def _custom_model_price(price: CustomPrice, provider: str) -> ModelPrice:
+    """Per-million prices from the prices file, read as the price book reads them for calls: no output
+    price costs nothing, no cache-read price costs as input."""
+    per = price.per_million
+    return ModelPrice(
+        price.provider or provider,
+        price.model,
+        per["input_mtok"],
+        per.get("output_mtok", Decimal(0)),
+        per.get("cache_read_mtok", per["input_mtok"]),
+        source=CUSTOM_PRICES,
+    )
+
+
+def lookup_price(ref: str, at: datetime | None = None) -> ModelPrice:
+    """genai-prices' per-million prices of a model (no custom prices); LookupError if unknown."""
+    return PriceBook().model_price(ref, at)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from aispend.core.governance import queries
-from aispend.core.governance.pricing import ModelPrice, lookup_price, try_price
+from aispend.core.pricing import ModelPrice, price_book
 from aispend.core.rules import model_review as mr
 from aispend.core.rules.findings import Finding
 from aispend.core.rules.periods import period_of
@@ -32,14 +32,15 @@ def model_review(session: Session, now: datetime, settings: Settings) -> list[Fi
     label = _quarter_label(start, end)
     currency = settings.currency
     prices: dict[tuple[str, str], ModelPrice | None] = {}
+    book = price_book(settings)  # the company's own models keep their custom prices here too
 
     def tier_of(provider: str, model: str) -> str:
         if (provider, model) not in prices:
-            prices[(provider, model)] = try_price(f"{provider}:{model}" if provider else model, now)
+            prices[(provider, model)] = book.try_model_price(f"{provider}:{model}" if provider else model, now)
         price = prices[(provider, model)]
         return price.tier if price else "unknown"
 
-    cheap = lookup_price(settings.review_small_model, now)
+    cheap = book.model_price(settings.review_small_model, now)
     rollup = queries.logged_rows(session, [(start, end)], ["workflow", "provider", "model"], by_day=False)
     usage = [
         mr.ModelUsage(

@@ -7,9 +7,11 @@ agentic multiplier (an agent makes several calls per user action: 3-10x is commo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 MTOK = Decimal(1_000_000)
+# Enough significant digits that no product of the inputs is rounded (the default context keeps 28).
+_EXACT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +38,23 @@ class Estimate:
     input_tokens: Decimal
     output_tokens: Decimal
     monthly_cost: Decimal
+    call_cost: Decimal  # one call (tokens_per_action tokens); one user action is agentic_multiplier calls
 
 
 def estimate_monthly(spec: EstimateInput, input_per_mtok: Decimal, output_per_mtok: Decimal) -> Estimate:
-    tokens = Decimal(spec.dau) * spec.actions_per_user * spec.tokens_per_action * spec.days * spec.agentic_multiplier
-    output = tokens * spec.output_share
-    inp = tokens - output
-    cost = (inp * input_per_mtok + output * output_per_mtok) / MTOK
-    return Estimate(tokens, inp, output, cost)
+    with localcontext() as exact:
+        exact.prec = _EXACT
+        calls = Decimal(spec.dau) * spec.actions_per_user * spec.days * spec.agentic_multiplier
+        tokens = calls * spec.tokens_per_action
+        output = tokens * spec.output_share
+        inp = tokens - output
+        cost = (inp * input_per_mtok + output * output_per_mtok) / MTOK
+        return Estimate(tokens, inp, output, cost, call_cost(spec, input_per_mtok, output_per_mtok))
+
+
+def call_cost(spec: EstimateInput, input_per_mtok: Decimal, output_per_mtok: Decimal) -> Decimal:
+    """One call's cost: tokens_per_action tokens at the output share (an action is `agentic_multiplier` calls)."""
+    with localcontext() as exact:
+        exact.prec = _EXACT
+        output = spec.tokens_per_action * spec.output_share
+        return ((spec.tokens_per_action - output) * input_per_mtok + output * output_per_mtok) / MTOK
