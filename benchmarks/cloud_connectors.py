@@ -30,7 +30,7 @@ from tests.cloud_fakes import (  # noqa: E402
     CostExplorerFront,
     FakeGoogleCloud,
 )
-from tests.test_cloud_azure import StaticCredential  # noqa: E402
+from tests.connectors.test_cloud_azure import StaticCredential  # noqa: E402
 
 from aispend.connectors.aws import AwsCostExplorerConnector  # noqa: E402
 from aispend.connectors.azure import AzureCostConnector, make_cost_client  # noqa: E402
@@ -121,7 +121,7 @@ def azure_connector(stack: list[Any]) -> Connector:
 
 
 def gcp_connector(stack: list[Any]) -> Connector:
-    from tests.test_cloud_gcp import row
+    from tests.connectors.test_cloud_gcp import row
 
     google = FakeGoogleCloud().start()
     stack.append(google.stop)

@@ -17,8 +17,12 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import SQLModel
 
+import aispend.bot.models
+import aispend.core.governance.models
+import aispend.core.ledger.models
+import aispend.core.shadow.models
+import aispend.jobs.models  # noqa: F401  (with the four above: every table, so emptying sees them all)
 from aispend.core.ledger.db import make_engine, upgrade
-from aispend.core.shadow import models as _shadow_models  # noqa: F401  (table emptying sees them)
 from tests.fakes.slack_api import FakeSlack
 
 PG_URL_ENV = "AISPEND_TEST_DATABASE_URL"
@@ -80,6 +84,18 @@ def engine(_session_engine: Engine) -> Iterator[Engine]:
     """The session's engine; every table is emptied after the test."""
     yield _session_engine
     _empty_all_tables(_session_engine)
+
+
+@pytest.fixture(autouse=True)
+def _empty_after_cli_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that writes through `database_url` alone (a CLI or a child process) leaves the session's
+    database as empty as one that used `engine`: what it wrote must not reach the next test."""
+    engine = None
+    if "database_url" in request.fixturenames and "engine" not in request.fixturenames:
+        engine = request.getfixturevalue("_session_engine")
+    yield
+    if engine is not None:
+        _empty_all_tables(engine)
 
 
 def _empty_all_tables(engine: Engine) -> None:

@@ -5,7 +5,7 @@ shows. `aispend --help` (or `aispend report --help`) prints those lines without 
 command module; `aispend report top` imports `aispend.cli.report_spend` and nothing the other
 commands need. When a command is used, its module registers it on a throwaway Typer exactly as the
 group used to at start-up, so every name, option and help text is the module's own.
-`tests/test_cli_startup.py` checks that each static line is still the command's own first paragraph.
+`tests/scenarios/test_cli_startup.py` checks that each static line is still the command's own first paragraph.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Start-up (issue 13) imports no command module: `aispend --help` shows the lines below, and a command
 imports only what it needs (see `aispend.cli.lazy`). A new command is added here, with its module and
-the first paragraph of its help (tests/test_cli_startup.py checks that line against the command's own).
+the first paragraph of its help (tests/scenarios/test_cli_startup.py checks that line against the command's own).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ COMPANY = Scope("company")
 
 # Every kind of finding (Finding.rule) there is, in two lists. ALERT_KINDS are what the evaluation can
 # raise: they enter the alert lifecycle and reach Slack through delivery, and the delivery test sends
-# one of each (tests/test_governance_delivery.py), so a kind added here without a delivery case fails
+# one of each (tests/scenarios/test_governance_delivery.py), so a kind added here without a delivery case fails
 # it. REPORT_KINDS only ever appear in reports. A Finding of a kind in neither list is refused.
 ALERT_KINDS = frozenset(
     {

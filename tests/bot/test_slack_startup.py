@@ -15,7 +15,7 @@ from aispend.bot.replay import ReplayGuard
 from aispend.bot.server import make_http_server
 from aispend.core.settings import Settings
 from tests.fakes.slack_api import FakeSlack
-from tests.test_jobs_process import AISPEND, Proc, _base_env, _status, wait_for
+from tests.scenarios.test_jobs_process import AISPEND, Proc, _base_env, _status, wait_for
 
 
 def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

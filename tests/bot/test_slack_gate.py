@@ -24,7 +24,7 @@ from aispend.bot.replay import ReplayGuard, expires_at
 from aispend.bot.server import make_http_server, serve_in_thread
 from aispend.core.governance.models import Threshold, ThresholdAudit
 from aispend.core.settings import Settings
-from tests.test_slack_e2e import SECRET, Harness, running_bot, signed
+from tests.bot.test_slack_e2e import SECRET, Harness, running_bot, signed
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

@@ -32,10 +32,11 @@ from aispend.connectors.files.parallel import import_jsonl_parallel
 from aispend.core.ledger.models import CallRecord, CallRollup, CostLine, table_of
 from aispend.core.pricing import PriceBook
 from aispend.core.settings import Settings
+from tests.conftest import FIXTURES
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 MARK = "@@not-utf-8@@"
-FOCUS_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "focus" / "focus-1.0-sample.csv"
+FOCUS_SAMPLE = FIXTURES / "focus" / "focus-1.0-sample.csv"
 
 
 @dataclass

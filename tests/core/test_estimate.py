@@ -18,8 +18,8 @@ from aispend.core.estimate import estimate
 from aispend.core.pricing import CUSTOM_PRICES, CustomPrice, PriceBook
 from aispend.core.rates import RateTable, load_rates
 from aispend.core.rules.estimate import EstimateInput
+from tests.bot.test_slack_e2e import Harness, running_bot
 from tests.clihelp import run_cli
-from tests.test_slack_e2e import Harness, running_bot
 
 TS = datetime(2026, 11, 25, 10, tzinfo=UTC)
 CENT = Decimal("0.01")

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session, select
 
 from aispend.core.governance.models import Threshold
-from tests.test_slack_e2e import Harness, running_bot
+from tests.bot.test_slack_e2e import Harness, running_bot
 
 FAILED_ON_OUR_SIDE = "Sorry, that failed on our side"
 BIG_NAME = "w" * 100_000

@@ -21,8 +21,8 @@ from sqlmodel import Session
 from aispend.bot.models import AlertMessage, AuditEntry
 from aispend.core.governance.models import Threshold, ThresholdAudit
 from aispend.core.ledger.models import Workflow
-from tests.test_slack_e2e import Harness, running_bot, signed
-from tests.test_slack_gate import JSON, InlineExecutor
+from tests.bot.test_slack_e2e import Harness, running_bot, signed
+from tests.bot.test_slack_gate import JSON, InlineExecutor
 
 ANSWERS = {200, 400, 404}  # 404: Bolt has no listener for a well-formed request of a kind it was not given
 FUZZ = settings(

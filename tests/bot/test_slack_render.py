@@ -1,7 +1,7 @@
 """Renderers against golden JSON (tests/fixtures/slack/*.json); every message passes the limits check.
 
 Regenerate the goldens after an intended change:
-    AISPEND_UPDATE_GOLDEN=1 pytest tests/test_slack_render.py
+    AISPEND_UPDATE_GOLDEN=1 pytest tests/bot/test_slack_render.py
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ from aispend.bot.views import (
     ScopeColour,
     WorkflowDetail,
 )
+from tests.conftest import FIXTURES
 from tests.slack_builders import WEEK, alert, digest, many_rows, row, top, usd
 
-GOLDEN = __import__("pathlib").Path(__file__).parent / "fixtures" / "slack"
+GOLDEN = FIXTURES / "slack"
 LONG = "An extraordinarily long workflow name " * 12
 NASTY = 'R&D <script> & "quotes" > ops <!channel> <@U123>'
 

@@ -30,8 +30,9 @@ from aispend.connectors.files.focus import (
 )
 from aispend.core.ledger.models import CostLine
 from aispend.core.rules.attribution import AttributionRules, parse_rules
+from tests.conftest import FIXTURES
 
-SAMPLE = Path(__file__).resolve().parent / "fixtures" / "focus" / "focus-1.0-sample.csv"
+SAMPLE = FIXTURES / "focus" / "focus-1.0-sample.csv"
 SAMPLE_TOTAL = Decimal("20.52022672899")
 SAMPLE_AI_TOTAL = Decimal("-0.15189756178")  # 9 Azure Machine Learning rows, credits included
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -16,8 +16,9 @@ from aispend.cli.ingest_focus import render_summary
 from aispend.cli.main import app
 from aispend.connectors.files.focus import FocusSummary
 from aispend.core.ledger.models import CostLine
+from tests.conftest import FIXTURES
 
-SAMPLE = Path(__file__).resolve().parent / "fixtures" / "focus" / "focus-1.0-sample.csv"
+SAMPLE = FIXTURES / "focus" / "focus-1.0-sample.csv"
 
 
 def _env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from aispend.bot.commands import USAGE
 from aispend.core.ledger.models import Workflow
 from aispend.core.timeutil import as_utc
-from tests.test_slack_e2e import NOW, Harness, audit_rows, running_bot
+from tests.bot.test_slack_e2e import NOW, Harness, audit_rows, running_bot
 
 OUTCOME_USAGE = 'Usage: `/aispend outcome WORKFLOW [unit=UNIT] [name="DISPLAY NAME"]`'
 # The seeded ledger (tests/slack_seed.py): support-triage costs 40 + offset/10 a day from 2026-10-01 and

@@ -24,6 +24,7 @@ from aispend.jobs.catalog import (
 from aispend.jobs.models import STATUS_FAILED, STATUS_HANDED_BACK, STATUS_OK
 from aispend.jobs.registry import JobContext, JobHandedBack, JobRegistry
 from aispend.jobs.runner import JobBusy, JobNotWired, Runner
+from tests.conftest import REPO_ROOT
 from tests.notifier import Posts
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -336,9 +337,8 @@ def test_bad_schedule_strings_say_what_is_wrong(spec: str, message: str) -> None
 
 
 def test_every_operations_setting_is_in_env_example_and_the_defaults_parse() -> None:
-    from pathlib import Path
 
-    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    example = (REPO_ROOT / ".env.example").read_text()
     ours = [name for name in Settings.model_fields if name.startswith(("jobs_", "ops_", "log_"))]
     assert len(ours) == 20
     missing = [name for name in ours if f"AISPEND_{name.upper()}=" not in example]

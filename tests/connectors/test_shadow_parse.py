@@ -19,8 +19,9 @@ from aispend.core.shadow.classify import classify
 from aispend.core.shadow.expense import KIND_CHARGE, KIND_FX_FEE, KIND_REFUND, PAID_CARD, PAID_REIMBURSABLE
 from aispend.core.shadow.matcher import Matcher
 from aispend.core.shadow.store import convert
+from tests.conftest import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "shadow"
+SHADOW_FIXTURES = FIXTURES / "shadow"
 GENERIC_MAP = {
     "When": "date",
     "Who": "email",
@@ -34,7 +35,7 @@ GENERIC_MAP = {
 
 
 def _parse(name: str, fmt: str | None = None, mapping: dict[str, str] | None = None):
-    result = parse_files([FIXTURES / f"{name}.csv"], fmt or name, mapping)
+    result = parse_files([SHADOW_FIXTURES / f"{name}.csv"], fmt or name, mapping)
     assert result.errors == []
     return result.rows
 
@@ -45,9 +46,9 @@ def matcher() -> Matcher:
 
 
 def test_fixtures_really_have_bom_and_crlf() -> None:
-    assert (FIXTURES / "expensify.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    assert b"\r\n" in (FIXTURES / "ramp.csv").read_bytes()
-    assert b"\r\n" not in (FIXTURES / "brex.csv").read_bytes()
+    assert (SHADOW_FIXTURES / "expensify.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert b"\r\n" in (SHADOW_FIXTURES / "ramp.csv").read_bytes()
+    assert b"\r\n" not in (SHADOW_FIXTURES / "brex.csv").read_bytes()
 
 
 def test_expensify_reads_by_header_with_bom_crlf_us_dates_and_thousands(matcher: Matcher) -> None:
@@ -140,12 +141,12 @@ def test_generic_with_map(matcher: Matcher) -> None:
 
 
 def test_auto_format_recognises_platform_columns() -> None:
-    rows = parse_files([FIXTURES / "concur.csv"], None).rows
+    rows = parse_files([SHADOW_FIXTURES / "concur.csv"], None).rows
     assert rows[0].descriptor == "NOTION LABS INC" and rows[0].amount == Decimal("10.00")
 
 
 def test_three_currencies_convert_with_date_effective_rates() -> None:
-    rates = load_rates(FIXTURES / "rates.csv", "USD")
+    rates = load_rates(SHADOW_FIXTURES / "rates.csv", "USD")
     rows, errors = convert(_parse("ramp"), rates)
     assert errors == []
     by_id = {r.transaction_id: r for r in rows}
@@ -155,7 +156,7 @@ def test_three_currencies_convert_with_date_effective_rates() -> None:
 
 
 def test_missing_rate_is_an_error_naming_currency_and_date_and_good_rows_are_kept() -> None:
-    rates = load_rates(FIXTURES / "rates.csv", "USD")
+    rates = load_rates(SHADOW_FIXTURES / "rates.csv", "USD")
     text = (
         "Date,Merchant,Amount,Currency\n2026-10-02,OPENAI,20.00,USD\n2026-10-03,DEEPL,9.00,CHF\n"
         "2026-08-15,MISTRAL AI,14.99,EUR\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -18,9 +17,10 @@ from aispend.core.rules.thresholds import Threshold
 from aispend.core.settings import Settings
 from aispend.jobs.monthly import monthly_review_job
 from aispend.jobs.registry import JobContext
+from tests.conftest import FIXTURES
 from tests.governance_builders import insert, rollup
 
-SHADOW = Path(__file__).parent / "fixtures" / "shadow"
+SHADOW = FIXTURES / "shadow"
 FIRST_BUSINESS_DAY = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # Monday 2 November
 
 

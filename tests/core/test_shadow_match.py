@@ -11,8 +11,9 @@ from aispend.core.shadow.catalog import CatalogError, load_catalog
 from aispend.core.shadow.matcher import Matcher
 from aispend.core.shadow.normalize import normalize
 from aispend.core.shadow.quality import read_labelled, report, score
+from tests.conftest import FIXTURES, REPO_ROOT
 
-LABELLED = Path(__file__).parent / "fixtures" / "shadow" / "labelled_descriptors.csv"
+LABELLED = FIXTURES / "shadow" / "labelled_descriptors.csv"
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,6 @@ def test_a_broken_company_catalog_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_shipped_catalog_is_package_data() -> None:
-    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
     assert "shadow/data/*.toml" in pyproject
     assert len(load_catalog().vendors) >= 40

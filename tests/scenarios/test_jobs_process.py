@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from aispend.jobs.models import JobRun
+from tests.conftest import FIXTURES
 
-STANDINS = Path(__file__).resolve().parent / "fixtures" / "jobs" / "run_with_standins.py"
+STANDINS = FIXTURES / "jobs" / "run_with_standins.py"
 AISPEND = Path(sys.executable).with_name("aispend")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 
 from aispend.bot import audit
 from aispend.cli.main import app
+from tests.conftest import REPO_ROOT
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_seed import seed
 
@@ -99,7 +99,7 @@ def test_audit_lists_changes(engine: Engine, database_url: str) -> None:
 
 
 def test_manifest_declares_what_the_bot_uses() -> None:
-    manifest = yaml.safe_load((Path(__file__).parent.parent / "slack" / "manifest.yaml").read_text())
+    manifest = yaml.safe_load((REPO_ROOT / "slack" / "manifest.yaml").read_text())
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == "/aispend" and command["should_escape"] is True
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])

@@ -17,14 +17,15 @@ from aispend.core.settings import Settings
 from aispend.core.shadow.models import ShadowExpense
 from aispend.core.shadow.render import FINANCE, report_json
 from aispend.core.shadow.service import monthly_report
+from tests.conftest import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "shadow"
+SHADOW_FIXTURES = FIXTURES / "shadow"
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 PLATFORMS = ["expensify", "ramp", "brex", "concur", "navan"]
 
 
 def _settings(database_url: str = "sqlite://", **extra: object) -> Settings:
-    values: dict[str, object] = {"database_url": database_url, "rates_file": FIXTURES / "rates.csv"}
+    values: dict[str, object] = {"database_url": database_url, "rates_file": SHADOW_FIXTURES / "rates.csv"}
     return Settings(**(values | extra))  # type: ignore[arg-type]
 
 
@@ -36,19 +37,19 @@ def _snapshot(engine: Engine) -> list[tuple[object, ...]]:
 
 def test_reimporting_every_platform_changes_nothing(engine: Engine) -> None:
     settings = _settings()
-    first = [ingest_files(engine, [FIXTURES / f"{p}.csv"], p, {}, settings, NOW) for p in PLATFORMS]
+    first = [ingest_files(engine, [SHADOW_FIXTURES / f"{p}.csv"], p, {}, settings, NOW) for p in PLATFORMS]
     assert all(r.errors == [] for r in first), [r.errors for r in first]
     before = _snapshot(engine)
     assert len(before) == sum(r.inserted for r in first) == 37
     later = datetime(2026, 11, 4, tzinfo=UTC)
-    again = [ingest_files(engine, [FIXTURES / f"{p}.csv"], p, {}, settings, later) for p in PLATFORMS]
+    again = [ingest_files(engine, [SHADOW_FIXTURES / f"{p}.csv"], p, {}, settings, later) for p in PLATFORMS]
     assert [(r.inserted, r.updated) for r in again] == [(0, 0)] * 5
     assert sum(r.unchanged for r in again) == 37
     assert _snapshot(engine) == before
 
 
 def test_stored_money_is_exact_and_converted(engine: Engine) -> None:
-    ingest_files(engine, [FIXTURES / "ramp.csv"], "ramp", {}, _settings(), NOW)
+    ingest_files(engine, [SHADOW_FIXTURES / "ramp.csv"], "ramp", {}, _settings(), NOW)
     with engine.connect() as conn:
         eur = conn.execute(select(ShadowExpense.__table__).where(ShadowExpense.transaction_id == "6f1c0a52-0007")).one()  # type: ignore[attr-defined]
     assert eur.amount == Decimal("22.00") and eur.currency == "EUR"
@@ -67,7 +68,7 @@ def test_a_corrected_row_updates_in_place(engine: Engine, tmp_path: Path) -> Non
 
 
 def test_missing_rate_rows_are_skipped_with_a_clear_error_and_the_rest_stored(engine: Engine) -> None:
-    result = ingest_files(engine, [FIXTURES / "ramp.csv"], "ramp", {}, _settings(rates_file=None), NOW)
+    result = ingest_files(engine, [SHADOW_FIXTURES / "ramp.csv"], "ramp", {}, _settings(rates_file=None), NOW)
     assert result.inserted == 6
     assert result.errors[0].startswith("ramp.csv: row 7: no EUR -> USD rate for 2026-10-08")
 
@@ -104,11 +105,11 @@ def test_first_run_over_a_year_of_history_equals_the_monthly_run(engine: Engine,
 
 @pytest.fixture
 def cli_env(database_url: str, engine: Engine) -> dict[str, str]:
-    return {"AISPEND_DATABASE_URL": database_url, "AISPEND_SHADOW_RATES_FILE": str(FIXTURES / "rates.csv")}
+    return {"AISPEND_DATABASE_URL": database_url, "AISPEND_SHADOW_RATES_FILE": str(SHADOW_FIXTURES / "rates.csv")}
 
 
 def test_cli_scan_json_one_object_per_row(cli_env: dict[str, str]) -> None:
-    result = CliRunner().invoke(app, ["shadow", "scan", str(FIXTURES / "expensify.csv"), "--json"], env=cli_env)
+    result = CliRunner().invoke(app, ["shadow", "scan", str(SHADOW_FIXTURES / "expensify.csv"), "--json"], env=cli_env)
     assert result.exit_code == 0, result.output
     objects = [json.loads(line) for line in result.output.splitlines()]
     assert [o["row"] for o in objects] == list(range(1, 10))
@@ -147,10 +148,12 @@ def test_cli_ingest_and_report(cli_env: dict[str, str]) -> None:
     runner = CliRunner()
     for platform in ("ramp", "navan"):
         done = runner.invoke(
-            app, ["ingest", "expenses", str(FIXTURES / f"{platform}.csv"), "--format", platform], env=cli_env
+            app, ["ingest", "expenses", str(SHADOW_FIXTURES / f"{platform}.csv"), "--format", platform], env=cli_env
         )
         assert done.exit_code == 0, done.output
-    again = runner.invoke(app, ["ingest", "expenses", str(FIXTURES / "ramp.csv"), "--format", "ramp"], env=cli_env)
+    again = runner.invoke(
+        app, ["ingest", "expenses", str(SHADOW_FIXTURES / "ramp.csv"), "--format", "ramp"], env=cli_env
+    )
     assert "0 new, 0 updated, 8 unchanged" in again.output
     shown = runner.invoke(app, ["report", "shadow", "--month", "2026-10", "--json"], env=cli_env)
     assert shown.exit_code == 0, shown.output
@@ -165,7 +168,7 @@ def test_cli_ingest_and_report(cli_env: dict[str, str]) -> None:
 def test_cli_ingest_reports_bad_map_clearly(cli_env: dict[str, str]) -> None:
     result = CliRunner().invoke(
         app,
-        ["ingest", "expenses", str(FIXTURES / "generic.csv"), "--format", "generic", "--map", "Nope=amount"],
+        ["ingest", "expenses", str(SHADOW_FIXTURES / "generic.csv"), "--format", "generic", "--map", "Nope=amount"],
         env=cli_env,
     )
     assert result.exit_code == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -13,15 +12,16 @@ from aispend.bot.handlers import CommandContext, run_command
 from aispend.bot.permissions import Permissions
 from aispend.connectors.expenses.ingest import ingest_files
 from aispend.core.settings import Settings
+from tests.conftest import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "shadow"
+SHADOW_FIXTURES = FIXTURES / "shadow"
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 
 
 def _ingest(engine: Engine) -> Settings:
-    settings = Settings(database_url="sqlite://", rates_file=FIXTURES / "rates.csv")  # type: ignore[call-arg]
+    settings = Settings(database_url="sqlite://", rates_file=SHADOW_FIXTURES / "rates.csv")  # type: ignore[call-arg]
     for platform in ("expensify", "ramp", "brex", "concur", "navan"):
-        assert ingest_files(engine, [FIXTURES / f"{platform}.csv"], platform, {}, settings, NOW).errors == []
+        assert ingest_files(engine, [SHADOW_FIXTURES / f"{platform}.csv"], platform, {}, settings, NOW).errors == []
     return settings
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from aispend.core.settings import Settings
+from tests.conftest import REPO_ROOT
 
 SLACK_ENV_NAMES = [
     "SLACK_BOT_TOKEN",
@@ -51,6 +50,6 @@ def test_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_env_example_lists_every_slack_setting() -> None:
-    example = (Path(__file__).parent.parent / ".env.example").read_text()
+    example = (REPO_ROOT / ".env.example").read_text()
     names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")}
     assert set(SLACK_ENV_NAMES) <= names

@@ -1,0 +1,1 @@
+"""The Slack bot: commands, renderers, alerts, outbox, the HTTP edge."""

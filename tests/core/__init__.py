@@ -1,0 +1,1 @@
+"""The shared core: money, pricing, the ledger, rules, governance state, shadow AI, reports."""

@@ -1,0 +1,1 @@
+"""The scheduler, the sync engine and the job bodies."""
