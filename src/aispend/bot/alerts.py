@@ -36,6 +36,7 @@ from aispend.bot.models import AlertMessage
 from aispend.bot.outbox import Outbox, sent_row
 from aispend.bot.render import render_action_line, render_alert, render_alert_thread_line, render_explain
 from aispend.bot.views import RECOVERED, AlertData, AlertState, ChangeLine, Period
+from aispend.core.errors import AispendError
 from aispend.core.governance import store
 from aispend.core.governance.store import DeliveryResult, SetAside, claim_delivery, pending_notifications, set_aside
 from aispend.core.money import Money, format_money
@@ -46,8 +47,8 @@ SNOOZE = timedelta(hours=24)
 SLACK_ACTOR = "slack:"  # how governance records a Slack user who acknowledged an alert
 
 
-class UnknownAlert(LookupError):
-    pass
+class UnknownAlert(AispendError, LookupError):
+    code = "unknown_alert"
 
 
 class AlertService:

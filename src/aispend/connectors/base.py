@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
+from aispend.core.errors import AispendError
 from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.ledger.usage import UsageLineIn
 from aispend.core.timeutil import Clock, system_clock
@@ -48,8 +49,10 @@ class FetchResult:
     usage: Sequence[UsageLineIn] = ()
 
 
-class ConnectorError(Exception):
+class ConnectorError(AispendError):
     """Base for connector failures; `source` names the connector."""
+
+    code = "connector_failed"
 
     def __init__(self, source: str, message: str) -> None:
         super().__init__(f"{source}: {message}")
@@ -59,6 +62,8 @@ class ConnectorError(Exception):
 class RetryableError(ConnectorError):
     """429, 5xx, timeouts: worth another try, after `retry_after` seconds when the server said so."""
 
+    code = "source_unavailable"
+
     def __init__(self, source: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(source, message)
         self.retry_after = retry_after
@@ -66,6 +71,8 @@ class RetryableError(ConnectorError):
 
 class FatalError(ConnectorError):
     """Auth and other 4xx: retrying will not help; the message says what to fix."""
+
+    code = "source_refused"
 
     def __init__(self, source: str, message: str, fix: str) -> None:
         super().__init__(source, f"{message} — {fix}")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from aispend.connectors.base import Connector, Sleep
+from aispend.core.errors import AispendError
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
 
@@ -71,8 +72,8 @@ CONNECTORS: dict[str, ConnectorFactory] = {
 }
 
 
-class UnknownSourceError(ValueError):
-    pass
+class UnknownSourceError(AispendError, ValueError):
+    code = "unknown_source"
 
 
 def build_connectors(

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
+from aispend.core.errors import AispendError
+
 # Ledger amounts are stored with 12 decimal places: enough for FOCUS exports (11 places)
 # and for per-token prices (a cached token can cost 3.75e-8 USD).
 LEDGER_SCALE = 12
@@ -18,8 +20,10 @@ _LEDGER_CONTEXT = Context(prec=38, rounding=ROUND_HALF_EVEN)
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
 
 
-class MoneyError(ValueError):
+class MoneyError(AispendError, ValueError):
     """An amount or currency that cannot be used as money."""
+
+    code = "invalid_money"
 
 
 @dataclass(frozen=True, slots=True)

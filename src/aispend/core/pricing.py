@@ -33,6 +33,8 @@ from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import ConditionalPrice, ModelInfo, Provider, TieredPrices, Usage
 from genai_prices.types import ModelPrice as LibraryPrices
 
+from aispend.core.errors import AispendError
+
 if TYPE_CHECKING:
     from aispend.core.settings import Settings
 
@@ -257,8 +259,16 @@ class CustomPrice:
     tier: str = STANDARD_TIER  # the service tier this price is for
 
 
-class PriceError(ValueError):
+class UnknownModelError(AispendError, LookupError):
+    """No price is known for the model named (neither the custom prices nor genai-prices)."""
+
+    code = "unknown_model"
+
+
+class PriceError(AispendError, ValueError):
     """The custom prices file is not valid; the message says where."""
+
+    code = "invalid_prices"
 
 
 def load_custom_prices(path: Path) -> list[CustomPrice]:
@@ -435,7 +445,7 @@ class PriceBook:
                 return _custom_model_price(custom[-1], prov)
         found = find_model(provider or "", name, self._snapshot) or find_model("", ref.strip(), self._snapshot)
         if found is None:
-            raise LookupError(f"no price known for {ref!r} (genai-prices)")
+            raise UnknownModelError(f"no price known for {ref!r} (genai-prices)")
         prov_info, info = found
 
         def sampled(usage: Usage) -> Decimal:
@@ -447,7 +457,7 @@ class PriceBook:
             out = sampled(Usage(output_tokens=_SAMPLE))
             cached = sampled(Usage(input_tokens=_SAMPLE, cache_read_tokens=_SAMPLE))
         except LookupError as exc:
-            raise LookupError(f"no price known for {ref!r} (genai-prices): {exc}") from None
+            raise UnknownModelError(f"no price known for {ref!r} (genai-prices): {exc}") from None
         return ModelPrice(prov_info.id, info.id, inp, out, cached)
 
     def try_model_price(self, ref: str, at: datetime | None = None) -> ModelPrice | None:

@@ -17,13 +17,16 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from aispend.core.errors import AispendError
 from aispend.core.money import MoneyError, normalize_currency, parse_decimal
 
 NO_FILE = "(no rates file)"
 
 
-class RateError(ValueError):
+class RateError(AispendError, ValueError):
     """No usable rate: names the currency, the date and the file."""
+
+    code = "no_rate"
 
 
 @dataclass

@@ -7,12 +7,13 @@ turns a failed source into a failed run, so the scheduler's failure streak and a
 from __future__ import annotations
 
 from aispend.connectors.base import Connector
+from aispend.core.errors import AispendError
 from aispend.jobs.registry import JobContext, JobResult
 from aispend.jobs.sync import SyncEngine, SyncPolicy
 
 
-class SyncFailedError(Exception):
-    pass
+class SyncFailedError(AispendError):
+    code = "sync_failed"
 
 
 def sync_source_job(context: JobContext, *, source: str, connector: Connector) -> JobResult:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from aispend.connectors.expenses.formats import header_key
 from aispend.connectors.expenses.parse import ExpenseRow
+from aispend.core.errors import AispendError
 
 
-class DirectoryError(ValueError):
-    pass
+class DirectoryError(AispendError, ValueError):
+    code = "invalid_directory"
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aispend.connectors.expenses.formats import FIELDS, aliases, header_key
 from aispend.connectors.files.readers import CSV_FIELD_LIMIT, cell_problem
+from aispend.core.errors import AispendError
 from aispend.core.money import MoneyError, normalize_currency, parse_decimal
 from aispend.core.shadow.expense import (
     KIND_CHARGE,
@@ -48,8 +49,10 @@ _TRUE = {"yes", "y", "true", "1", "t", "x"}
 _FALSE = {"no", "n", "false", "0", "f", ""}
 
 
-class ExportError(ValueError):
+class ExportError(AispendError, ValueError):
     """A file that cannot be read at all (no usable header)."""
+
+    code = "invalid_export"
 
 
 @dataclass
@@ -138,8 +141,8 @@ def parse_text(
     return result
 
 
-class RowError(ValueError):
-    pass
+class RowError(AispendError, ValueError):
+    code = "invalid_row"
 
 
 def resolve_columns(header: list[str], fmt: str | None, mapping: dict[str, str], name: str) -> dict[str, int]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from aispend.core.errors import AispendError
 from aispend.core.ledger.calls import StoredCall
 from aispend.core.ledger.types import money_limit
 from aispend.core.money import MoneyError, normalize_currency, parse_decimal
@@ -80,8 +81,10 @@ _TEXT_LIMITS = {
 }
 
 
-class RowError(ValueError):
+class RowError(AispendError, ValueError):
     """A row that cannot be imported; the message is the reason shown to the user."""
+
+    code = "invalid_row"
 
 
 # Token counts and latencies above this are refused: no call comes near a trillion tokens, and it keeps

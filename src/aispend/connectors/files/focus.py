@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine
 
 from aispend.connectors.files.readers import CSV_FIELD_LIMIT, READ_ERRORS, cell_problem
 from aispend.core.ai_services import DEFAULT_AI_SERVICE_PATTERNS, AiServiceMatcher
+from aispend.core.errors import AispendError
 from aispend.core.ledger.costlines import CostLineIn, UpsertResult, upsert_cost_lines
 from aispend.core.ledger.types import money_limit
 from aispend.core.money import MoneyError, normalize_currency, parse_decimal
@@ -137,13 +138,17 @@ _CHUNK = 2000
 _PERIODS = frozenset({"BillingPeriodStart", "ChargePeriodStart", "ChargePeriodEnd"})
 
 
-class RowError(ValueError):
+class RowError(AispendError, ValueError):
     """A row that cannot become a ledger line; the message is the reason shown to the user."""
 
+    code = "invalid_row"
 
-class FocusFileError(ValueError):
+
+class FocusFileError(AispendError, ValueError):
     """A file that cannot be read as a FOCUS export at all (no header, missing required columns, bytes
     that stop being readable at `where`...)."""
+
+    code = "invalid_focus_file"
 
     def __init__(self, reason: str, where: str | None = None) -> None:
         super().__init__(reason)

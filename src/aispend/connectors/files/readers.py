@@ -21,6 +21,7 @@ from typing import IO, Any
 import msgspec
 
 from aispend.connectors.files.call_schema import RowError
+from aispend.core.errors import AispendError
 
 
 @dataclass(slots=True)
@@ -74,8 +75,10 @@ def read_failure(exc: BaseException) -> str:
     return f"cannot read the file ({text}): the rows after this point could not be read"
 
 
-class FileReadError(Exception):
+class FileReadError(AispendError):
     """Reading a file's bytes failed at `line` (see read_failure); the lines before it were read."""
+
+    code = "unreadable_file"
 
     def __init__(self, line: int, reason: str) -> None:
         super().__init__(reason)

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from aispend.core.errors import AispendError
 from aispend.core.governance.models import AlertState, FeatureRevenue, Notification, Threshold, ThresholdAudit
 from aispend.core.ledger.db import session_scope
 from aispend.core.ledger.models import Workflow
@@ -25,8 +26,10 @@ from aispend.core.rules.thresholds import Threshold as ThresholdRule
 from aispend.core.timeutil import as_utc
 
 
-class NotFoundError(LookupError):
+class NotFoundError(AispendError, LookupError):
     """The thing named does not exist."""
+
+    code = "not_found"
 
 
 # ---- thresholds ------------------------------------------------------------------------------

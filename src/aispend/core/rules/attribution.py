@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aispend.core.errors import AispendError
+
 DIMENSIONS = ("workflow", "feature", "team", "customer", "environment")
 
 DEFAULT_TAG_KEYS: dict[str, tuple[str, ...]] = {
@@ -44,8 +46,10 @@ DEFAULT_TAG_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-class AttributionError(ValueError):
+class AttributionError(AispendError, ValueError):
     """The rules file is not valid; the message says where."""
+
+    code = "invalid_rules"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from aispend.core.errors import AispendError
 from aispend.core.money import money_json
 from aispend.core.rules.periods import Period
 
@@ -131,8 +132,10 @@ class Finding:
         }
 
 
-class MixedCurrencyError(ValueError):
+class MixedCurrencyError(AispendError, ValueError):
     """Amounts in more than one currency met in one sum: refused rather than added."""
+
+    code = "mixed_currency"
 
 
 def currency_refusal(rule: str, error: MixedCurrencyError, period: Period) -> Finding:

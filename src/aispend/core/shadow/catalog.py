@@ -9,11 +9,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from aispend.core.errors import AispendError
 from aispend.core.money import parse_decimal
 
 
-class CatalogError(ValueError):
+class CatalogError(AispendError, ValueError):
     """A catalog file that cannot be used, with the file and entry named."""
+
+    code = "invalid_catalog"
 
 
 @dataclass(frozen=True)
