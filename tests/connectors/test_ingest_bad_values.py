@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner, Result
 
+from aispend.cli.errors import EXIT_INTERNAL
 from aispend.cli.main import app
 from aispend.cli.runtime import Runtime
 from aispend.connectors.files.call_schema import CallLimits
@@ -49,6 +50,7 @@ def cli(args: list[str], database_url: str, **settings: Any) -> Result:
     runtime = Runtime(settings=Settings(database_url=database_url, ingest_workers=0, **settings), clock=lambda: NOW)
     result = CliRunner().invoke(app, args, obj=runtime)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code != EXIT_INTERNAL, result.output  # a bug, said as one line with an error id
     return result
 
 

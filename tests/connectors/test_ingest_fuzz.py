@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner, Result
 
+from aispend.cli.errors import EXIT_INTERNAL
 from aispend.cli.main import app
 from aispend.cli.runtime import Runtime
 from aispend.connectors.files.call_schema import CallLimits
@@ -75,6 +76,7 @@ def cli(args: list[str], database_url: str) -> Result:
     runtime = Runtime(settings=Settings(database_url=database_url, ingest_workers=0), clock=lambda: NOW)
     result = CliRunner().invoke(app, args, obj=runtime)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code != EXIT_INTERNAL, result.output  # a bug, said as one line with an error id
     return result
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from aispend.cli.errors import EXIT_INTERNAL
 from aispend.cli.main import app
 from aispend.core.ledger.models import SyncState
 from aispend.core.redact import REDACTED, RedactingFilter, redact
@@ -120,6 +121,7 @@ def test_a_key_echoed_by_the_upstream_is_in_no_output_store_log_or_slack_post(
         result = runner.invoke(app, args, env={**variables, "COLUMNS": "400"})
         outputs[" ".join(args)] = result.output
         assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        assert result.exit_code != EXIT_INTERNAL, result.output  # a bug, said as one line with an error id
 
     sync = {r["source"]: r for r in json.loads(outputs["sync --json"])}
     assert sync["openai"]["status"] == sync["anthropic"]["status"] == "failed"

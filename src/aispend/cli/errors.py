@@ -1,7 +1,13 @@
-"""One line instead of a traceback when the database cannot be used: the root command group maps
-database and file-system errors, whichever command met them.
+"""One line instead of a traceback, whichever command met the error: the root command group is the one
+place where errors become what the user reads.
 
-Each line names the setting to look at and the cause; a URL is shown with its password masked.
+- A domain error (aispend.core.errors.AispendError): `error[<code>]: <message>`, exit 2.
+- The database or file system cannot be used: a line naming the setting to look at and the cause (a URL
+  shown with its password masked), exit 2.
+- Anything else is a bug: it is logged with an error id and its traceback (to the log when logging is
+  set up, as `aispend run` does; on stderr only with AISPEND_LOG_LEVEL=DEBUG), and the user sees one
+  line naming the id, exit 70 (EX_SOFTWARE).
+
 SQLAlchemy and the redaction are imported when an error is met, not at start-up (`aispend --help`
 never touches a database).
 """
@@ -9,12 +15,15 @@ never touches a database).
 from __future__ import annotations
 
 import errno
+import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from aispend.cli.lazy import LazyGroup
+from aispend.core.errors import AispendError, new_error_id
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import DBAPIError
@@ -22,6 +31,10 @@ if TYPE_CHECKING:
 # File-system errors that are the environment's, not a bug: said in one line.
 ENVIRONMENT_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.ENOENT}
 EXIT_DATABASE = 2  # as `aispend run` has always exited when it cannot open the database
+EXIT_DOMAIN = 2  # a domain error: what the user asked cannot be done as given (as commands exited before)
+EXIT_INTERNAL = 70  # a bug (sysexits' EX_SOFTWARE): told apart from a usage or data problem
+
+log = logging.getLogger("aispend.cli")
 
 
 def shown_url(url: str) -> str:
@@ -91,21 +104,70 @@ def _is_connect_error(exc: DBAPIError) -> bool:
 
 
 class AispendGroup(LazyGroup):
-    """The root group: a database or file-system error becomes one clear line and a non-zero exit."""
+    """The root group: every error a command lets through becomes one clear line and a non-zero exit."""
 
     def invoke(self, ctx: Any) -> Any:  # Any: click's Context, which typer vendors under a private name
         try:
             return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # click's own ways to stop: usage errors, --help, an exit code chosen by the command
+        except AispendError as exc:
+            _say(domain_error_line(exc))
+            raise typer.Exit(EXIT_DOMAIN) from None
         except Exception as exc:
-            if not is_environment_error(exc):
-                raise
-            line = _describe_for(ctx, exc)
-            if line is None:
-                raise
-            from aispend.cli.runtime import err_console
+            line = _describe_for(ctx, exc) if is_environment_error(exc) else None
+            if line is not None:
+                _say(line)
+                raise typer.Exit(EXIT_DATABASE) from None
+            _say(report_unexpected(ctx, exc))
+            raise typer.Exit(EXIT_INTERNAL) from None
 
-            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_DATABASE) from None
+
+def domain_error_line(exc: AispendError) -> str:
+    """The one line a domain error is shown as. Pure."""
+    from aispend.core.redact import redact
+
+    return redact(f"error[{exc.code}]: {' '.join(exc.user_message.split())}")
+
+
+def report_unexpected(ctx: Any, exc: BaseException) -> str:
+    """Log `exc` (a bug) with a new error id and its traceback; the line that tells the user the id."""
+    error_id = new_error_id()
+    command = ctx.invoked_subcommand or ctx.info_name or "aispend"
+    handler: logging.Handler | None = None
+    if not logging.getLogger().hasHandlers() and _log_level(ctx) == "DEBUG":
+        from aispend.core.redact import RedactingFilter
+
+        handler = logging.StreamHandler(sys.stderr)  # no logging set up: the traceback on stderr when asked
+        handler.addFilter(RedactingFilter())
+        log.addHandler(handler)
+    try:
+        if logging.getLogger().hasHandlers() or handler is not None:  # else logging's last resort would print it
+            log.error(
+                "unexpected error in %s (error id %s)", command, error_id, exc_info=exc, extra={"error_id": error_id}
+            )
+            where = "the traceback is in the log"
+        else:
+            where = "run again with AISPEND_LOG_LEVEL=DEBUG to see the traceback"
+    finally:
+        if handler is not None:
+            log.removeHandler(handler)
+    return f"error[internal]: unexpected error (error id {error_id}); {where}"
+
+
+def _log_level(ctx: Any) -> str:
+    from aispend.cli.runtime import Runtime
+
+    obj = ctx.find_root().obj
+    if isinstance(obj, Runtime):
+        return obj.settings.log_level
+    return os.environ.get("AISPEND_LOG_LEVEL", "").upper()
+
+
+def _say(line: str) -> None:
+    from aispend.cli.runtime import err_console
+
+    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _describe_for(ctx: Any, exc: BaseException) -> str | None:

@@ -12,12 +12,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from aispend.cli.runtime import err_console, runtime
 from aispend.connectors.files.call_decoder import iter_call_rows
-from aispend.connectors.files.call_schema import CallLimits, RowError
+from aispend.connectors.files.call_schema import CallLimits
 from aispend.connectors.files.calls import ImportSummary, Rejection, import_calls
 from aispend.connectors.files.parallel import PARALLEL_MIN_BYTES, default_workers, import_jsonl_parallel
 from aispend.connectors.files.readers import SourceRow, detect_format, open_binary
 from aispend.core.money import format_money
-from aispend.core.pricing import PriceError, price_book
+from aispend.core.pricing import price_book
 
 
 def register(app: typer.Typer) -> None:
@@ -46,17 +46,9 @@ def ingest_calls(
         if not Path(name).is_file():
             err_console.print(f"[red]error[/red] {name}: no such file")
             raise typer.Exit(2)
-        try:
-            formats.append((name, detect_format(name)))
-        except RowError as exc:
-            err_console.print(f"[red]error[/red] {exc}")
-            raise typer.Exit(2) from None
+        formats.append((name, detect_format(name)))  # a RowError, a PriceError: said by the root group
 
-    try:
-        prices = price_book(rt.settings)
-    except PriceError as exc:
-        err_console.print(f"[red]error[/red] {exc}")
-        raise typer.Exit(2) from None
+    prices = price_book(rt.settings)
     total_bytes = sum(Path(n).stat().st_size for n, _ in formats if n != "-")
     show_progress = sys.stderr.isatty() and total_bytes > 0
     progress = Progress(

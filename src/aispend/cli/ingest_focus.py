@@ -11,7 +11,7 @@ from rich.console import Console
 from aispend.cli.runtime import runtime
 from aispend.connectors.files.focus import FocusNormalizer, FocusSummary, Rejection, ingest_focus_files
 from aispend.core.money import decimal_str
-from aispend.core.rules.attribution import AttributionError, load_rules
+from aispend.core.rules.attribution import load_rules
 
 _FILES = typer.Argument(
     ...,
@@ -36,11 +36,7 @@ def ingest_focus(ctx: typer.Context, files: list[Path] = _FILES) -> None:
     """
     rt = runtime(ctx)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        rules = load_rules(_configured(rt.settings.attribution_file))
-    except AttributionError as exc:
-        err.print(f"[red]error[/red] {exc}", markup=True)
-        raise typer.Exit(2) from None
+    rules = load_rules(_configured(rt.settings.attribution_file))  # an AttributionError: said by the root group
     engine = rt.engine()
     normalizer = FocusNormalizer.create(
         rules, rt.settings.ai_service_names, engine.dialect.name, rt.settings.ai_service_patterns

@@ -10,8 +10,7 @@ import typer
 from aispend.cli.runtime import err_console, runtime
 from aispend.connectors.expenses.formats import FORMATS
 from aispend.connectors.expenses.ingest import scan_files
-from aispend.connectors.expenses.parse import ExportError, parse_mapping
-from aispend.core.shadow.catalog import CatalogError
+from aispend.connectors.expenses.parse import parse_mapping
 from aispend.core.shadow.service import build_matcher
 
 app = typer.Typer(help="Shadow AI: AI spend on corporate cards and expense reports.", no_args_is_help=True)
@@ -32,21 +31,17 @@ def scan_cmd(
     if fmt is not None and fmt not in FORMATS:
         err_console.print(f"[red]unknown --format {fmt!r}[/red]; expected one of {', '.join(FORMATS)}")
         raise typer.Exit(2)
-    try:
-        matcher = build_matcher(rt.settings)
-        settings = rt.settings
-        rows, errors = scan_files(
-            files,
-            fmt,
-            parse_mapping(map_),
-            matcher,
-            settings.currency,
-            settings.shadow_duplicate_window_days,
-            settings.shadow_refund_window_days,
-        )
-    except (ExportError, CatalogError) as exc:
-        err_console.print(f"[red]error[/red] {exc}")
-        raise typer.Exit(2) from None
+    matcher = build_matcher(rt.settings)
+    settings = rt.settings
+    rows, errors = scan_files(
+        files,
+        fmt,
+        parse_mapping(map_),
+        matcher,
+        settings.currency,
+        settings.shadow_duplicate_window_days,
+        settings.shadow_refund_window_days,
+    )
     for row in rows:
         if as_json:
             typer.echo(json.dumps(row, ensure_ascii=False))

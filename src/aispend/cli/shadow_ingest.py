@@ -7,11 +7,9 @@ from pathlib import Path
 import typer
 
 from aispend.cli.runtime import err_console, runtime
-from aispend.connectors.expenses.directory import DirectoryError
 from aispend.connectors.expenses.formats import FORMATS
 from aispend.connectors.expenses.ingest import ingest_files
-from aispend.connectors.expenses.parse import ExportError, parse_mapping
-from aispend.core.rates import RateError
+from aispend.connectors.expenses.parse import parse_mapping
 
 
 def register(app: typer.Typer) -> None:
@@ -29,11 +27,7 @@ def expenses_cmd(
     if fmt not in FORMATS:
         err_console.print(f"[red]unknown --format {fmt!r}[/red]; expected one of {', '.join(FORMATS)}")
         raise typer.Exit(2)
-    try:
-        result = ingest_files(rt.engine(), files, fmt, parse_mapping(map_), rt.settings, rt.clock())
-    except (ExportError, RateError, DirectoryError) as exc:
-        err_console.print(f"[red]error[/red] {exc}")
-        raise typer.Exit(2) from None
+    result = ingest_files(rt.engine(), files, fmt, parse_mapping(map_), rt.settings, rt.clock())
     typer.echo(
         f"expenses: {result.inserted} new, {result.updated} updated, {result.unchanged} unchanged, "
         f"{len(result.errors)} skipped"

@@ -7,8 +7,7 @@ from datetime import date
 
 import typer
 
-from aispend.cli.runtime import err_console, runtime
-from aispend.core.shadow.catalog import CatalogError
+from aispend.cli.runtime import runtime
 from aispend.core.shadow.render import AUDIENCES, FINANCE, report_json, report_text
 from aispend.core.shadow.service import monthly_report
 
@@ -38,11 +37,7 @@ def shadow_cmd(
     if audience not in AUDIENCES:
         raise typer.BadParameter(f"--audience must be one of {', '.join(AUDIENCES)}")
     target = _month(month) if month else None
-    try:
-        report = monthly_report(rt.engine(), target, rt.clock(), rt.settings)
-    except CatalogError as exc:
-        err_console.print(f"[red]error[/red] {exc}")
-        raise typer.Exit(2) from None
+    report = monthly_report(rt.engine(), target, rt.clock(), rt.settings)
     if as_json:
         typer.echo(json.dumps(report_json(report, audience, rt.settings.shadow_min_group_size), indent=2))
     else:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from aispend.cli.runtime import err_console, runtime
 from aispend.connectors.base import Connector, ConnectorError, RetryableError
-from aispend.connectors.registry import UnknownSourceError, build_connectors
+from aispend.connectors.registry import build_connectors
 from aispend.core.redact import redact, redact_optional
 from aispend.core.settings import Settings
 from aispend.core.timeutil import parse_date
@@ -36,11 +36,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def _connectors(ctx: typer.Context, names: list[str] | None) -> dict[str, Connector]:
     rt = runtime(ctx)
-    try:
-        return build_connectors(rt.settings, names or None, clock=rt.clock, sleep=rt.sleep)
-    except UnknownSourceError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    return build_connectors(rt.settings, names or None, clock=rt.clock, sleep=rt.sleep)
 
 
 def sync_cmd(
