@@ -1,7 +1,7 @@
 """Adversarial `/aispend` arguments over real HTTP, with the real governance tables behind the bot.
 
-Every case gets a reply that names the argument and what is allowed (never "Sorry, that failed on our
-side"), and a threshold is stored exactly as the reply says, or not at all. The table runs on SQLite and
+Every case gets a reply that names the argument and what is allowed (never "Something went wrong
+(error id …)"), and a threshold is stored exactly as the reply says, or not at all. The table runs on SQLite and
 on PostgreSQL; the two backends differ only in the largest amount they can store.
 """
 
@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from aispend.core.governance.models import Threshold
 from tests.bot.test_slack_e2e import Harness, running_bot
 
-FAILED_ON_OUR_SIDE = "Sorry, that failed on our side"
+FAILED_ON_OUR_SIDE = "Something went wrong"  # what the error handler says of a bug
 BIG_NAME = "w" * 100_000
 SQLITE, PG = "sqlite", "postgresql"
 

@@ -48,7 +48,13 @@ SLACK_ACTOR = "slack:"  # how governance records a Slack user who acknowledged a
 
 
 class UnknownAlert(AispendError, LookupError):
+    """An alert aispend no longer tracks (the text names the key, for the log; the user reads `user_message`)."""
+
     code = "unknown_alert"
+
+    @property
+    def user_message(self) -> str:
+        return "This alert is no longer tracked by aispend."
 
 
 class AlertService:

@@ -1,4 +1,11 @@
-"""The Bolt app: `/aispend`, the alert buttons, App Home. Ack first, work after, reply through the outbox."""
+"""The Bolt app: `/aispend`, the alert buttons, App Home. Ack first, work after, reply through the outbox.
+
+What a listener lets through is said in one place, the app's error handler (`@app.error`): a domain
+error (aispend.core.errors.AispendError) is its user message; anything else is a bug, logged with an
+error id and its traceback, and the user reads "Something went wrong (error id …)". The reply is
+ephemeral, straight to the request's response_url (not through the outbox: the database may be what
+failed); an event with no response_url (App Home) is only logged.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from sqlmodel import Session
 
-from aispend.bot.alerts import AlertService, UnknownAlert
+from aispend.bot.alerts import AlertService
 from aispend.bot.data import current_period
 from aispend.bot.handlers import CommandContext, run_command
 from aispend.bot.outbox import Outbox
@@ -24,6 +31,8 @@ from aispend.bot.render import (
     render_text_reply,
 )
 from aispend.bot.views import HomeData, coloured
+from aispend.core.errors import AispendError, new_error_id
+from aispend.core.redact import redact
 from aispend.core.timeutil import Clock
 
 log = logging.getLogger(__name__)
@@ -66,6 +75,10 @@ def build_app(
         process_before_response=False,  # ack() answers Slack at once; listeners keep running after it
         listener_executor=listener_executor,
     )
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any], respond: Respond | None) -> None:
+        reply_to_error(error, body, respond)
 
     @app.command("/aispend")
     def aispend_command(ack: Ack, body: dict[str, Any]) -> None:
@@ -130,20 +143,39 @@ def build_app(
     return app
 
 
+def reply_to_error(error: Exception, body: dict[str, Any], respond: Respond | None) -> str:
+    """Log what a listener let through and tell the user (ephemeral, when the request has a
+    response_url); the text the user is shown."""
+    where = _what(body)
+    if isinstance(error, AispendError):
+        log.info("%s refused: %s", where, error, extra={"error_code": error.code})
+        text = error.user_message
+    else:
+        error_id = new_error_id()
+        log.error("%s failed (error id %s)", where, error_id, exc_info=error, extra={"error_id": error_id})
+        text = f"Something went wrong (error id {error_id}); it is in the bot's log."
+    if respond is not None:
+        try:
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception as exc:  # Slack unreachable or the URL unusable: the log has the error, nothing more to do
+            log.warning("%s: could not tell the user about the error: %s", where, redact(str(exc)))
+    return text
+
+
+def _what(body: dict[str, Any]) -> str:
+    """What the request was, for the log: the command and its first words, or the action or event."""
+    if body.get("command"):
+        return f"{body['command']} {str(body.get('text', ''))[:100]}".strip()
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("action_id") or (body.get("event") or {}).get("type") or body.get("type") or "request")
+
+
 def _reply_to_command(bot: Bot, body: dict[str, Any]) -> None:
     user = body.get("user_id", "")
-    try:
-        reply = run_command(bot.commands, body.get("text", ""), user, bot.clock())
-        message, share = reply.message, reply.share
-    except Exception:
-        log.exception("/aispend %s failed", body.get("text", "")[:100])
-        message, share = (
-            render_text_reply("Sorry, that failed on our side; the error is in the bot's log."),
-            False,
-        )
+    reply = run_command(bot.commands, body.get("text", ""), user, bot.clock())  # what fails: reply_to_error
     key = f"respond:{body.get('trigger_id') or body.get('response_url')}"
     with Session(bot.commands.engine) as session:
-        bot.outbox.respond(session, key, body["response_url"], message, share=share)
+        bot.outbox.respond(session, key, body["response_url"], reply.message, share=reply.share)
         session.commit()
     bot.outbox.deliver_pending()
 
@@ -157,10 +189,7 @@ def _alert_key(body: dict[str, Any]) -> str:
 
 
 def _alert_action(bot: Bot, body: dict[str, Any], do: Any) -> None:
-    try:
-        do(_alert_key(body), body["user"]["id"])
-    except UnknownAlert:
-        _respond(bot, body, "This alert is no longer tracked by aispend.")
+    do(_alert_key(body), body["user"]["id"])  # an alert no longer tracked (UnknownAlert): reply_to_error
 
 
 def _respond(bot: Bot, body: dict[str, Any], text: str) -> None:
