@@ -187,12 +187,12 @@ def test_precomputed_totals_equal_the_sql_aggregation(engine: Engine) -> None:
     batches = [encoder.encode(_random_calls(700, seed), NOW) for seed in range(4)]
     with engine.begin() as conn:
         for rows in batches:
-            assert insert_encoded(conn, rows, NOW, batch_totals(rows, encoder.sqlite)) == len(rows)
+            assert insert_encoded(conn, rows, now=NOW, totals=batch_totals(rows, encoder.sqlite)) == len(rows)
     precomputed = _totals(engine)
     _empty_all_tables(engine)
     with engine.begin() as conn:
         for rows in batches:
-            assert insert_encoded(conn, rows, NOW) == len(rows)  # no totals: aggregated in SQL
+            assert insert_encoded(conn, rows, now=NOW) == len(rows)  # no totals: aggregated in SQL
     assert _totals(engine) == precomputed
     assert len(precomputed[2]) > 30  # runs spanning batches were merged
 
@@ -202,10 +202,10 @@ def test_a_batch_with_known_calls_adds_only_the_new_ones(engine: Engine) -> None
     first, second = _random_calls(300, 7), _random_calls(300, 8)
     with engine.begin() as conn:
         rows = encoder.encode(first, NOW)
-        insert_encoded(conn, rows, NOW, batch_totals(rows, encoder.sqlite))
+        insert_encoded(conn, rows, now=NOW, totals=batch_totals(rows, encoder.sqlite))
         mixed = encoder.encode(first[:100] + second, NOW)
         # The precomputed totals cover all 400 calls; only the 300 new ones may count.
-        assert insert_encoded(conn, mixed, NOW, batch_totals(mixed, encoder.sqlite)) == 300
+        assert insert_encoded(conn, mixed, now=NOW, totals=batch_totals(mixed, encoder.sqlite)) == 300
     with engine.connect() as conn:
         calls = conn.execute(select(table_of(CallRollup).c.calls)).scalars().all()
     assert sum(calls) == 600

@@ -212,7 +212,7 @@ def test_threshold_changes_are_audited(engine: Engine) -> None:
             actor="cto",
             now=T0 + timedelta(hours=1),
         )
-        store.remove_threshold(session, COMPANY, "month", actor="cfo", now=T0 + timedelta(hours=2))
+        store.remove_threshold(session, COMPANY, period_kind="month", actor="cfo", now=T0 + timedelta(hours=2))
         session.commit()
         trail = session.execute(select(ThresholdAudit).order_by(ThresholdAudit.id)).scalars().all()
     assert [(a.action, a.actor) for a in trail] == [("set", "cfo"), ("set", "cto"), ("remove", "cfo")]

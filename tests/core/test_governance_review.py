@@ -174,7 +174,7 @@ def test_unit_economics_in_evaluation(engine: Engine) -> None:
     insert(engine, rollup(date(2026, 11, 2), "400", "chatbot"))
     with Session(engine) as session:
         store.set_feature_revenue(
-            session, "", date(2026, 11, 1), D(1000), currency="USD", now=datetime(2026, 11, 2, tzinfo=UTC)
+            session, "", month=date(2026, 11, 1), revenue=D(1000), currency="USD", now=datetime(2026, 11, 2, tzinfo=UTC)
         )
         session.commit()
     result = evaluate(engine, datetime(2026, 11, 3, tzinfo=UTC), GovernanceConfig())

@@ -104,7 +104,7 @@ def _sent(fake: FakeSlack) -> list[str]:
 def test_demo_data_to_one_red_alert_in_slack_mentioning_the_owner(engine: Engine, fake_slack: FakeSlack) -> None:
     load(engine)
     with Session(engine) as session:
-        store.set_workflow_owner(session, RUNAWAY_WORKFLOW, "U0MARIA", now=datetime(2026, 11, 1, tzinfo=UTC))
+        store.set_workflow_owner(session, RUNAWAY_WORKFLOW, owner="U0MARIA", now=datetime(2026, 11, 1, tzinfo=UTC))
         session.commit()
     settings = load_settings(
         SLACK_BOT_TOKEN="xoxb-test",

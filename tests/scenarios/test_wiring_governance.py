@@ -47,7 +47,7 @@ def seed(engine: Engine) -> None:
             rows += [rollup(this_week, "100", f"a{n}"), rollup(last_week, "100", f"a{n}")]
     insert(engine, *rows)
     with Session(engine) as session:
-        store.set_workflow_owner(session, "big", "U0BIG", now=NOW)
+        store.set_workflow_owner(session, "big", owner="U0BIG", now=NOW)
         session.commit()
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from sqlmodel import Session
 
 from aispend.bot.alerts import AlertService
 from aispend.bot.data import current_period
@@ -32,6 +31,7 @@ from aispend.bot.render import (
 )
 from aispend.bot.views import HomeData, coloured
 from aispend.core.errors import AispendError, new_error_id
+from aispend.core.ledger.db import session_scope
 from aispend.core.redact import redact
 from aispend.core.timeutil import Clock
 
@@ -119,9 +119,8 @@ def build_app(
                 return
             bot.alerts.assign(key, user, owner)
             if alert.scope_kind == "workflow":
-                with Session(bot.commands.engine) as session:
+                with session_scope(bot.commands.engine) as session:
                     bot.commands.ledger.set_owner(session, alert.scope, owner, bot.clock())
-                    session.commit()
 
         _alert_action(bot, body, do)
 
@@ -174,9 +173,8 @@ def _reply_to_command(bot: Bot, body: dict[str, Any]) -> None:
     user = body.get("user_id", "")
     reply = run_command(bot.commands, body.get("text", ""), user, bot.clock())  # what fails: reply_to_error
     key = f"respond:{body.get('trigger_id') or body.get('response_url')}"
-    with Session(bot.commands.engine) as session:
+    with session_scope(bot.commands.engine) as session:
         bot.outbox.respond(session, key, body["response_url"], reply.message, share=reply.share)
-        session.commit()
     bot.outbox.deliver_pending()
 
 
@@ -197,7 +195,6 @@ def _respond(bot: Bot, body: dict[str, Any], text: str) -> None:
     if not url:
         return
     key = f"respond:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
-    with Session(bot.commands.engine) as session:
+    with session_scope(bot.commands.engine) as session:
         bot.outbox.respond(session, key, url, render_text_reply(text))
-        session.commit()
     bot.outbox.deliver_pending()

@@ -306,7 +306,7 @@ def thresholds_remove(
     try:
         kind = parse_period_kind(period or rt.settings.governance_period)
         with session_scope(rt.engine()) as session:
-            store.remove_threshold(session, target, kind, actor=by or getpass.getuser(), now=rt.clock())
+            store.remove_threshold(session, target, period_kind=kind, actor=by or getpass.getuser(), now=rt.clock())
     except (ValueError, store.NotFoundError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"removed the {kind} threshold for {target.label}")
@@ -370,7 +370,7 @@ def workflows_set_owner(
     """Set a workflow's owner (alerts about it mention the owner)."""
     rt = runtime(ctx)
     with session_scope(rt.engine()) as session:
-        data = store.workflow_json(store.set_workflow_owner(session, workflow, owner, now=rt.clock()))
+        data = store.workflow_json(store.set_workflow_owner(session, workflow, owner=owner, now=rt.clock()))
     typer.echo(json.dumps(data))
 
 

@@ -175,7 +175,7 @@ def write_batch(
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        inserted = insert_encoded(conn, encoded, now, totals)
+        inserted = insert_encoded(conn, encoded, now=now, totals=totals)
         if inserted < len(encoded):
             conflicts = conflicting_calls(conn, encoded)
         conn.commit()
@@ -195,7 +195,7 @@ def write_batch(
 
 def finish_summary(engine: Engine, summary: ImportSummary, first_id: int, now: datetime) -> None:
     with engine.connect() as conn:
-        summary.cost_inserted = cost_inserted(conn, first_id, now)
+        summary.cost_inserted = cost_inserted(conn, first_id, now=now)
 
 
 def stored_calls(

@@ -190,7 +190,7 @@ def apply_findings(
         state.snoozed_until, state.escalated_at = status.snoozed_until, status.escalated_at
         for draft in drafts:
             owner = (owners or {}).get(finding.scope.key, "") if finding.scope.kind == "workflow" else ""
-            note = insert_notification(session, draft, now, owner)
+            note = insert_notification(session, draft, now=now, owner=owner)
             if note is not None:
                 created.append(note)
     session.flush()

@@ -115,7 +115,7 @@ def set_threshold(session: Session, rule: ThresholdRule, *, actor: str, now: dat
     return row
 
 
-def remove_threshold(session: Session, scope: Scope, period_kind: str, *, actor: str, now: datetime) -> None:
+def remove_threshold(session: Session, scope: Scope, *, period_kind: str, actor: str, now: datetime) -> None:
     row = _find_threshold(session, scope, period_kind)
     if row is None:
         raise NotFoundError(f"no {period_kind} threshold for {scope.label}")
@@ -142,7 +142,7 @@ def threshold_audit(session: Session) -> list[ThresholdAudit]:
 
 
 def insert_notification(
-    session: Session, draft: NotificationDraft, now: datetime, owner: str = ""
+    session: Session, draft: NotificationDraft, *, now: datetime, owner: str = ""
 ) -> Notification | None:
     """Insert unless the dedupe key exists (also under a concurrent evaluation); the new row or None."""
     values = {
@@ -171,7 +171,7 @@ def insert_notification(
     return session.execute(select(Notification).where(col(Notification.dedupe_key) == draft.dedupe_key)).scalar_one()
 
 
-def undelivered_notifications(session: Session, limit: int = 100) -> list[Notification]:
+def undelivered_notifications(session: Session, *, limit: int = 100) -> list[Notification]:
     """Notifications neither delivered nor set aside, oldest first: what the Slack outbox sends."""
     stmt = (
         select(Notification)
@@ -247,10 +247,10 @@ def notification_json(n: Notification) -> dict[str, Any]:
 # (the deliverer then reads the period key, see core/rules/periods.period_from_key).
 
 
-def pending_notifications(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
+def pending_notifications(engine: Engine, *, limit: int = 100) -> list[dict[str, Any]]:
     """Undelivered notifications, oldest first."""
     with session_scope(engine) as session:
-        return [notification_json(n) for n in undelivered_notifications(session, limit)]
+        return [notification_json(n) for n in undelivered_notifications(session, limit=limit)]
 
 
 def claim_delivery(session: Session, notification_id: int, *, at: datetime, ref: str = "") -> bool:
@@ -386,7 +386,7 @@ def _workflow(session: Session, key: str, now: datetime, create: bool) -> Workfl
     return wf
 
 
-def set_workflow_owner(session: Session, key: str, owner: str, *, now: datetime) -> Workflow:
+def set_workflow_owner(session: Session, key: str, *, owner: str, now: datetime) -> Workflow:
     wf = _workflow(session, key, now, create=True)
     wf.owner, wf.updated_at = owner, as_utc(now)
     return wf
@@ -464,9 +464,9 @@ def list_workflows(session: Session) -> list[Workflow]:
 def set_feature_revenue(
     session: Session,
     feature: str,
+    *,
     month: date,
     revenue: Decimal,
-    *,
     currency: str,
     now: datetime,
     gross_margin: Decimal | None = None,

@@ -274,7 +274,7 @@ def batch_totals(rows: Sequence[tuple[Any, ...]], sqlite_encoded: bool) -> Batch
 
 
 def insert_encoded(
-    conn: Connection, rows: Sequence[tuple[Any, ...]], now: datetime, totals: BatchTotals | None = None
+    conn: Connection, rows: Sequence[tuple[Any, ...]], *, now: datetime, totals: BatchTotals | None = None
 ) -> int:
     """Insert encoded calls (see CallEncoder) that are not in the ledger yet; return how many were new.
 
@@ -297,7 +297,7 @@ def insert_encoded(
     if inserted == len(rows) and totals is not None:
         apply_batch_totals(conn, totals)
     elif inserted:
-        roll_up_inserted(conn, before, now)
+        roll_up_inserted(conn, before, now=now)
     return inserted
 
 
@@ -392,7 +392,7 @@ def last_call_id(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(CALLS.c.id), 0))).scalar_one())
 
 
-def cost_inserted(conn: Connection, after_id: int, now: datetime) -> dict[str, Decimal]:
+def cost_inserted(conn: Connection, after_id: int, *, now: datetime) -> dict[str, Decimal]:
     """Cost of the calls an import inserted (ids above `after_id`, stamped `now`), per currency."""
     stmt = (
         select(CALLS.c.currency, func.sum(CALLS.c.cost))
@@ -420,7 +420,7 @@ def _hour_and_day_sql(dialect_name: str) -> tuple[str, str]:
     return "date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "CAST(ts AT TIME ZONE 'UTC' AS DATE)"
 
 
-def roll_up_inserted(conn: Connection, after_id: int, now: datetime) -> None:
+def roll_up_inserted(conn: Connection, after_id: int, *, now: datetime) -> None:
     """Add the rows this batch inserted (ids above `after_id`, stamped `now`) to the hourly and daily
     rollups and to the run totals, aggregated inside the database."""
     batch = "FROM call_record WHERE id > :after_id AND ingested_at = :now"

@@ -46,7 +46,7 @@ def check_dimension(by: str) -> str:
     return by
 
 
-def spend_by(conn: Connection, by: str, start: date, end: date, policy: SpendPolicy) -> SpendBy:
+def spend_by(conn: Connection, by: str, *, start: date, end: date, policy: SpendPolicy) -> SpendBy:
     """AI spend grouped by one dimension, days [start, end), in the company currency.
 
     The cost is the one definition of spend (`ledger.spend.spend`: bills as the system of record,
@@ -67,7 +67,7 @@ def spend_by(conn: Connection, by: str, start: date, end: date, policy: SpendPol
 _COUNTED = ("calls", "unpriced_calls", "zero_cost_calls", "input_tokens", "output_tokens")
 
 
-def unpriced_models(conn: Connection, start: date, end: date) -> list[tuple[str, str, int]]:
+def unpriced_models(conn: Connection, *, start: date, end: date) -> list[tuple[str, str, int]]:
     """(provider, model, calls) with no known price in the period, most calls first."""
     total = func.sum(ROLLUPS.c.unpriced_calls)
     stmt = (
@@ -86,7 +86,7 @@ class RunTotals:
     runs_with_outcome: int
 
 
-def runs_by_workflow(conn: Connection, start: date, end: date) -> dict[str, RunTotals]:
+def runs_by_workflow(conn: Connection, *, start: date, end: date) -> dict[str, RunTotals]:
     """Runs started in [start, end) per workflow, with their cost."""
     with_outcome = func.sum(case((RUNS.c.outcome != "", 1), else_=0))
     stmt = (

@@ -23,12 +23,16 @@ def top_report(
     period = period_containing(kind, at, today)
     comparison = comparison_of(period, today)
     is_workflow = by == "workflow"
-    current = queries.spend_by(conn, by, period.start, period.end, policy)
+    current = queries.spend_by(conn, by, start=period.start, end=period.end, policy=policy)
     compared = previous = None
     if comparison is not None:
         (c0, c1), (p0, p1) = comparison.current, comparison.previous
-        compared = current if (c0, c1) == (period.start, period.end) else queries.spend_by(conn, by, c0, c1, policy)
-        previous = queries.spend_by(conn, by, p0, p1, policy)
+        compared = (
+            current
+            if (c0, c1) == (period.start, period.end)
+            else queries.spend_by(conn, by, start=c0, end=c1, policy=policy)
+        )
+        previous = queries.spend_by(conn, by, start=p0, end=p1, policy=policy)
     return build_top_report(
         by=by,
         period=period,
@@ -38,9 +42,9 @@ def top_report(
         previous_rows=previous.rows if previous else [],
         limit=limit,
         workflows=queries.workflow_info(conn) if is_workflow else None,
-        runs=queries.runs_by_workflow(conn, period.start, period.end) if is_workflow else None,
+        runs=queries.runs_by_workflow(conn, start=period.start, end=period.end) if is_workflow else None,
         outcomes=queries.outcomes_by_workflow(conn, period.start, period.end) if is_workflow else None,
-        unpriced=queries.unpriced_models(conn, period.start, period.end),
+        unpriced=queries.unpriced_models(conn, start=period.start, end=period.end),
         spend=[s.spend for s in (current, compared, previous) if s is not None],
     )
 
@@ -49,12 +53,12 @@ def spend_report(conn: Connection, *, by: str, since: date, until: date, policy:
     queries.check_dimension(by)
     if until <= since:
         raise ValueError(f"--until ({until}) must be after --since ({since})")
-    result = queries.spend_by(conn, by, since, until, policy)
+    result = queries.spend_by(conn, by, start=since, end=until, policy=policy)
     return build_spend_report(
         by=by,
         since=since,
         until=until,
         rows=result.rows,
-        unpriced=queries.unpriced_models(conn, since, until),
+        unpriced=queries.unpriced_models(conn, start=since, end=until),
         spend=[result.spend],
     )
