@@ -90,3 +90,10 @@ def test_without_logging_set_up_the_traceback_is_shown_only_when_asked(
     assert SECRET not in asked.stderr and "[redacted]" in asked.stderr  # the log's redaction still applies
     shown = ID_LINE.search(asked.stderr)
     assert shown is not None and f"error id {shown.group(1)}" in asked.stderr.split("Traceback")[0]
+
+
+def test_an_alert_not_found_is_a_domain_error(tmp_path: Path) -> None:
+    for args in (["alerts", "ack", "no|such:alert|here"], ["alerts", "snooze", "no|such:alert|here"]):
+        result = invoke(tmp_path, args)
+        assert result.exit_code == EXIT_DOMAIN, result.output
+        assert result.output.strip() == "error[not_found]: no alert 'no|such:alert|here'", result.output
