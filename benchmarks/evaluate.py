@@ -32,7 +32,7 @@ from aispend.core.ledger.db import make_engine, upgrade
 from aispend.core.ledger.spend import SpendPolicy
 from aispend.core.rules.findings import COMPANY, Scope
 from aispend.core.rules.forecast import HISTORY_DAYS
-from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.spend import SpendIndex
 from aispend.core.rules.thresholds import Threshold, evaluate_thresholds
 
 WORKFLOWS = [f"workflow-{i:02d}" for i in range(50)]

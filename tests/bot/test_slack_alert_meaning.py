@@ -11,8 +11,7 @@ from aispend.bot.alerts import alert_from_json, alert_from_notification, alert_t
 from aispend.bot.render import render_alert
 from aispend.bot.views import AlertState
 from aispend.core.rules.findings import COMPANY
-from aispend.core.rules.spend import SpendRow
-from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.spend import SpendIndex, SpendRow
 from aispend.core.rules.thresholds import Threshold, evaluate_thresholds
 
 

@@ -30,8 +30,7 @@ from aispend.core.rules.data_quality import (
 from aispend.core.rules.findings import COMPANY, Level, MixedCurrencyError, Scope
 from aispend.core.rules.periods import period_of
 from aispend.core.rules.share import SharePolicy, evaluate_share
-from aispend.core.rules.spend import SpendRow
-from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.spend import SpendIndex, SpendRow
 from aispend.core.rules.thresholds import Threshold, evaluate_thresholds, levels_from_budget
 
 D = Decimal

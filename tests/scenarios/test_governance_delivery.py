@@ -32,8 +32,7 @@ from aispend.core.rules.findings import ALERT_KINDS, Finding, Level, MixedCurren
 from aispend.core.rules.lifecycle import LifecyclePolicy
 from aispend.core.rules.periods import period_from_key, period_of
 from aispend.core.rules.share import SharePolicy, evaluate_share
-from aispend.core.rules.spend import SpendRow
-from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.spend import SpendIndex, SpendRow
 from aispend.core.rules.thresholds import Threshold, evaluate_thresholds
 from aispend.core.rules.unit_economics import FeatureRevenue, unit_economics
 from aispend.core.settings import Settings

@@ -34,7 +34,7 @@ from aispend.core.rules.forecast import HISTORY_DAYS
 from aispend.core.rules.lifecycle import AlertStatus, advance
 from aispend.core.rules.periods import period_of
 from aispend.core.rules.share import evaluate_share
-from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.spend import SpendIndex
 from aispend.core.rules.thresholds import evaluate_thresholds
 from aispend.core.rules.unit_economics import unit_economics
 from aispend.core.settings import Settings

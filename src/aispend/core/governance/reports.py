@@ -22,8 +22,7 @@ from aispend.core.rules.findings import COMPANY, Finding, severity
 from aispend.core.rules.forecast import HISTORY_DAYS, Forecast, forecast_period
 from aispend.core.rules.periods import period_of
 from aispend.core.rules.share import evaluate_share
-from aispend.core.rules.spend import total_by
-from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.spend import SpendIndex, total_by
 from aispend.core.rules.thresholds import evaluate_thresholds
 from aispend.core.timeutil import as_utc
 

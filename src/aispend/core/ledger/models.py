@@ -192,7 +192,11 @@ class AgentRun(SQLModel, table=True):
     """One agent run / user action spanning many calls. Totals over its calls; kept for good."""
 
     __tablename__ = "agent_run"
-    __table_args__ = (Index("ix_agent_run_started", "started_at"),)
+    # Every report and evaluation reads runs by day range (and workflow).
+    __table_args__ = (
+        Index("ix_agent_run_started", "started_at"),
+        Index("ix_agent_run_day_workflow", "day", "workflow"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(max_length=128, unique=True)

@@ -12,7 +12,7 @@ from aispend.core.money import format_money
 from aispend.core.rules.findings import SCOPE_KINDS, Finding, Level, Scope, money, severity
 from aispend.core.rules.forecast import forecast_period
 from aispend.core.rules.periods import PERIOD_KINDS, period_of
-from aispend.core.rules.spend_index import SpendIndex
+from aispend.core.rules.spend import SpendIndex
 from aispend.core.timeutil import as_utc
 
 RULE = "threshold"
