@@ -19,7 +19,6 @@ from aispend.core.rules.agentic import (
 )
 from aispend.core.rules.change import ChangePolicy, Usage, change_windows, decompose, evaluate_changes
 from aispend.core.rules.data_quality import (
-    BillTotal,
     DataQualityPolicy,
     SourceState,
     reconciliation_findings,
@@ -29,6 +28,7 @@ from aispend.core.rules.data_quality import (
 )
 from aispend.core.rules.findings import COMPANY, Level, MixedCurrencyError, Scope
 from aispend.core.rules.periods import period_of
+from aispend.core.rules.reconciliation import BillTotal, CallTotal, reconcile
 from aispend.core.rules.share import SharePolicy, evaluate_share
 from aispend.core.rules.spend import SpendRow
 from aispend.core.rules.spend_index import SpendIndex
@@ -521,12 +521,12 @@ def test_stale_sources() -> None:
 
 
 def test_reconciliation_drift_skips_unsettled_days() -> None:
-    rows = days(date(2026, 11, 1), 25, "10", provider="openai")
-    bills = [BillTotal("OpenAI", date(2026, 11, 1) + timedelta(days=i), D("11"), "USD") for i in range(25)]
-    [f] = reconciliation_findings(rows, bills, NOV, at(26), DataQualityPolicy())
+    logs = [CallTotal("openai", date(2026, 11, 1) + timedelta(days=i), "USD", "m", D("10"), 1) for i in range(25)]
+    bills = [BillTotal("openai", c.day, "USD", D("11")) for c in logs]
+    [f] = reconciliation_findings(reconcile(bills, logs), NOV, at(26), DataQualityPolicy())
     assert f.level is Level.YELLOW and f.numbers["drift_pct"] == "-9.1"
-    close = [BillTotal("openai", b.day, D("10.2"), "USD") for b in bills]
-    [g] = reconciliation_findings(rows, close, NOV, at(26), DataQualityPolicy())
+    close = [BillTotal("openai", b.day, "USD", D("10.2")) for b in bills]
+    [g] = reconciliation_findings(reconcile(close, logs), NOV, at(26), DataQualityPolicy())
     assert g.level is Level.OK and g.numbers["until"] == "2026-11-24"
 
 

@@ -31,6 +31,7 @@ from aispend.core.rules.change import ChangePolicy, evaluate_changes
 from aispend.core.rules.findings import ALERT_KINDS, Finding, Level, MixedCurrencyError, Scope, currency_refusal
 from aispend.core.rules.lifecycle import LifecyclePolicy
 from aispend.core.rules.periods import period_from_key, period_of
+from aispend.core.rules.reconciliation import BillTotal, CallTotal, reconcile
 from aispend.core.rules.share import SharePolicy, evaluate_share
 from aispend.core.rules.spend import SpendRow
 from aispend.core.rules.spend_index import SpendIndex
@@ -135,9 +136,9 @@ def _stale_source() -> list[Finding]:
 
 def _reconciliation() -> list[Finding]:
     days = _days(MONTH.start, date(2026, 11, 15))
-    logs = [_spend(day, "100", provider="openai") for day in days]
-    bills = [dq.BillTotal("openai", day, D(150), "USD") for day in days]
-    return dq.reconciliation_findings(logs, bills, MONTH, NOW, dq.DataQualityPolicy())
+    logs = [CallTotal("openai", day, "USD", "gpt-5", D(100), 1) for day in days]
+    bills = [BillTotal("openai", day, "USD", D(150)) for day in days]
+    return dq.reconciliation_findings(reconcile(bills, logs), MONTH, NOW, dq.DataQualityPolicy())
 
 
 def _unit_economics() -> list[Finding]:

@@ -49,7 +49,7 @@ from aispend.core.reports.periods import Period as ReportPeriod
 from aispend.core.reports.periods import comparison_of, period_containing
 from aispend.core.reports.reconcile import reconcile_period
 from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, severity
-from aispend.core.rules.reconciliation import period_totals
+from aispend.core.rules.reconciliation import drifting, period_totals
 from aispend.core.rules.share import SHARE_RULE
 from aispend.core.rules.thresholds import RULE as THRESHOLD_RULE
 from aispend.core.rules.thresholds import Threshold
@@ -268,13 +268,14 @@ class LedgerData:
             totals = period_totals(reconcile_period(conn, start, end, self.policy.basis))
         lines = []
         for row in totals:
-            pct = row.drift_percent
-            if row.bill is None or pct is None or abs(pct) <= self.drift_pct:
+            if not drifting(row, self.drift_pct):
                 continue
+            assert row.bill is not None
             why = "; ".join(c.message for c in row.causes[:3])
             lines.append(
                 f"{row.provider}: per-call logs {format_money(row.calls_cost, row.currency)} vs bill "
-                f"{format_money(row.bill, row.currency)} ({pct:+}% of the bill)" + (f": {why}" if why else "")
+                f"{format_money(row.bill, row.currency)} ({row.drift_percent:+}% of the bill)"
+                + (f": {why}" if why else "")
             )
         return lines
 

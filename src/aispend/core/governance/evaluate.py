@@ -20,6 +20,7 @@ from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.models import AlertState, Notification
 from aispend.core.governance.store import DeliveryResult, insert_notification, thresholds_as_rules
 from aispend.core.ledger.db import session_scope
+from aispend.core.reports.reconcile import reconcile_period
 from aispend.core.rules.agentic import escalation_gate_findings, run_cap_findings, token_budget_findings
 from aispend.core.rules.change import change_windows, evaluate_changes
 from aispend.core.rules.data_quality import (
@@ -125,8 +126,8 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
     run("dq_unpriced", lambda: unpriced_findings(logged, period, now))
     missing = queries.unconverted(session, counting, period.start, end)
     run("dq_unconverted", lambda: unconverted_findings(missing, period, now))
-    bills = queries.bill_totals(session, period.start, end, counting.basis)
-    run("dq_reconciliation", lambda: reconciliation_findings(logged, bills, period, now, dq))
+    recon = reconcile_period(session.connection(), period.start, end, counting.basis)
+    run("dq_reconciliation", lambda: reconciliation_findings(recon, period, now, dq))
     month = period_of("month", today)
     revenue = queries.feature_revenue(session, month.start)
     if revenue:  # unit economics only when Finance entered revenue for the month

@@ -15,12 +15,12 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
 from aispend.core.governance.models import FeatureRevenue
-from aispend.core.ledger.models import AgentRun, CallRecord, CallRollupDaily, CostLine, SyncState, Workflow
+from aispend.core.ledger.models import AgentRun, CallRecord, CallRollupDaily, SyncState, Workflow
 from aispend.core.ledger.queries import outcomes_by_workflow
-from aispend.core.ledger.spend import COUNTS, SpendPolicy, bill_figure, spend
+from aispend.core.ledger.spend import COUNTS, SpendPolicy, spend
 from aispend.core.redact import redact_optional
 from aispend.core.rules.agentic import CallRow, RunRow, WorkflowConfig
-from aispend.core.rules.data_quality import BillTotal, SourceState
+from aispend.core.rules.data_quality import SourceState
 from aispend.core.rules.model_review import ModelUsage
 from aispend.core.rules.spend import SpendRow
 from aispend.core.rules.unit_economics import FeatureRevenue as FeatureRevenueIn
@@ -122,20 +122,6 @@ def load_spend(
     """Daily spend with every dimension, [start, end): for reports over short ranges."""
     dims = ["provider", "model", "workflow", "team"] + (["feature"] if with_feature else [])
     return spend_rows(session, policy, [(start, end)], dims)
-
-
-def bill_totals(session: Session, start: date, end: date, basis: str) -> list[BillTotal]:
-    """AI bill lines per provider, day and currency, on the spend basis (billed or amortized)."""
-    c = _columns(CostLine)
-    stmt = (
-        select(c.provider, c.charge_day, c.billing_currency, func.sum(bill_figure(basis)))
-        .where(c.is_ai.is_(True), c.charge_day >= start, c.charge_day < end)
-        .group_by(c.provider, c.charge_day, c.billing_currency)
-    )
-    return [
-        BillTotal(provider=p, day=d, currency=cur, cost=total if total is not None else ZERO)
-        for p, d, cur, total in session.execute(stmt)
-    ]
 
 
 def runs(session: Session, start: date, end: date) -> list[RunRow]:

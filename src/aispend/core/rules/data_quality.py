@@ -12,6 +12,7 @@ from decimal import Decimal
 from aispend.core.money import format_money, money_json, percent
 from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, money, one_currency
 from aispend.core.rules.periods import Period
+from aispend.core.rules.reconciliation import ReconRow, drifting, period_totals
 from aispend.core.rules.spend import SpendRow
 from aispend.core.timeutil import as_utc, days_label
 
@@ -34,14 +35,6 @@ class SourceState:
     freshest_data_at: datetime | None
     last_error: str | None = None
     last_error_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BillTotal:
-    provider: str
-    day: date
-    cost: Decimal
-    currency: str
 
 
 def _in(rows: Iterable[SpendRow], period: Period, today: date) -> list[SpendRow]:
@@ -200,34 +193,25 @@ def _whole(hours: float) -> float | int:
 
 
 def reconciliation_findings(
-    rows: Sequence[SpendRow],
-    bills: Sequence[BillTotal],
-    period: Period,
-    now: datetime,
-    policy: DataQualityPolicy,
+    rows: Sequence[ReconRow], period: Period, now: datetime, policy: DataQualityPolicy
 ) -> list[Finding]:
-    """Per provider: per-call log total against the bill total over the period's settled days."""
+    """Per provider: the one reconciliation's day rows (`reconciliation.reconcile`) summed over the
+    period's settled days, for providers with both per-call logs and bills there."""
     cutoff = as_utc(now).date() - timedelta(days=policy.bill_lag_days)
-    logs: dict[str, list[tuple[Decimal, str]]] = defaultdict(list)
-    billed: dict[str, list[tuple[Decimal, str]]] = defaultdict(list)
-    for row in rows:
-        if period.start <= row.day < min(cutoff, period.end):
-            logs[row.provider.lower()].append((row.cost, row.currency))
-    for bill in bills:
-        if period.start <= bill.day < min(cutoff, period.end):
-            billed[bill.provider.lower()].append((bill.cost, bill.currency))
+    settled = [r for r in rows if r.day is not None and period.start <= r.day < min(cutoff, period.end)]
+    logged = {r.provider for r in settled if r.calls or r.calls_cost}
+    billed = {r.provider for r in settled if r.bill is not None}
+    totals: dict[str, list[ReconRow]] = defaultdict(list)
+    for total in period_totals(r for r in settled if r.provider in logged & billed):
+        totals[total.provider].append(total)
     out = []
-    for provider in sorted(set(logs) & set(billed)):
-        currency = one_currency(
-            [c for _, c in logs[provider] + billed[provider]], where=f"reconciliation of {provider}"
-        )
+    for provider, by_currency in sorted(totals.items()):
+        currency = one_currency((t.currency for t in by_currency), where=f"reconciliation of {provider}")
         assert currency is not None
-        log_total = sum((a for a, _ in logs[provider]), ZERO)
-        bill_total = sum((a for a, _ in billed[provider]), ZERO)
-        drift = percent(log_total - bill_total, bill_total) if bill_total else None
-        level = Level.OK
-        if bill_total >= policy.drift_min_spend and (drift is None or abs(drift) > policy.drift_max_pct):
-            level = Level.YELLOW
+        [total] = by_currency
+        log_total, bill_total = total.calls_cost, total.bill or ZERO
+        drift = percent(log_total - bill_total, bill_total)
+        level = Level.YELLOW if drifting(total, policy.drift_max_pct, policy.drift_min_spend) else Level.OK
         out.append(
             Finding(
                 "dq_reconciliation",
