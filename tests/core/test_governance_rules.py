@@ -20,7 +20,6 @@ from aispend.core.rules.agentic import (
 from aispend.core.rules.change import ChangePolicy, Usage, change_windows, decompose, evaluate_changes
 from aispend.core.rules.data_quality import (
     DataQualityPolicy,
-    SourceState,
     reconciliation_findings,
     stale_source_findings,
     unattributed_findings,
@@ -509,11 +508,11 @@ def test_unattributed_share() -> None:
 
 
 def test_stale_sources() -> None:
-    sources = [
-        SourceState("openai", at(25), at(25)),
-        SourceState("aws", at(20), at(19), "403 Forbidden"),
-        SourceState("azure", None, None, "bad key"),
-    ]
+    sources = {
+        "openai": {"last_success_at": at(25), "freshest_data_at": at(25)},
+        "aws": {"last_success_at": at(20), "freshest_data_at": at(19), "last_error": "403 Forbidden"},
+        "azure": {"last_error": "bad key"},
+    }
     found = {f.scope.key: f for f in stale_source_findings(sources, at(26), DataQualityPolicy(), NOV)}
     assert found["openai"].level is Level.OK
     assert found["aws"].level is Level.YELLOW and "403 Forbidden" in found["aws"].summary

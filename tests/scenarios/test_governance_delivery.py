@@ -130,8 +130,8 @@ def _unattributed(dim: str) -> Callable[[], list[Finding]]:
 
 def _stale_source() -> list[Finding]:
     seen = NOW - timedelta(days=4)
-    source = dq.SourceState("openai", seen, seen, "401 Unauthorized")
-    return dq.stale_source_findings([source], NOW, dq.DataQualityPolicy(), MONTH)
+    source = {"last_success_at": seen, "freshest_data_at": seen, "last_error": "401 Unauthorized"}
+    return dq.stale_source_findings({"openai": source}, NOW, dq.DataQualityPolicy(), MONTH)
 
 
 def _reconciliation() -> list[Finding]:

@@ -40,8 +40,8 @@ from aispend.core.governance import reports, store
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.store import set_workflow_outcome
 from aispend.core.ledger.db import session_scope
-from aispend.core.ledger.models import AgentRun, CallRollupDaily, SyncState, Workflow
-from aispend.core.ledger.queries import outcomes_by_workflow
+from aispend.core.ledger.models import AgentRun, CallRollupDaily, Workflow
+from aispend.core.ledger.queries import outcomes_by_workflow, sync_states
 from aispend.core.ledger.spend import Spend, SpendPolicy, spend
 from aispend.core.money import Money, decimal_str, format_money, percent
 from aispend.core.reports.load import top_report
@@ -49,6 +49,7 @@ from aispend.core.reports.periods import Period as ReportPeriod
 from aispend.core.reports.periods import comparison_of, period_containing
 from aispend.core.reports.reconcile import reconcile_period
 from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, severity
+from aispend.core.rules.freshness import read_freshness
 from aispend.core.rules.reconciliation import drifting, period_totals
 from aispend.core.rules.share import SHARE_RULE
 from aispend.core.rules.thresholds import RULE as THRESHOLD_RULE
@@ -242,22 +243,19 @@ class LedgerData:
         return [DailyPoint(day=d, series=w, cost=c) for (d, w), c in sorted(points.items())]
 
     def sources(self, now: datetime) -> list[SourceFreshness]:
-        with Session(self.engine) as session:
-            states = session.exec(select(SyncState).order_by(col(SyncState.source))).all()
+        """Every synced source as `rules.freshness` reads it; an error shows only while it is the latest."""
+        with self.engine.connect() as conn:
+            states = sync_states(conn)
         out = []
-        for s in states:
-            fresh = as_utc(s.last_success_at) if s.last_success_at else None
-            stale = fresh is None or as_utc(now) - fresh > self.stale_after
-            failing = bool(s.last_error) and (
-                s.last_error_at is not None and (fresh is None or as_utc(s.last_error_at) > fresh)
-            )
+        for name, row in states.items():
+            f = read_freshness(name, row, now, self.stale_after)
             out.append(
                 SourceFreshness(
-                    source=s.source,
-                    last_success_at=fresh,
-                    freshest_data_at=as_utc(s.freshest_data_at) if s.freshest_data_at else None,
-                    last_error=s.last_error if failing else None,
-                    stale=stale,
+                    source=f.source,
+                    last_success_at=f.last_success_at,
+                    freshest_data_at=f.freshest_data_at,
+                    last_error=f.last_error if f.failing and f.last_error else None,
+                    stale=f.stale,
                 )
             )
         return out

@@ -20,6 +20,7 @@ from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.models import AlertState, Notification
 from aispend.core.governance.store import DeliveryResult, insert_notification, thresholds_as_rules
 from aispend.core.ledger.db import session_scope
+from aispend.core.ledger.queries import sync_states
 from aispend.core.reports.reconcile import reconcile_period
 from aispend.core.rules.agentic import escalation_gate_findings, run_cap_findings, token_budget_findings
 from aispend.core.rules.change import change_windows, evaluate_changes
@@ -121,7 +122,7 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
     dq = config.data_quality
     attribution = {"workflow": by_workflow, "team": by_team}
     run("dq_unattributed", lambda: unattributed_findings(attribution, period, now, dq))
-    run("dq_stale_source", lambda: stale_source_findings(queries.sources(session), now, dq, period))
+    run("dq_stale_source", lambda: stale_source_findings(sync_states(session.connection()), now, dq, period))
     logged = queries.logged_rows(session, [(start, end)], ["provider", "model"])
     run("dq_unpriced", lambda: unpriced_findings(logged, period, now))
     missing = queries.unconverted(session, counting, period.start, end)

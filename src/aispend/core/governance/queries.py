@@ -15,12 +15,10 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
 from aispend.core.governance.models import FeatureRevenue
-from aispend.core.ledger.models import AgentRun, CallRecord, CallRollupDaily, SyncState, Workflow
+from aispend.core.ledger.models import AgentRun, CallRecord, CallRollupDaily, Workflow
 from aispend.core.ledger.queries import outcomes_by_workflow
 from aispend.core.ledger.spend import COUNTS, SpendPolicy, spend
-from aispend.core.redact import redact_optional
 from aispend.core.rules.agentic import CallRow, RunRow, WorkflowConfig
-from aispend.core.rules.data_quality import SourceState
 from aispend.core.rules.model_review import ModelUsage
 from aispend.core.rules.spend import SpendRow
 from aispend.core.rules.unit_economics import FeatureRevenue as FeatureRevenueIn
@@ -194,19 +192,6 @@ def workflows(session: Session) -> dict[str, WorkflowConfig]:
             team=wf.team,
         )
     return out
-
-
-def sources(session: Session) -> list[SourceState]:
-    return [
-        SourceState(
-            source=s.source,
-            last_success_at=s.last_success_at,
-            freshest_data_at=s.freshest_data_at,
-            last_error=redact_optional(s.last_error),  # also what was stored before redaction
-            last_error_at=s.last_error_at,
-        )
-        for s in session.execute(select(SyncState)).scalars()
-    ]
 
 
 def prefix_repeats(session: Session, start: datetime, end: datetime, min_calls: int) -> list[tuple[str, str, int, int]]:

@@ -8,9 +8,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from aispend.core.money import format_money, money_json, percent
 from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, money, one_currency
+from aispend.core.rules.freshness import read_freshness
 from aispend.core.rules.periods import Period
 from aispend.core.rules.reconciliation import ReconRow, drifting, period_totals
 from aispend.core.rules.spend import SpendRow
@@ -26,15 +28,6 @@ class DataQualityPolicy:
     drift_max_pct: Decimal = Decimal(5)
     bill_lag_days: int = 2  # bills settle a day or two late: the last days are not compared
     drift_min_spend: Decimal = Decimal(10)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    source: str
-    last_success_at: datetime | None
-    freshest_data_at: datetime | None
-    last_error: str | None = None
-    last_error_at: datetime | None = None
 
 
 def _in(rows: Iterable[SpendRow], period: Period, today: date) -> list[SpendRow]:
@@ -139,16 +132,16 @@ def unattributed_findings(
 
 
 def stale_source_findings(
-    sources: Iterable[SourceState], now: datetime, policy: DataQualityPolicy, period: Period
+    states: Mapping[str, Mapping[str, Any]], now: datetime, policy: DataQualityPolicy, period: Period
 ) -> list[Finding]:
-    now = as_utc(now)
+    """Per source (its sync_state row by name), judged by the age of its newest data (`rules.freshness`)."""
     limit = timedelta(hours=policy.stale_after_hours)
     limit_hours = _whole(policy.stale_after_hours)
     out = []
-    for src in sorted(sources, key=lambda s: s.source):
-        seen = src.freshest_data_at or src.last_success_at
+    for name in sorted(states):
+        src = read_freshness(name, states[name], now, limit)
         scope = Scope("source", src.source)
-        if seen is None:
+        if src.seen_at is None or src.seen_age is None:
             out.append(
                 Finding(
                     "dq_stale_source",
@@ -162,9 +155,8 @@ def stale_source_findings(
                 )
             )
             continue
-        age = now - as_utc(seen)
-        stale = age > limit
-        hours = int(age.total_seconds() // 3600)
+        stale = src.data_stale
+        hours = int(src.seen_age.total_seconds() // 3600)
         text = f"source {src.source}: freshest data is {hours} h old" + (f" (limit {limit_hours} h)" if stale else "")
         if stale and src.last_error:
             text += f"; last error: {src.last_error}"
@@ -178,7 +170,7 @@ def stale_source_findings(
                 {
                     "age_hours": hours,
                     "limit_hours": limit_hours,
-                    "freshest_data_at": as_utc(seen).isoformat(),
+                    "freshest_data_at": src.seen_at.isoformat(),
                     "last_error": src.last_error,
                 },
                 span=period,
