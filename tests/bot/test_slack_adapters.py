@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from aispend.bot.data import LedgerData, current_period, top_from_report_json
-from aispend.bot.views import Period
 from aispend.core.ledger.models import CostLine
 from aispend.core.money import Money, percent
+from aispend.core.rules.periods import Period
 from tests.slack_seed import seed
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)

@@ -347,7 +347,7 @@ def test_change_windows_are_like_for_like(
     now: datetime, current: tuple[date, date], previous: tuple[date, date]
 ) -> None:
     w = change_windows("week", now)
-    assert (w.current, w.previous) == (current, previous)
+    assert (w.comparison.current, w.comparison.previous) == (current, previous)
 
 
 @pytest.mark.parametrize(
@@ -369,7 +369,7 @@ def test_month_windows_compare_the_same_weekdays(
     now: datetime, current: tuple[date, date], previous: tuple[date, date]
 ) -> None:
     w = change_windows("month", now)
-    assert (w.current, w.previous) == (current, previous)
+    assert (w.comparison.current, w.comparison.previous) == (current, previous)
     days_compared = (current[1] - current[0]).days
     if now.day != 1:
         assert (previous[1] - previous[0]).days == days_compared

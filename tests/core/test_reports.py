@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from aispend.core.ledger.queries import RunTotals, SpendRow, WorkflowInfo
-from aispend.core.reports.periods import Period, comparison_of, period_containing
+from aispend.core.reports.periods import comparison_of, period_containing
 from aispend.core.reports.top import build_top_report
-from aispend.core.rules.periods import Comparison
+from aispend.core.rules.periods import Comparison, Period
 from tests.clihelp import run_cli
 
 

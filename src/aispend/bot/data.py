@@ -28,7 +28,6 @@ from aispend.bot.views import (
     BudgetLine,
     ChangeLine,
     DailyPoint,
-    Period,
     ScopeColour,
     ShadowFinding,
     SourceFreshness,
@@ -45,11 +44,11 @@ from aispend.core.ledger.queries import outcomes_by_workflow, sync_states
 from aispend.core.ledger.spend import Spend, SpendPolicy, spend
 from aispend.core.money import Money, decimal_str, format_money, percent
 from aispend.core.reports.load import top_report
-from aispend.core.reports.periods import Period as ReportPeriod
-from aispend.core.reports.periods import comparison_of, period_containing
+from aispend.core.reports.periods import comparison_of, period_containing, window_period
 from aispend.core.reports.reconcile import reconcile_period
 from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, severity
 from aispend.core.rules.freshness import read_freshness
+from aispend.core.rules.periods import Period
 from aispend.core.rules.reconciliation import drifting, period_totals
 from aispend.core.rules.share import SHARE_RULE
 from aispend.core.rules.thresholds import RULE as THRESHOLD_RULE
@@ -71,16 +70,8 @@ def current_period(kind: str, today: date) -> tuple[Period, Period | None, Perio
     current = period_containing(kind, today, today)
     comparison = comparison_of(current, today)
     if comparison is None:
-        return _period(current), None, None
-    return (
-        _period(current),
-        Period(kind, *comparison.current, complete=True),
-        Period(kind, *comparison.previous, complete=True),
-    )
-
-
-def _period(p: ReportPeriod) -> Period:
-    return Period(p.kind, p.start, p.end, p.complete)
+        return current, None, None
+    return current, window_period(kind, comparison.current), window_period(kind, comparison.previous)
 
 
 def _notes(*spends: Spend | None) -> list[str]:
@@ -342,12 +333,7 @@ def top_from_report_json(report: dict[str, Any]) -> TopReport:
             )
         )
     return TopReport(
-        period=Period(
-            period["kind"],
-            date.fromisoformat(period["start"]),
-            date.fromisoformat(period["end"]),
-            bool(period.get("complete", True)),
-        ),
+        period=Period.from_json(period),
         totals=[m for m in (_money_from(t) for t in report.get("totals", [])) if m is not None],
         rows=rows,
         unpriced_calls=int((report.get("unpriced") or {}).get("calls", 0)),

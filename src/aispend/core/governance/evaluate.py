@@ -101,7 +101,7 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
         run("threshold", lambda: evaluate_thresholds(index, thresholds, now))
     run("share", lambda: evaluate_share(by_workflow, now, config.share))
     for policy in config.changes:
-        win = change_windows(policy.period_kind, now)
+        win = change_windows(policy.period_kind, now).comparison
         dims = ["provider", "model", "workflow", "team"]
         usage = queries.spend_rows(session, counting, [win.previous, win.current], dims, by_day=False, counts=True)
         before = queries.run_counts(session, *win.previous)
