@@ -13,13 +13,13 @@ from aispend.bot.views import (
     ChangeLine,
     DailyPoint,
     DigestData,
-    Period,
     ShadowFinding,
     SourceFreshness,
     TopReport,
     WorkflowRow,
 )
 from aispend.core.money import Money
+from aispend.core.rules.periods import Period
 from aispend.core.settings import Settings, load_settings
 
 WEEK = Period("week", date(2026, 11, 16), date(2026, 11, 23), complete=True)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from aispend.core.ledger.models import AgentRun, CallRollup, CallRollupDaily, Outcome, SyncState, Workflow
+from aispend.core.ledger.models import AgentRun, CallRollup, CallRollupDaily, CostLine, Outcome, SyncState, Workflow
 
 WORKFLOWS = {
     "support-triage": ("Support triage", "U0OWNER", "resolved ticket", Decimal("40")),
@@ -62,4 +62,18 @@ def seed(engine: Engine, first: date, days: int, now: datetime) -> None:
                 freshest_data_at=now - timedelta(hours=3),
             )
         )
+        session.commit()
+
+
+def seed_openai_bills(engine: Engine, first: date, days: int, amount: Decimal, now: datetime) -> None:
+    """An OpenAI bill line of `amount` a day (AI spend), for reconciliation against the seeded logs."""
+    with Session(engine) as session:
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            session.add(CostLine(
+                source="openai", natural_key=f"bill-{day}", charge_period_start=start,
+                charge_period_end=start + timedelta(days=1), charge_day=day, billed_cost=amount,
+                billing_currency="USD", provider="OpenAI", service_name="OpenAI API", is_ai=True, ingested_at=now,
+            ))  # fmt: skip
         session.commit()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from aispend.bot.data import LedgerData, current_period, top_from_report_json
-from aispend.bot.views import Period
-from aispend.core.ledger.models import CostLine
 from aispend.core.money import Money, percent
-from tests.slack_seed import seed
+from aispend.core.rules.periods import Period
+from tests.slack_seed import seed, seed_openai_bills
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 
@@ -94,16 +92,7 @@ def test_report_json_maps_to_top_report() -> None:
 def test_reconciliation_drift_names_providers_whose_bill_and_logs_differ(engine: Engine) -> None:
     seed(engine, date(2026, 11, 16), 7, NOW)  # per-call logs: openai only, 3 workflows, 73 + 0.3 * offset a day
     logged = sum((Decimal(73) + Decimal(3 * o) / 10 for o in range(7)), Decimal(0))
-    with Session(engine) as session:
-        for offset in range(7):
-            day = date(2026, 11, 16) + timedelta(days=offset)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            session.add(CostLine(
-                source="openai", natural_key=f"bill-{day}", charge_period_start=start,
-                charge_period_end=start + timedelta(days=1), charge_day=day, billed_cost=Decimal(80),
-                billing_currency="USD", provider="OpenAI", service_name="OpenAI API", is_ai=True, ingested_at=NOW,
-            ))  # fmt: skip
-        session.commit()
+    seed_openai_bills(engine, date(2026, 11, 16), 7, Decimal(80), NOW)
     [line] = LedgerData(engine).reconciliation_drift(date(2026, 11, 16), date(2026, 11, 23))
     drift = percent(Decimal(560) - logged, Decimal(560))
     assert line.startswith(f"openai: per-call logs ${logged:,.2f} vs bill $560.00 (+{drift}% of the bill)")

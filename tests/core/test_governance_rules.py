@@ -19,9 +19,7 @@ from aispend.core.rules.agentic import (
 )
 from aispend.core.rules.change import ChangePolicy, Usage, change_windows, decompose, evaluate_changes
 from aispend.core.rules.data_quality import (
-    BillTotal,
     DataQualityPolicy,
-    SourceState,
     reconciliation_findings,
     stale_source_findings,
     unattributed_findings,
@@ -29,6 +27,7 @@ from aispend.core.rules.data_quality import (
 )
 from aispend.core.rules.findings import COMPANY, Level, MixedCurrencyError, Scope
 from aispend.core.rules.periods import period_of
+from aispend.core.rules.reconciliation import BillTotal, CallTotal, reconcile
 from aispend.core.rules.share import SharePolicy, evaluate_share
 from aispend.core.rules.spend import SpendIndex, SpendRow
 from aispend.core.rules.thresholds import Threshold, evaluate_thresholds, levels_from_budget
@@ -347,7 +346,7 @@ def test_change_windows_are_like_for_like(
     now: datetime, current: tuple[date, date], previous: tuple[date, date]
 ) -> None:
     w = change_windows("week", now)
-    assert (w.current, w.previous) == (current, previous)
+    assert (w.comparison.current, w.comparison.previous) == (current, previous)
 
 
 @pytest.mark.parametrize(
@@ -369,7 +368,7 @@ def test_month_windows_compare_the_same_weekdays(
     now: datetime, current: tuple[date, date], previous: tuple[date, date]
 ) -> None:
     w = change_windows("month", now)
-    assert (w.current, w.previous) == (current, previous)
+    assert (w.comparison.current, w.comparison.previous) == (current, previous)
     days_compared = (current[1] - current[0]).days
     if now.day != 1:
         assert (previous[1] - previous[0]).days == days_compared
@@ -508,11 +507,11 @@ def test_unattributed_share() -> None:
 
 
 def test_stale_sources() -> None:
-    sources = [
-        SourceState("openai", at(25), at(25)),
-        SourceState("aws", at(20), at(19), "403 Forbidden"),
-        SourceState("azure", None, None, "bad key"),
-    ]
+    sources = {
+        "openai": {"last_success_at": at(25), "freshest_data_at": at(25)},
+        "aws": {"last_success_at": at(20), "freshest_data_at": at(19), "last_error": "403 Forbidden"},
+        "azure": {"last_error": "bad key"},
+    }
     found = {f.scope.key: f for f in stale_source_findings(sources, at(26), DataQualityPolicy(), NOV)}
     assert found["openai"].level is Level.OK
     assert found["aws"].level is Level.YELLOW and "403 Forbidden" in found["aws"].summary
@@ -520,12 +519,12 @@ def test_stale_sources() -> None:
 
 
 def test_reconciliation_drift_skips_unsettled_days() -> None:
-    rows = days(date(2026, 11, 1), 25, "10", provider="openai")
-    bills = [BillTotal("OpenAI", date(2026, 11, 1) + timedelta(days=i), D("11"), "USD") for i in range(25)]
-    [f] = reconciliation_findings(rows, bills, NOV, at(26), DataQualityPolicy())
+    logs = [CallTotal("openai", date(2026, 11, 1) + timedelta(days=i), "USD", "m", D("10"), 1) for i in range(25)]
+    bills = [BillTotal("openai", c.day, "USD", D("11")) for c in logs]
+    [f] = reconciliation_findings(reconcile(bills, logs), NOV, at(26), DataQualityPolicy())
     assert f.level is Level.YELLOW and f.numbers["drift_pct"] == "-9.1"
-    close = [BillTotal("openai", b.day, D("10.2"), "USD") for b in bills]
-    [g] = reconciliation_findings(rows, close, NOV, at(26), DataQualityPolicy())
+    close = [BillTotal("openai", b.day, "USD", D("10.2")) for b in bills]
+    [g] = reconciliation_findings(reconcile(close, logs), NOV, at(26), DataQualityPolicy())
     assert g.level is Level.OK and g.numbers["until"] == "2026-11-24"
 
 

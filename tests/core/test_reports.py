@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from aispend.core.ledger.queries import RunTotals, SpendRow, WorkflowInfo
-from aispend.core.reports.periods import Period, comparison_of, period_containing
+from aispend.core.reports.periods import comparison_of, period_containing
 from aispend.core.reports.top import build_top_report
-from aispend.core.rules.periods import Comparison
+from aispend.core.rules.periods import Comparison, Period
 from tests.clihelp import run_cli
 
 
@@ -288,3 +288,11 @@ def test_report_top_and_report_changes_compare_the_same_complete_days(
     [company] = [f for f in changes["findings"] if f["scope"]["kind"] == "company"]
     assert company["numbers"]["change_pct"] == top["total_change_pct"]
     assert company["numbers"]["current_window"] == top["comparison"]["current"]
+
+
+def test_one_period_type_round_trips_with_complete() -> None:
+    running = period_containing("week", date(2026, 11, 25), date(2026, 11, 25))
+    assert running == Period("week", date(2026, 11, 23), date(2026, 11, 26), complete=False)
+    assert Period.from_json(running.as_json(with_complete=True)) == running
+    assert running.as_json() == {"kind": "week", "start": "2026-11-23", "end": "2026-11-26"}  # a finding's span
+    assert Period.from_json(running.as_json()).complete  # spans carry no flag: whole periods

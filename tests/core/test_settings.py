@@ -128,7 +128,7 @@ def test_new_names_and_defaults_log_nothing(monkeypatch: pytest.MonkeyPatch, cap
 def test_one_staleness_and_one_drift_setting_feed_every_reader(monkeypatch: pytest.MonkeyPatch) -> None:
     from aispend.app import wire
     from aispend.core.governance.config import GovernanceConfig
-    from aispend.core.rules.data_quality import SourceState, stale_source_findings
+    from aispend.core.rules.data_quality import stale_source_findings
     from aispend.core.rules.periods import Period
 
     nov = Period("month", date(2026, 11, 1), date(2026, 12, 1))
@@ -140,9 +140,9 @@ def test_one_staleness_and_one_drift_setting_feed_every_reader(monkeypatch: pyte
     ledger = wire(settings, create_engine("sqlite://"), lambda: datetime(2026, 11, 23, tzinfo=UTC)).bot.commands.ledger
     assert isinstance(ledger, LedgerData)
     assert (ledger.stale_after, ledger.drift_pct) == (timedelta(hours=7.5), Decimal(3))
-    source = SourceState("openai", None, datetime(2026, 11, 20, tzinfo=UTC))
-    [finding] = stale_source_findings([source], datetime(2026, 11, 23, tzinfo=UTC), dq, nov)
+    source = {"openai": {"freshest_data_at": datetime(2026, 11, 20, tzinfo=UTC)}}
+    [finding] = stale_source_findings(source, datetime(2026, 11, 23, tzinfo=UTC), dq, nov)
     assert finding.summary == "source openai: freshest data is 72 h old (limit 7.5 h)"
     default = GovernanceConfig.from_settings(Settings()).data_quality
-    [finding] = stale_source_findings([source], datetime(2026, 11, 23, tzinfo=UTC), default, nov)
+    [finding] = stale_source_findings(source, datetime(2026, 11, 23, tzinfo=UTC), default, nov)
     assert finding.summary.endswith("(limit 48 h)") and finding.numbers["limit_hours"] == 48  # not 48.0

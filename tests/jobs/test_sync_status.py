@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from aispend.jobs.status import describe_age, source_status
+from aispend.core.rules.freshness import read_freshness
+from aispend.jobs.status import describe_age
 from tests.sync_helpers import NOW
 
 DAY = timedelta(hours=36)
@@ -21,9 +22,8 @@ def state(**values: object) -> dict[str, object]:
 
 
 def test_recent_success_is_ok_with_ages() -> None:
-    status = source_status(
+    status = read_freshness(
         "openai",
-        True,
         state(last_success_at=NOW - timedelta(hours=2), freshest_data_at=NOW - timedelta(hours=5)),
         NOW,
         DAY,
@@ -32,14 +32,13 @@ def test_recent_success_is_ok_with_ages() -> None:
 
 
 def test_old_success_is_stale() -> None:
-    status = source_status("aws", True, state(last_success_at=NOW - timedelta(days=3)), NOW, DAY)
+    status = read_freshness("aws", state(last_success_at=NOW - timedelta(days=3)), NOW, DAY)
     assert status.state == "stale" and describe_age(status.staleness) == "3.0 days"
 
 
 def test_error_after_last_success_is_failing_and_older_error_is_history() -> None:
-    failing = source_status(
+    failing = read_freshness(
         "azure",
-        True,
         state(
             last_success_at=NOW - timedelta(hours=5),
             last_error="azure: HTTP 403",
@@ -49,9 +48,8 @@ def test_error_after_last_success_is_failing_and_older_error_is_history() -> Non
         DAY,
     )
     assert failing.state == "failing" and failing.last_error == "azure: HTTP 403"
-    recovered = source_status(
+    recovered = read_freshness(
         "azure",
-        True,
         state(
             last_success_at=NOW - timedelta(hours=1),
             last_error="azure: HTTP 403",
@@ -64,6 +62,6 @@ def test_error_after_last_success_is_failing_and_older_error_is_history() -> Non
 
 
 def test_never_synced_and_not_configured() -> None:
-    assert source_status("gcp", True, None, NOW, DAY).state == "never synced"
-    assert source_status("gcp", False, None, NOW, DAY).state == "not configured"
+    assert read_freshness("gcp", None, NOW, DAY).state == "never synced"
+    assert read_freshness("gcp", None, NOW, DAY, configured=False).state == "not configured"
     assert describe_age(None) == "never"

@@ -31,6 +31,7 @@ from aispend.core.rules.change import ChangePolicy, evaluate_changes
 from aispend.core.rules.findings import ALERT_KINDS, Finding, Level, MixedCurrencyError, Scope, currency_refusal
 from aispend.core.rules.lifecycle import LifecyclePolicy
 from aispend.core.rules.periods import period_from_key, period_of
+from aispend.core.rules.reconciliation import BillTotal, CallTotal, reconcile
 from aispend.core.rules.share import SharePolicy, evaluate_share
 from aispend.core.rules.spend import SpendIndex, SpendRow
 from aispend.core.rules.thresholds import Threshold, evaluate_thresholds
@@ -128,15 +129,15 @@ def _unattributed(dim: str) -> Callable[[], list[Finding]]:
 
 def _stale_source() -> list[Finding]:
     seen = NOW - timedelta(days=4)
-    source = dq.SourceState("openai", seen, seen, "401 Unauthorized")
-    return dq.stale_source_findings([source], NOW, dq.DataQualityPolicy(), MONTH)
+    source = {"last_success_at": seen, "freshest_data_at": seen, "last_error": "401 Unauthorized"}
+    return dq.stale_source_findings({"openai": source}, NOW, dq.DataQualityPolicy(), MONTH)
 
 
 def _reconciliation() -> list[Finding]:
     days = _days(MONTH.start, date(2026, 11, 15))
-    logs = [_spend(day, "100", provider="openai") for day in days]
-    bills = [dq.BillTotal("openai", day, D(150), "USD") for day in days]
-    return dq.reconciliation_findings(logs, bills, MONTH, NOW, dq.DataQualityPolicy())
+    logs = [CallTotal("openai", day, "USD", "gpt-5", D(100), 1) for day in days]
+    bills = [BillTotal("openai", day, "USD", D(150)) for day in days]
+    return dq.reconciliation_findings(reconcile(bills, logs), MONTH, NOW, dq.DataQualityPolicy())
 
 
 def _unit_economics() -> list[Finding]:

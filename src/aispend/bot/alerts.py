@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,12 +35,12 @@ from aispend.bot.blocks import clip, escape, mention
 from aispend.bot.models import AlertMessage
 from aispend.bot.outbox import Outbox, sent_row
 from aispend.bot.render import render_action_line, render_alert, render_alert_thread_line, render_explain
-from aispend.bot.views import RECOVERED, AlertData, AlertState, ChangeLine, Period
+from aispend.bot.views import RECOVERED, AlertData, AlertState, ChangeLine
 from aispend.core.errors import AispendError
 from aispend.core.governance import store
 from aispend.core.governance.store import DeliveryResult, SetAside, claim_delivery, pending_notifications, set_aside
 from aispend.core.money import Money, format_money
-from aispend.core.rules import periods
+from aispend.core.rules.periods import Period, period_from_key
 from aispend.core.timeutil import Clock, as_utc
 
 SNOOZE = timedelta(hours=24)
@@ -317,12 +317,7 @@ def alert_to_json(alert: AlertData) -> dict[str, Any]:
     data["forecast"] = _money(alert.forecast)
     data["forecast_low"] = _money(alert.forecast_low)
     data["forecast_high"] = _money(alert.forecast_high)
-    data["period"] = {
-        "kind": alert.period.kind,
-        "start": alert.period.start.isoformat(),
-        "end": alert.period.end.isoformat(),
-        "complete": alert.period.complete,
-    }
+    data["period"] = alert.period.as_json(with_complete=True)
     data["explanation"] = [
         {"scope": c.scope, "delta": c.delta.as_json(), "reason": c.reason} for c in alert.explanation
     ]
@@ -340,12 +335,7 @@ def alert_from_json(data: dict[str, Any]) -> AlertData:
         level=data["level"],
         spent=spent,
         threshold=_unmoney(data["threshold"]),
-        period=Period(
-            period["kind"],
-            date.fromisoformat(period["start"]),
-            date.fromisoformat(period["end"]),
-            period["complete"],
-        ),
+        period=Period.from_json(period),
         owner=data.get("owner", ""),
         forecast=_unmoney(data.get("forecast")),
         escalate=data.get("escalate", False),
@@ -434,8 +424,8 @@ def period_of_notification(note: dict[str, Any], now: datetime) -> Period:
     """The dates the notification's finding covers, from the span it carries; a notification stored
     before findings carried one is read from its period key. Complete once `now` is past its end."""
     span = (note.get("finding") or {}).get("span")
-    covered = periods.Period.from_json(span) if span is not None else periods.period_from_key(note["period"])
-    return Period(covered.kind, covered.start, covered.end, complete=as_utc(now).date() >= covered.end)
+    covered = Period.from_json(span) if span is not None else period_from_key(note["period"])
+    return dataclasses.replace(covered, complete=as_utc(now).date() >= covered.end)
 
 
 def alert_from_notification(note: dict[str, Any], now: datetime, currency: str) -> AlertData:

@@ -28,7 +28,6 @@ from aispend.bot.views import (
     BudgetLine,
     ChangeLine,
     DailyPoint,
-    Period,
     ScopeColour,
     ShadowFinding,
     SourceFreshness,
@@ -40,16 +39,17 @@ from aispend.core.governance import reports, store
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.store import set_workflow_outcome
 from aispend.core.ledger.db import session_scope
-from aispend.core.ledger.models import AgentRun, CallRollupDaily, SyncState, Workflow
-from aispend.core.ledger.queries import outcomes_by_workflow
+from aispend.core.ledger.models import AgentRun, CallRollupDaily, Workflow
+from aispend.core.ledger.queries import outcomes_by_workflow, sync_states
 from aispend.core.ledger.spend import Spend, SpendPolicy, spend
 from aispend.core.money import Money, decimal_str, format_money, percent
 from aispend.core.reports.load import top_report
-from aispend.core.reports.periods import Period as ReportPeriod
-from aispend.core.reports.periods import comparison_of, period_containing
+from aispend.core.reports.periods import comparison_of, period_containing, window_period
 from aispend.core.reports.reconcile import reconcile_period
 from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, severity
-from aispend.core.rules.reconciliation import period_totals
+from aispend.core.rules.freshness import read_freshness
+from aispend.core.rules.periods import Period
+from aispend.core.rules.reconciliation import drifting, period_totals
 from aispend.core.rules.share import SHARE_RULE
 from aispend.core.rules.thresholds import RULE as THRESHOLD_RULE
 from aispend.core.rules.thresholds import Threshold
@@ -70,16 +70,8 @@ def current_period(kind: str, today: date) -> tuple[Period, Period | None, Perio
     current = period_containing(kind, today, today)
     comparison = comparison_of(current, today)
     if comparison is None:
-        return _period(current), None, None
-    return (
-        _period(current),
-        Period(kind, *comparison.current, complete=True),
-        Period(kind, *comparison.previous, complete=True),
-    )
-
-
-def _period(p: ReportPeriod) -> Period:
-    return Period(p.kind, p.start, p.end, p.complete)
+        return current, None, None
+    return current, window_period(kind, comparison.current), window_period(kind, comparison.previous)
 
 
 def _notes(*spends: Spend | None) -> list[str]:
@@ -242,22 +234,19 @@ class LedgerData:
         return [DailyPoint(day=d, series=w, cost=c) for (d, w), c in sorted(points.items())]
 
     def sources(self, now: datetime) -> list[SourceFreshness]:
-        with Session(self.engine) as session:
-            states = session.exec(select(SyncState).order_by(col(SyncState.source))).all()
+        """Every synced source as `rules.freshness` reads it; an error shows only while it is the latest."""
+        with self.engine.connect() as conn:
+            states = sync_states(conn)
         out = []
-        for s in states:
-            fresh = as_utc(s.last_success_at) if s.last_success_at else None
-            stale = fresh is None or as_utc(now) - fresh > self.stale_after
-            failing = bool(s.last_error) and (
-                s.last_error_at is not None and (fresh is None or as_utc(s.last_error_at) > fresh)
-            )
+        for name, row in states.items():
+            f = read_freshness(name, row, now, self.stale_after)
             out.append(
                 SourceFreshness(
-                    source=s.source,
-                    last_success_at=fresh,
-                    freshest_data_at=as_utc(s.freshest_data_at) if s.freshest_data_at else None,
-                    last_error=s.last_error if failing else None,
-                    stale=stale,
+                    source=f.source,
+                    last_success_at=f.last_success_at,
+                    freshest_data_at=f.freshest_data_at,
+                    last_error=f.last_error if f.failing and f.last_error else None,
+                    stale=f.stale,
                 )
             )
         return out
@@ -268,13 +257,14 @@ class LedgerData:
             totals = period_totals(reconcile_period(conn, start, end, self.policy.basis))
         lines = []
         for row in totals:
-            pct = row.drift_percent
-            if row.bill is None or pct is None or abs(pct) <= self.drift_pct:
+            if not drifting(row, self.drift_pct):
                 continue
+            assert row.bill is not None
             why = "; ".join(c.message for c in row.causes[:3])
             lines.append(
                 f"{row.provider}: per-call logs {format_money(row.calls_cost, row.currency)} vs bill "
-                f"{format_money(row.bill, row.currency)} ({pct:+}% of the bill)" + (f": {why}" if why else "")
+                f"{format_money(row.bill, row.currency)} ({row.drift_percent:+}% of the bill)"
+                + (f": {why}" if why else "")
             )
         return lines
 
@@ -343,12 +333,7 @@ def top_from_report_json(report: dict[str, Any]) -> TopReport:
             )
         )
     return TopReport(
-        period=Period(
-            period["kind"],
-            date.fromisoformat(period["start"]),
-            date.fromisoformat(period["end"]),
-            bool(period.get("complete", True)),
-        ),
+        period=Period.from_json(period),
         totals=[m for m in (_money_from(t) for t in report.get("totals", [])) if m is not None],
         rows=rows,
         unpriced_calls=int((report.get("unpriced") or {}).get("calls", 0)),

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from aispend.core.money import Money
+from aispend.core.rules.periods import Period  # the one period type (a week or month; complete=False: so far)
 
 # Colours of a scope against its thresholds.
 GREEN = "green"
@@ -20,14 +21,6 @@ UNKNOWN = "unknown"  # no threshold configured
 
 # Alert levels (RECOVERED = back under the yellow line).
 RECOVERED = "recovered"
-
-
-@dataclass(frozen=True)
-class Period:
-    kind: str  # "week" | "month"
-    start: date
-    end: date  # exclusive
-    complete: bool = True
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from sqlalchemy import Engine
 from aispend.cli.runtime import err_console, runtime
 from aispend.connectors.base import Connector, ConnectorError, RetryableError
 from aispend.connectors.registry import build_connectors
-from aispend.core.redact import redact, redact_optional
+from aispend.core.redact import redact
+from aispend.core.rules.freshness import Freshness
 from aispend.core.settings import Settings
 from aispend.core.timeutil import parse_date
-from aispend.jobs.status import SourceStatus, describe_age, load_states, statuses
+from aispend.jobs.status import describe_age, load_states, statuses
 from aispend.jobs.sync import SourceReport, sync_engine_from_settings
 
 connectors_app = typer.Typer(help="Inspect the bill and usage sources.", no_args_is_help=True)
@@ -120,7 +121,7 @@ def _print_reports(reports: list[SourceReport]) -> None:
     Console().print(table)
 
 
-def _status_json(status: SourceStatus) -> dict[str, Any]:
+def _status_json(status: Freshness) -> dict[str, Any]:
     return {
         "source": status.source,
         "state": status.state,
@@ -193,7 +194,7 @@ def check_cmd(
             "configured": connector.is_configured(),
             "authenticated": None,
             "freshest_data_at": _iso(state.get("freshest_data_at")),
-            "last_error": redact_optional(state.get("last_error")),
+            "last_error": state.get("last_error"),  # redacted by the ledger read
             "check_error": None,
             "details": [],
         }

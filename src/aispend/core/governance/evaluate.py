@@ -20,6 +20,8 @@ from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.models import AlertState, Notification
 from aispend.core.governance.store import DeliveryResult, insert_notification, thresholds_as_rules
 from aispend.core.ledger.db import session_scope
+from aispend.core.ledger.queries import sync_states
+from aispend.core.reports.reconcile import reconcile_period
 from aispend.core.rules.agentic import escalation_gate_findings, run_cap_findings, token_budget_findings
 from aispend.core.rules.change import change_windows, evaluate_changes
 from aispend.core.rules.data_quality import (
@@ -99,7 +101,7 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
         run("threshold", lambda: evaluate_thresholds(index, thresholds, now))
     run("share", lambda: evaluate_share(by_workflow, now, config.share))
     for policy in config.changes:
-        win = change_windows(policy.period_kind, now)
+        win = change_windows(policy.period_kind, now).comparison
         dims = ["provider", "model", "workflow", "team"]
         usage = queries.spend_rows(session, counting, [win.previous, win.current], dims, by_day=False, counts=True)
         before = queries.run_counts(session, *win.previous)
@@ -120,13 +122,13 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
     dq = config.data_quality
     attribution = {"workflow": by_workflow, "team": by_team}
     run("dq_unattributed", lambda: unattributed_findings(attribution, period, now, dq))
-    run("dq_stale_source", lambda: stale_source_findings(queries.sources(session), now, dq, period))
+    run("dq_stale_source", lambda: stale_source_findings(sync_states(session.connection()), now, dq, period))
     logged = queries.logged_rows(session, [(start, end)], ["provider", "model"])
     run("dq_unpriced", lambda: unpriced_findings(logged, period, now))
     missing = queries.unconverted(session, counting, period.start, end)
     run("dq_unconverted", lambda: unconverted_findings(missing, period, now))
-    bills = queries.bill_totals(session, period.start, end, counting.basis)
-    run("dq_reconciliation", lambda: reconciliation_findings(logged, bills, period, now, dq))
+    recon = reconcile_period(session.connection(), period.start, end, counting.basis)
+    run("dq_reconciliation", lambda: reconciliation_findings(recon, period, now, dq))
     month = period_of("month", today)
     revenue = queries.feature_revenue(session, month.start)
     if revenue:  # unit economics only when Finance entered revenue for the month

@@ -15,12 +15,10 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session, col
 
 from aispend.core.governance.models import FeatureRevenue
-from aispend.core.ledger.models import AgentRun, CallRecord, CallRollupDaily, CostLine, SyncState, Workflow
+from aispend.core.ledger.models import AgentRun, CallRecord, CallRollupDaily, Workflow
 from aispend.core.ledger.queries import outcomes_by_workflow
-from aispend.core.ledger.spend import COUNTS, SpendPolicy, bill_figure, spend
-from aispend.core.redact import redact_optional
+from aispend.core.ledger.spend import COUNTS, SpendPolicy, spend
 from aispend.core.rules.agentic import CallRow, RunRow, WorkflowConfig
-from aispend.core.rules.data_quality import BillTotal, SourceState
 from aispend.core.rules.model_review import ModelUsage
 from aispend.core.rules.spend import SpendRow
 from aispend.core.rules.unit_economics import FeatureRevenue as FeatureRevenueIn
@@ -124,20 +122,6 @@ def load_spend(
     return spend_rows(session, policy, [(start, end)], dims)
 
 
-def bill_totals(session: Session, start: date, end: date, basis: str) -> list[BillTotal]:
-    """AI bill lines per provider, day and currency, on the spend basis (billed or amortized)."""
-    c = _columns(CostLine)
-    stmt = (
-        select(c.provider, c.charge_day, c.billing_currency, func.sum(bill_figure(basis)))
-        .where(c.is_ai.is_(True), c.charge_day >= start, c.charge_day < end)
-        .group_by(c.provider, c.charge_day, c.billing_currency)
-    )
-    return [
-        BillTotal(provider=p, day=d, currency=cur, cost=total if total is not None else ZERO)
-        for p, d, cur, total in session.execute(stmt)
-    ]
-
-
 def runs(session: Session, start: date, end: date) -> list[RunRow]:
     a = _columns(AgentRun)
     stmt = select(a.run_id, a.workflow, a.day, a.calls, a.cost, a.currency, a.outcome).where(
@@ -208,19 +192,6 @@ def workflows(session: Session) -> dict[str, WorkflowConfig]:
             team=wf.team,
         )
     return out
-
-
-def sources(session: Session) -> list[SourceState]:
-    return [
-        SourceState(
-            source=s.source,
-            last_success_at=s.last_success_at,
-            freshest_data_at=s.freshest_data_at,
-            last_error=redact_optional(s.last_error),  # also what was stored before redaction
-            last_error_at=s.last_error_at,
-        )
-        for s in session.execute(select(SyncState)).scalars()
-    ]
 
 
 def prefix_repeats(session: Session, start: datetime, end: datetime, min_calls: int) -> list[tuple[str, str, int, int]]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from aispend.core.ledger.models import AgentRun, CallRollupDaily, Outcome, Workflow, table_of
+from aispend.core.ledger.models import AgentRun, CallRollupDaily, Outcome, SyncState, Workflow, table_of
 from aispend.core.ledger.spend import SPEND_DIMENSIONS, Spend, SpendPolicy, spend
+from aispend.core.redact import redact_optional
 
 DIMENSIONS = SPEND_DIMENSIONS
 
@@ -18,6 +20,7 @@ ROLLUPS = table_of(CallRollupDaily)
 RUNS = table_of(AgentRun)
 OUTCOMES = table_of(Outcome)
 WORKFLOWS = table_of(Workflow)
+SYNC_STATE = table_of(SyncState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +169,13 @@ def workflow_info(conn: Connection) -> dict[str, WorkflowInfo]:
         WORKFLOWS.c.key, WORKFLOWS.c.display_name, WORKFLOWS.c.owner, WORKFLOWS.c.team, WORKFLOWS.c.outcome_unit
     )
     return {row.key: WorkflowInfo(*row) for row in conn.execute(stmt)}
+
+
+def sync_states(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Every source's sync_state row by source name, in name order: what `rules.freshness` reads.
+    The last error comes redacted (also what was stored before redaction)."""
+    query = select(SYNC_STATE).order_by(SYNC_STATE.c.source)
+    rows = {row["source"]: dict(row) for row in conn.execute(query).mappings()}
+    for row in rows.values():
+        row["last_error"] = redact_optional(row.get("last_error"))
+    return rows

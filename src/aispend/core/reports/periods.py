@@ -1,34 +1,12 @@
-"""Reporting periods (UTC days, end exclusive) and their like-for-like comparison periods."""
+"""Reporting periods (UTC days, end exclusive, `rules.periods.Period`) and their like-for-like
+comparison periods."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
-from aispend.core.rules.periods import Comparison, like_for_like, period_of
+from aispend.core.rules.periods import Comparison, Period, like_for_like, period_of
 from aispend.core.timeutil import month_start, next_month, week_start
-
-PERIOD_KINDS = ("week", "month")
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    kind: str
-    start: date
-    end: date  # exclusive
-    complete: bool
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "complete": self.complete,
-        }
 
 
 def period_containing(kind: str, at: date, today: date) -> Period:

@@ -14,8 +14,8 @@ from typing import Any
 from aispend.core.ledger.queries import RunTotals, SpendRow, WorkflowInfo
 from aispend.core.ledger.spend import Spend
 from aispend.core.money import money_json, percent
-from aispend.core.reports.periods import Period, window_period
-from aispend.core.rules.periods import Comparison
+from aispend.core.reports.periods import window_period
+from aispend.core.rules.periods import Comparison, Period
 
 UNATTRIBUTED_LABEL = "(unattributed)"
 
@@ -91,9 +91,11 @@ def build_top_report(
     return {
         "report": "top",
         "by": by,
-        "period": period.as_json(),
+        "period": period.as_json(with_complete=True),
         "comparison": comparison.as_json() if comparison else None,
-        "previous_period": window_period(period.kind, comparison.previous).as_json() if comparison else None,
+        "previous_period": window_period(period.kind, comparison.previous).as_json(with_complete=True)
+        if comparison
+        else None,
         "totals": [money_json(amount, cur) for cur, amount in sorted(totals.items())],
         "compared_totals": [money_json(amount, cur) for cur, amount in sorted(compared_totals.items())],
         "previous_totals": [money_json(amount, cur) for cur, amount in sorted(previous_totals.items())],

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from aispend.core.money import format_money, percent
@@ -152,9 +152,10 @@ def decompose(before: Mapping[str, Usage], after: Mapping[str, Usage]) -> Decomp
 
 @dataclass(frozen=True, slots=True)
 class Windows:
+    """A change finding's period and the like-for-like windows it is measured over."""
+
     period: Period  # the period the finding belongs to
-    current: tuple[date, date]  # [start, end)
-    previous: tuple[date, date]
+    comparison: Comparison
     label: str  # "WoW" | "MoM"
 
 
@@ -168,7 +169,7 @@ def change_windows(kind: str, now: datetime) -> Windows:
         period = period.previous()
     comparison = like_for_like(period, today)
     assert comparison is not None  # a finished period, or a running one with a complete day
-    return Windows(period, comparison.current, comparison.previous, label)
+    return Windows(period, comparison, label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,7 @@ def evaluate_changes(
     """One finding per scope seen in either window. `runs` maps (scope kind, key) to run counts
     (before, after) when known. Increases above the flag are yellow; decreases are reported, not flagged."""
     windows = change_windows(policy.period_kind, now)
-    (a0, a1), (b0, b1) = windows.current, windows.previous
+    (a0, a1), (b0, b1) = windows.comparison.current, windows.comparison.previous
     by_scope: dict[Scope, tuple[list[SpendRow], list[SpendRow]]] = {}
     currencies: dict[Scope, set[str]] = {}
     for row in rows:
@@ -310,14 +311,15 @@ def _finding(
     parts = decompose(_usage_by(before_rows, "model"), _usage_by(after_rows, "model"))
     pct = percent(parts.change, parts.before) if parts.before > 0 else None
     big_enough = max(parts.before, parts.after) >= policy.min_spend
-    long_enough = (windows.current[1] - windows.current[0]).days >= policy.min_days
+    compared = windows.comparison
+    long_enough = compared.days >= policy.min_days
     # No baseline, no percentage: a scope that is new is the share and new-entrant rules' business.
     flagged = big_enough and long_enough and pct is not None and pct > policy.flag_pct
     numbers: dict[str, object] = {
         "comparison": windows.label,
-        "current_window": [windows.current[0].isoformat(), windows.current[1].isoformat()],
-        "previous_window": [windows.previous[0].isoformat(), windows.previous[1].isoformat()],
-        "compared": Comparison(windows.current, windows.previous).label,
+        "current_window": [d.isoformat() for d in compared.current],
+        "previous_window": [d.isoformat() for d in compared.previous],
+        "compared": compared.label,
         "before": money(parts.before, currency),
         "after": money(parts.after, currency),
         "change": money(parts.change, currency),

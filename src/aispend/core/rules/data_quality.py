@@ -8,10 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from aispend.core.money import format_money, money_json, percent
 from aispend.core.rules.findings import COMPANY, Finding, Level, Scope, money, one_currency
+from aispend.core.rules.freshness import read_freshness
 from aispend.core.rules.periods import Period
+from aispend.core.rules.reconciliation import ReconRow, drifting, period_totals
 from aispend.core.rules.spend import SpendRow
 from aispend.core.timeutil import as_utc, days_label
 
@@ -25,23 +28,6 @@ class DataQualityPolicy:
     drift_max_pct: Decimal = Decimal(5)
     bill_lag_days: int = 2  # bills settle a day or two late: the last days are not compared
     drift_min_spend: Decimal = Decimal(10)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    source: str
-    last_success_at: datetime | None
-    freshest_data_at: datetime | None
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BillTotal:
-    provider: str
-    day: date
-    cost: Decimal
-    currency: str
 
 
 def _in(rows: Iterable[SpendRow], period: Period, today: date) -> list[SpendRow]:
@@ -146,16 +132,16 @@ def unattributed_findings(
 
 
 def stale_source_findings(
-    sources: Iterable[SourceState], now: datetime, policy: DataQualityPolicy, period: Period
+    states: Mapping[str, Mapping[str, Any]], now: datetime, policy: DataQualityPolicy, period: Period
 ) -> list[Finding]:
-    now = as_utc(now)
+    """Per source (its sync_state row by name), judged by the age of its newest data (`rules.freshness`)."""
     limit = timedelta(hours=policy.stale_after_hours)
     limit_hours = _whole(policy.stale_after_hours)
     out = []
-    for src in sorted(sources, key=lambda s: s.source):
-        seen = src.freshest_data_at or src.last_success_at
+    for name in sorted(states):
+        src = read_freshness(name, states[name], now, limit)
         scope = Scope("source", src.source)
-        if seen is None:
+        if src.seen_at is None or src.seen_age is None:
             out.append(
                 Finding(
                     "dq_stale_source",
@@ -169,9 +155,8 @@ def stale_source_findings(
                 )
             )
             continue
-        age = now - as_utc(seen)
-        stale = age > limit
-        hours = int(age.total_seconds() // 3600)
+        stale = src.data_stale
+        hours = int(src.seen_age.total_seconds() // 3600)
         text = f"source {src.source}: freshest data is {hours} h old" + (f" (limit {limit_hours} h)" if stale else "")
         if stale and src.last_error:
             text += f"; last error: {src.last_error}"
@@ -185,7 +170,7 @@ def stale_source_findings(
                 {
                     "age_hours": hours,
                     "limit_hours": limit_hours,
-                    "freshest_data_at": as_utc(seen).isoformat(),
+                    "freshest_data_at": src.seen_at.isoformat(),
                     "last_error": src.last_error,
                 },
                 span=period,
@@ -200,34 +185,25 @@ def _whole(hours: float) -> float | int:
 
 
 def reconciliation_findings(
-    rows: Sequence[SpendRow],
-    bills: Sequence[BillTotal],
-    period: Period,
-    now: datetime,
-    policy: DataQualityPolicy,
+    rows: Sequence[ReconRow], period: Period, now: datetime, policy: DataQualityPolicy
 ) -> list[Finding]:
-    """Per provider: per-call log total against the bill total over the period's settled days."""
+    """Per provider: the one reconciliation's day rows (`reconciliation.reconcile`) summed over the
+    period's settled days, for providers with both per-call logs and bills there."""
     cutoff = as_utc(now).date() - timedelta(days=policy.bill_lag_days)
-    logs: dict[str, list[tuple[Decimal, str]]] = defaultdict(list)
-    billed: dict[str, list[tuple[Decimal, str]]] = defaultdict(list)
-    for row in rows:
-        if period.start <= row.day < min(cutoff, period.end):
-            logs[row.provider.lower()].append((row.cost, row.currency))
-    for bill in bills:
-        if period.start <= bill.day < min(cutoff, period.end):
-            billed[bill.provider.lower()].append((bill.cost, bill.currency))
+    settled = [r for r in rows if r.day is not None and period.start <= r.day < min(cutoff, period.end)]
+    logged = {r.provider for r in settled if r.calls or r.calls_cost}
+    billed = {r.provider for r in settled if r.bill is not None}
+    totals: dict[str, list[ReconRow]] = defaultdict(list)
+    for total in period_totals(r for r in settled if r.provider in logged & billed):
+        totals[total.provider].append(total)
     out = []
-    for provider in sorted(set(logs) & set(billed)):
-        currency = one_currency(
-            [c for _, c in logs[provider] + billed[provider]], where=f"reconciliation of {provider}"
-        )
+    for provider, by_currency in sorted(totals.items()):
+        currency = one_currency((t.currency for t in by_currency), where=f"reconciliation of {provider}")
         assert currency is not None
-        log_total = sum((a for a, _ in logs[provider]), ZERO)
-        bill_total = sum((a for a, _ in billed[provider]), ZERO)
-        drift = percent(log_total - bill_total, bill_total) if bill_total else None
-        level = Level.OK
-        if bill_total >= policy.drift_min_spend and (drift is None or abs(drift) > policy.drift_max_pct):
-            level = Level.YELLOW
+        [total] = by_currency
+        log_total, bill_total = total.calls_cost, total.bill or ZERO
+        drift = percent(log_total - bill_total, bill_total)
+        level = Level.YELLOW if drifting(total, policy.drift_max_pct, policy.drift_min_spend) else Level.OK
         out.append(
             Finding(
                 "dq_reconciliation",

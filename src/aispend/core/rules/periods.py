@@ -1,4 +1,7 @@
-"""Budget periods: calendar month (default), ISO week, day. End dates are exclusive."""
+"""Periods: calendar month (default), ISO week, day. End dates are exclusive.
+
+`Period` is the one period type: budgets, findings, reports and the bot all use it. A report of a
+period still running is cut at today and marked `complete=False`."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ class Period:
     kind: str
     start: date
     end: date  # exclusive
+    complete: bool = True  # False: a running period cut at today (its days so far)
 
     @property
     def key(self) -> str:
@@ -40,19 +44,23 @@ class Period:
     def all_days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.days)]
 
-    def as_json(self) -> dict[str, str]:
-        """What a finding carries as its `span`, so nobody has to read dates back out of a key."""
-        return {"kind": self.kind, "start": self.start.isoformat(), "end": self.end.isoformat()}
+    def as_json(self, *, with_complete: bool = False) -> dict[str, Any]:
+        """What a finding carries as its `span`, so nobody has to read dates back out of a key;
+        with `complete` as well in a report or an alert."""
+        data: dict[str, Any] = {"kind": self.kind, "start": self.start.isoformat(), "end": self.end.isoformat()}
+        if with_complete:
+            data["complete"] = self.complete
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> Period:
-        """The inverse of `as_json`; a clear error for anything else."""
+        """The inverse of `as_json` (complete unless it says otherwise); a clear error for anything else."""
         if not isinstance(data, dict) or not {"kind", "start", "end"} <= data.keys():
             raise ValueError(f"a period span needs kind, start and end, got {data!r}")
         start, end = date.fromisoformat(str(data["start"])), date.fromisoformat(str(data["end"]))
         if end <= start:
             raise ValueError(f"a period span must end after it starts, got {data!r}")
-        return cls(str(data["kind"]), start, end)
+        return cls(str(data["kind"]), start, end, bool(data.get("complete", True)))
 
 
 @dataclass(frozen=True, slots=True)

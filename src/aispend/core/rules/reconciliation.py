@@ -230,6 +230,14 @@ def period_totals(rows: Iterable[ReconRow]) -> list[ReconRow]:
     return totals
 
 
+def drifting(row: ReconRow, max_pct: Decimal, min_bill: Decimal = ZERO) -> bool:
+    """Whether bill and per-call logs differ by more than `max_pct` of the bill
+    (AISPEND_RECONCILIATION_DRIFT_PCT): the one judgement behind the data-quality finding and the
+    digest's drift note. Never without a bill, nor on a bill under `min_bill`."""
+    pct = row.drift_percent
+    return row.bill is not None and row.bill >= min_bill and pct is not None and abs(pct) > max_pct
+
+
 _DAY_CAUSE_LABELS = {
     "no_logs": "billed days with no per-call logs",
     "no_bill": "logged days with no bill line (bill not synced yet, or no bill source)",
