@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from aispend.core.governance import queries
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.models import AlertState, Notification
+from aispend.core.governance.revenue import month_revenue
 from aispend.core.governance.store import DeliveryResult, insert_notification, thresholds_as_rules
 from aispend.core.ledger.db import session_scope
 from aispend.core.rules.agentic import escalation_gate_findings, run_cap_findings, token_budget_findings
@@ -128,7 +129,9 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
     bills = queries.bill_totals(session, period.start, end, counting.basis)
     run("dq_reconciliation", lambda: reconciliation_findings(logged, bills, period, now, dq))
     month = period_of("month", today)
-    revenue = queries.feature_revenue(session, month.start)
+    entered = month_revenue(session, month.start, counting)
+    errors.extend(str(u) for u in entered.unconverted)
+    revenue = entered.by_feature
     if revenue:  # unit economics only when Finance entered revenue for the month
         by_feature = queries.spend_rows(session, counting, [(month.start, end)], ["feature"], by_day=False)
         costs = {r.feature: r.cost for r in by_feature}
