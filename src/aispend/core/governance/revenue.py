@@ -194,3 +194,32 @@ def month_revenue(conn: Connection | Session, month: date, policy: SpendPolicy) 
         unconverted=missing,
         customers=dict(customers),
     )
+
+
+def currency_notes(figures: Iterable[RevenueFigure], policy: SpendPolicy) -> list[str]:
+    """After an import: each other currency is converted at the month's first-day rate, or — for the
+    months with no rate — left out of unit economics until the rates file has one ("warning: ...")."""
+    months: dict[str, set[date]] = defaultdict(set)
+    for figure in figures:
+        if figure.currency != policy.currency:
+            months[figure.currency].add(figure.month)
+    out = []
+    for currency, seen in sorted(months.items()):
+        missing = []
+        for month in sorted(seen):
+            try:
+                policy.rate(currency, month)
+            except RateError as exc:
+                missing.append((month, str(exc)))
+        if not missing:
+            out.append(
+                f"Revenue in {currency} is converted to {policy.currency} at the rate effective on each month's "
+                "first day (AISPEND_RATES_FILE)."
+            )
+            continue
+        shown = ", ".join(f"{m:%Y-%m}" for m, _ in missing)
+        out.append(
+            f"warning: revenue in {currency} for {shown} has no {currency} -> {policy.currency} rate and is left out "
+            f"of unit economics until AISPEND_RATES_FILE has one: {missing[0][1]}"
+        )
+    return out
