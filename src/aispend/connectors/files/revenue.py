@@ -115,6 +115,8 @@ def _figure(cells: dict[str, str], default_currency: str, limit: Decimal) -> Rev
         margin = revenue - cogs
     if margin is None:
         raise _Refused("gross_margin", margin_text, "required: give gross_margin, or cogs")
+    if margin > revenue:
+        raise _Refused("gross_margin", margin_text, f"more than the revenue ({revenue}): it is revenue - cogs")
     try:
         currency = normalize_currency(cells.get("currency"), default_currency)
     except MoneyError:
@@ -177,7 +179,7 @@ def parse_revenue(
         if problem is not None:
             result.rejections.append(Rejection(name, line, "row", "", problem))
             continue
-        cells = {key: values[i].strip() if i < len(values) else "" for key, i in at.items()}
+        cells = {key: values[i].replace("\r\n", "\n").strip() if i < len(values) else "" for key, i in at.items()}
         try:
             figure = _figure(cells, default_currency, limit)
             if figure.key in seen:
