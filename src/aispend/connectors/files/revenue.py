@@ -43,6 +43,8 @@ class Rejection:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
+        if self.field == "row":  # the row as a whole (not CSV, a NUL or a byte that is not UTF-8: named)
+            return f"{where}: {self.reason}"
         return f"{where}: {self.field} {self.value!r}: {self.reason}"
 
 
