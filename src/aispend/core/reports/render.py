@@ -154,6 +154,10 @@ def render_unit_economics(report: dict[str, Any]) -> Group:
                 style="dim",
             )
         )
+    unpriced = report["unpriced"]
+    if unpriced["calls"]:
+        models = ", ".join(f"{m['model']} ({m['calls']:,})" for m in unpriced["models"][:5])
+        footer.append(Text(f"Unpriced: {unpriced['calls']:,} calls not in the AI cost — {models}", style="yellow"))
     for note in report.get("notes", []):
         footer.append(Text(note, style="yellow" if note.startswith("Not included") else "dim"))
     return Group(table, *footer)

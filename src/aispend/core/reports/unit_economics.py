@@ -125,6 +125,7 @@ def build_unit_economics_report(
     customers: Mapping[str, int] | None = None,
     revenue_notes: Sequence[str] = (),
     revenue_not_converted: Sequence[dict[str, str]] = (),
+    unpriced: Sequence[tuple[str, str, int]] = (),
     spend: Sequence[Spend] = (),
 ) -> dict[str, Any]:
     customers = customers or {}
@@ -133,7 +134,9 @@ def build_unit_economics_report(
         cost_by_feature[feature] = cost_by_feature.get(feature, ZERO) + amount
     with_revenue = {line.scope.key for line in features}
     total = sum(cost_by_feature.values(), ZERO)
-    without = sorted(((f, a) for f, a in cost_by_feature.items() if f not in with_revenue and a), key=lambda x: -x[1])
+    without = sorted(
+        ((f, a) for f, a in cost_by_feature.items() if f not in with_revenue and a), key=lambda x: (-x[1], x[0])
+    )
     base = disclosure(spend)
     return {
         "report": "unit_economics",
@@ -158,6 +161,10 @@ def build_unit_economics_report(
             {"feature": f, "label": f or UNATTRIBUTED_LABEL, "ai_cost": money_json(a, currency)} for f, a in without
         ],
         "revenue_not_converted": list(revenue_not_converted),
+        "unpriced": {
+            "calls": sum(n for _, _, n in unpriced),
+            "models": [{"provider": p, "model": m, "calls": n} for p, m, n in unpriced],
+        },
         **base,
         "notes": [*base["notes"], *revenue_notes],
     }
@@ -189,5 +196,6 @@ def unit_economics_report(conn: Connection, *, month: date, today: date, policy:
             {"feature": u.feature, "customer": u.customer, "currency": u.currency, "reason": u.reason}
             for u in entered.unconverted
         ],
+        unpriced=queries.unpriced_models(conn, period.start, period.end),
         spend=[figures],
     )
