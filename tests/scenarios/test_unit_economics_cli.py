@@ -19,6 +19,7 @@ from aispend.core.governance.evaluate import evaluate
 from aispend.core.governance.models import FeatureRevenue, Notification
 from aispend.core.ledger.models import CallRollup, Outcome, Workflow
 from tests.clihelp import run_cli
+from tests.conftest import REPO_ROOT
 from tests.governance_builders import insert, rollup
 
 NOV = date(2026, 11, 2)
@@ -232,3 +233,34 @@ def test_a_30_percent_crossing_from_imported_revenue_raises_one_alert(
             select(func.count()).select_from(Notification).where(Notification.rule == "unit_economics")  # type: ignore[arg-type]
         ).scalar_one()
     assert count == 1
+
+
+def _doc_block(text: str, section: str, lang: str) -> str:
+    after = text[text.index(section) :]
+    start = after.index(f"```{lang}\n") + len(lang) + 4
+    return after[start : after.index("```", start)]
+
+
+def _matches(documented: Any, printed: Any, where: str = "") -> None:
+    """What the documentation shows is what the report prints (lists: their first entries)."""
+    if isinstance(documented, dict):
+        assert isinstance(printed, dict) and list(documented) == list(printed), where
+        for key, value in documented.items():
+            _matches(value, printed[key], f"{where}.{key}")
+    elif isinstance(documented, list):
+        assert isinstance(printed, list) and (not documented) == (not printed), where
+        for i, value in enumerate(documented):
+            _matches(value, printed[i], f"{where}[{i}]")
+    else:
+        assert documented == printed, where
+
+
+def test_the_documented_example_is_what_the_demo_gives(tmp_path: Path) -> None:
+    docs = (REPO_ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
+    section = "## `report unit-economics`"
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert run_cli(["demo"], url).exit_code == 0
+    path = tmp_path / "revenue.csv"
+    path.write_text(_doc_block(docs, section, "csv"), encoding="utf-8")
+    assert run_cli(["ingest", "revenue", str(path)], url).exit_code == 0
+    _matches(json.loads(_doc_block(docs, section, "json")), _report(url))
