@@ -1,8 +1,8 @@
 """Revenue per feature may be split by customer (`aispend ingest revenue`): one figure per month,
 feature and customer ("" for the feature's revenue not attributed to a customer).
 
-Revision ID: 0013_feature_revenue_customer
-Revises: 0012_alert_message_one_state
+Revision ID: 0014_feature_revenue_customer
+Revises: 0013_agent_run_day_index
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = "0013_feature_revenue_customer"
-down_revision = "0012_alert_message_one_state"
+revision = "0014_feature_revenue_customer"
+down_revision = "0013_agent_run_day_index"
 branch_labels = None
 depends_on = None
 
@@ -27,7 +27,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Customer rows fold back into their feature's figure only by losing the split: refuse to guess.
+    # Fails while a feature has rows for two customers in one month: merge or delete them first.
     with op.batch_alter_table("gov_feature_revenue", schema=None) as batch_op:
         batch_op.drop_constraint("uq_gov_feature_revenue", type_="unique")
         batch_op.create_unique_constraint("uq_gov_feature_revenue", ["feature", "month"])
