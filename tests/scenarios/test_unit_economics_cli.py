@@ -264,3 +264,12 @@ def test_the_documented_example_is_what_the_demo_gives(tmp_path: Path) -> None:
     path.write_text(_doc_block(docs, section, "csv"), encoding="utf-8")
     assert run_cli(["ingest", "revenue", str(path)], url).exit_code == 0
     _matches(json.loads(_doc_block(docs, section, "json")), _report(url))
+
+
+def test_a_month_without_revenue_says_how_to_enter_it_and_a_bad_month_is_refused(database_url: str) -> None:
+    table = run_cli(["report", "unit-economics", "--month", "2025-01"], database_url, COLUMNS="200")
+    assert table.exit_code == 0, table.output
+    assert "No revenue entered for 2025-01: aispend ingest revenue FILE" in table.stdout
+    assert _report(database_url, "2025-01")["company"] is None
+    bad = run_cli(["report", "unit-economics", "--month", "2025-13"], database_url)
+    assert bad.exit_code == 2 and "--month must be YYYY-MM, got '2025-13'" in bad.stderr

@@ -196,6 +196,6 @@ def unit_economics_report(conn: Connection, *, month: date, today: date, policy:
             {"feature": u.feature, "customer": u.customer, "currency": u.currency, "reason": u.reason}
             for u in entered.unconverted
         ],
-        unpriced=queries.unpriced_models(conn, period.start, period.end),
+        unpriced=queries.unpriced_models(conn, start=period.start, end=period.end),
         spend=[figures],
     )
