@@ -158,9 +158,9 @@ def test_each_listed_line_is_the_commands_own_and_no_registered_command_is_left_
 # Every command path: names are an interface (scripts and docs use them); none may go missing or move.
 COMMAND_PATHS = """
 demo | reprice | sync | status | evaluate | estimate | digest | audit | outbox | run
-db | db upgrade | ingest | ingest calls | ingest focus | ingest expenses
+db | db upgrade | ingest | ingest calls | ingest focus | ingest revenue | ingest expenses
 report | report top | report spend | report reconcile | report shadow | report status | report changes
-report agents | report models | connectors | connectors check | shadow | shadow scan
+report agents | report models | report unit-economics | connectors | connectors check | shadow | shadow scan
 thresholds | thresholds list | thresholds set | thresholds remove | thresholds history
 workflows | workflows list | workflows set-owner | workflows set-outcome | workflows set-cap
 alerts | alerts list | alerts ack | alerts snooze | jobs | jobs list | jobs run

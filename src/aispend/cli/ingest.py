@@ -18,6 +18,11 @@ COMMANDS = (
         "Import FOCUS billing exports into the ledger (idempotent: a re-import or restatement updates).",
     ),
     registered(
+        "revenue",
+        "aispend.cli.ingest_revenue:register",
+        "Import revenue and gross margin per month and feature, for unit economics (re-importing changes nothing).",
+    ),
+    registered(
         "expenses",
         "aispend.cli.shadow_ingest:register",
         "Import expense and card exports; re-importing changes nothing. Bad rows are listed and skipped.",

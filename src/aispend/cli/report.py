@@ -43,6 +43,11 @@ COMMANDS = (
         "aispend.cli.governance:register",
         "Quarterly model review: tiers, what-if on a cheaper model, caching/batch/self-hosting.",
     ),
+    registered(
+        "unit-economics",
+        "aispend.cli.report_unit_economics:register",
+        "AI cost per feature and for the company against revenue (23% benchmark, 30% review, 10% of margin).",
+    ),
 )
 
 app = typer.Typer(

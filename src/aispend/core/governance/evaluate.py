@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from aispend.core.governance import queries
 from aispend.core.governance.config import GovernanceConfig
 from aispend.core.governance.models import AlertState, Notification
+from aispend.core.governance.revenue import month_revenue
 from aispend.core.governance.store import DeliveryResult, insert_notification, thresholds_as_rules
 from aispend.core.ledger.db import session_scope
 from aispend.core.ledger.queries import sync_states
@@ -129,13 +130,20 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
     run("dq_unconverted", lambda: unconverted_findings(missing, period, now))
     recon = reconcile_period(session.connection(), period.start, end, counting.basis)
     run("dq_reconciliation", lambda: reconciliation_findings(recon, period, now, dq))
-    month = period_of("month", today)
-    revenue = queries.feature_revenue(session, month.start)
-    if revenue:  # unit economics only when Finance entered revenue for the month
-        by_feature = queries.spend_rows(session, counting, [(month.start, end)], ["feature"], by_day=False)
+    # Revenue for a month is usually entered after it closes: the month before counts too (its
+    # complete days), each month its own alert period, so an import for either raises its alert once.
+    current = period_of("month", today)
+    for month in (current.previous(), current):
+        entered = month_revenue(session, month.start, counting)
+        errors.extend(f"{month.key}: {u}" for u in entered.unconverted)
+        revenue = entered.by_feature
+        if not revenue:  # unit economics only when Finance entered revenue for the month
+            continue
+        until = min(month.end, end)
+        by_feature = queries.spend_rows(session, counting, [(month.start, until)], ["feature"], by_day=False)
         costs = {r.feature: r.cost for r in by_feature}
         total = sum(costs.values(), Decimal(0))
-        run("unit_economics", lambda: unit_economics(costs, revenue, total, config.currency, month))
+        run("unit_economics", partial(unit_economics, costs, revenue, total, config.currency, month))
     return findings, errors
 
 

@@ -97,13 +97,16 @@ class Notification(SQLModel, table=True):
 
 
 class FeatureRevenue(SQLModel, table=True):
-    """Optional monthly AI revenue (and gross margin) per feature, for unit economics."""
+    """Optional monthly AI revenue (and gross margin) per feature, and per customer when the file
+    splits it ("" = not attributed to a customer), for unit economics. Amounts in their own currency,
+    converted when read (`core.governance.revenue`)."""
 
     __tablename__ = "gov_feature_revenue"
-    __table_args__ = (UniqueConstraint("feature", "month", name="uq_gov_feature_revenue"),)
+    __table_args__ = (UniqueConstraint("feature", "customer", "month", name="uq_gov_feature_revenue"),)
 
     id: int | None = Field(default=None, primary_key=True)
     feature: str = Field(max_length=128)
+    customer: str = Field(default="", max_length=128, sa_column_kwargs={"server_default": ""})
     month: date  # first day of the month
     revenue: Decimal = money_field()
     gross_margin: Decimal | None = money_field(nullable=True)  # gross margin in money, not percent

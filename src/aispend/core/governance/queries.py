@@ -12,16 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from aispend.core.governance.models import FeatureRevenue
 from aispend.core.ledger.models import AgentRun, CallRecord, CallRollupDaily, Workflow
 from aispend.core.ledger.queries import outcomes_by_workflow
 from aispend.core.ledger.spend import COUNTS, SpendPolicy, spend
 from aispend.core.rules.agentic import CallRow, RunRow, WorkflowConfig
 from aispend.core.rules.model_review import ModelUsage
 from aispend.core.rules.spend import SpendRow
-from aispend.core.rules.unit_economics import FeatureRevenue as FeatureRevenueIn
 from aispend.core.timeutil import start_of_day
 
 ZERO = Decimal(0)
@@ -237,8 +235,3 @@ def step_usage(session: Session, start: datetime, end: datetime) -> list[ModelUs
         )
         for wf, step, provider, model, cur, n, i, o, cr, cost in session.execute(stmt)
     ]
-
-
-def feature_revenue(session: Session, month: date) -> dict[str, FeatureRevenueIn]:
-    rows = session.execute(select(FeatureRevenue).where(col(FeatureRevenue.month) == month)).scalars()
-    return {r.feature: FeatureRevenueIn(r.revenue, r.gross_margin, r.currency) for r in rows}

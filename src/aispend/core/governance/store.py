@@ -473,7 +473,11 @@ def set_feature_revenue(
 ) -> FeatureRevenue:
     start = month.replace(day=1)
     row = session.execute(
-        select(FeatureRevenue).where(col(FeatureRevenue.feature) == feature, col(FeatureRevenue.month) == start)
+        select(FeatureRevenue).where(
+            col(FeatureRevenue.feature) == feature,
+            col(FeatureRevenue.customer) == "",
+            col(FeatureRevenue.month) == start,
+        )
     ).scalar_one_or_none()
     if row is None:
         row = FeatureRevenue(feature=feature, month=start, currency=currency, updated_at=as_utc(now))

@@ -106,3 +106,58 @@ def render_spend(report: dict[str, Any]) -> Group:
             row["label"], _money(row["cost"]), _pct(row["share_pct"]), f"{row['calls']:,}", f"{row['unpriced_calls']:,}"
         )
     return Group(table, *_footer(report))
+
+
+def render_unit_economics(report: dict[str, Any]) -> Group:
+    period = report["period"]
+    state = "" if period["complete"] else " (to date)"
+    title = (
+        f"Unit economics — {report['month']}{state}: AI cost vs AI-product revenue "
+        f"(benchmark {report['benchmark_pct']}%, review above {report['review_trigger_pct']}%, "
+        f"AI cost at most {report['margin_rule_pct']}% of gross margin)"
+    )
+    table = Table(title=title, title_justify="left")
+    for name, justify in (
+        ("Feature", "left"),
+        ("AI cost", "right"),
+        ("Revenue", "right"),
+        ("Cost/revenue", "right"),
+        ("Gross margin", "right"),
+        ("Of margin", "right"),
+        ("Per outcome", "right"),
+        ("", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    lines = [(f["feature"], f) for f in report["features"]]
+    if report["company"]:
+        lines.append(("Company", report["company"]))
+    for label, line in lines:
+        flag = "; ".join(line["notes"]) or ("above the benchmark" if line["above_benchmark"] else "")
+        table.add_row(
+            Text(label, style="bold" if label == "Company" else ""),
+            _money(line["ai_cost"]),
+            _money(line["revenue"]),
+            _pct(line["cost_to_revenue_pct"]),
+            _money(line["gross_margin"]),
+            _pct(line["share_of_gross_margin_pct"]),
+            _money(line["cost_per_outcome"]) if line["cost_per_outcome"] else "—",
+            Text(flag, style="yellow" if line["level"] != "ok" else "dim"),
+        )
+    footer = [Text(f"Spend basis: {report.get('cost_basis', 'billed')} cost (AISPEND_COST_BASIS)", style="dim")]
+    if not report["features"]:
+        footer.append(Text(f"No revenue entered for {report['month']}: aispend ingest revenue FILE", style="yellow"))
+    if report["features_without_revenue"]:
+        footer.append(
+            Text(
+                f"Not in the ratios: {_money(report['ai_spend_without_revenue'])} of AI spend on features without "
+                f"revenue (of {_money(report['ai_spend'])} in all)",
+                style="dim",
+            )
+        )
+    unpriced = report["unpriced"]
+    if unpriced["calls"]:
+        models = ", ".join(f"{m['model']} ({m['calls']:,})" for m in unpriced["models"][:5])
+        footer.append(Text(f"Unpriced: {unpriced['calls']:,} calls not in the AI cost — {models}", style="yellow"))
+    for note in report.get("notes", []):
+        footer.append(Text(note, style="yellow" if note.startswith("Not included") else "dim"))
+    return Group(table, *footer)

@@ -20,7 +20,7 @@ from aispend.core.rules.periods import Comparison, Period
 UNATTRIBUTED_LABEL = "(unattributed)"
 
 
-def _cost_per(amount: Decimal, count: int, currency: str) -> dict[str, str] | None:
+def cost_per(amount: Decimal, count: int, currency: str) -> dict[str, str] | None:
     if count <= 0:
         return None
     return money_json((amount / count).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN), currency)
@@ -79,8 +79,8 @@ def build_top_report(
                 "team": info.team if info else "",
                 "outcome_unit": info.outcome_unit if info else "",
                 "outcomes": outcome_count,
-                "cost_per_run": _cost_per(run_totals.cost, run_totals.runs, row.currency) if run_totals else None,
-                "cost_per_outcome": _cost_per(row.cost, outcome_count, row.currency),
+                "cost_per_run": cost_per(run_totals.cost, run_totals.runs, row.currency) if run_totals else None,
+                "cost_per_outcome": cost_per(row.cost, outcome_count, row.currency),
             }
         )
 
