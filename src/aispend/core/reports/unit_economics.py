@@ -141,7 +141,7 @@ def build_unit_economics_report(
     return {
         "report": "unit_economics",
         "month": period.start.strftime("%Y-%m"),
-        "period": period.as_json(),
+        "period": period.as_json(with_complete=True),
         "currency": currency,
         "benchmark_pct": str(INDUSTRY_RATIO_PCT),
         "review_trigger_pct": str(REVIEW_RATIO_PCT),
