@@ -162,7 +162,9 @@ def test_reconcile_cli_rejects_a_bad_month(database_url: str) -> None:
 def test_spend_by_team_uses_bill_totals_and_call_shares(engine: Engine) -> None:
     seed(engine)
     with engine.connect() as conn:
-        merged = spend(conn, date(2026, 11, 1), date(2026, 12, 1), ["provider", "team"], policy=SpendPolicy())
+        merged = spend(
+            conn, start=date(2026, 11, 1), end=date(2026, 12, 1), dims=["provider", "team"], policy=SpendPolicy()
+        )
     by_key: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for line in merged.lines:
         by_key[(*line.values, line.basis)] += line.amount

@@ -148,7 +148,10 @@ def test_every_view_shows_the_same_spend(engine: Engine, database_url: str, tmp_
     # The month adds the commitment's 300 on the 2nd (billed basis, unattributed) and search's 7 on the 10th.
     month = {"support": Decimal("92.5"), "search": Decimal("81"), "": Decimal("320")}
     with engine.connect() as conn:
-        assert {k[0]: v for k, v in spend(conn, *WEEK, ["workflow"], policy=policy).by("workflow").items()} == week
+        assert {
+            k[0]: v
+            for k, v in spend(conn, start=WEEK[0], end=WEEK[1], dims=["workflow"], policy=policy).by("workflow").items()
+        } == week
 
     # `aispend report top --json`, week and month.
     weekly = report_json(database_url, rates, "top", "--period", "week", "--at", "2026-11-16", "--limit", "10")
@@ -221,7 +224,8 @@ def test_the_amortized_basis_spreads_a_commitment_and_every_view_says_which(
     policy = SpendPolicy("USD", "amortized", load_rates(rates, "USD"))
     with engine.connect() as conn:
         days = {
-            line.day: line.amount for line in spend(conn, date(2026, 11, 1), date(2026, 11, 9), policy=policy).lines
+            line.day: line.amount
+            for line in spend(conn, start=date(2026, 11, 1), end=date(2026, 11, 9), policy=policy).lines
         }
     assert set(days.values()) == {Decimal(10)} and min(days) == date(2026, 11, 2)
     # Slack says which figure it shows.

@@ -119,10 +119,12 @@ class LedgerData:
         if period is None:
             return None
         conn = session.connection()
-        return spend(conn, period.start, period.end, dims, policy=self.policy, where=where, counts=counts)
+        return spend(
+            conn, start=period.start, end=period.end, dims=dims, policy=self.policy, where=where, counts=counts
+        )
 
     def _outcomes(self, session: Session, period: Period, workflow: str | None = None) -> dict[str, int]:
-        return outcomes_by_workflow(session.connection(), period.start, period.end, workflow)
+        return outcomes_by_workflow(session.connection(), start=period.start, end=period.end, workflow=workflow)
 
     # --- one workflow / team / model ------------------------------------------------------------------
 
@@ -226,7 +228,7 @@ class LedgerData:
     def daily(self, start: date, end: date) -> list[DailyPoint]:
         """Spend per day and workflow (the digest's chart): the same figure as the table beside it."""
         with Session(self.engine) as session:
-            merged = spend(session.connection(), start, end, ["workflow"], policy=self.policy)
+            merged = spend(session.connection(), start=start, end=end, dims=["workflow"], policy=self.policy)
         points: dict[tuple[date, str], Decimal] = {}
         for line in merged.lines:
             key = (line.day, line.values[0] or "(unattributed)")

@@ -52,7 +52,7 @@ def spend_rows(
     conn = session.connection()
     out = []
     for start, end in windows:
-        merged = spend(conn, start, end, dims, policy=policy, daily=by_day, counts=counts)
+        merged = spend(conn, start=start, end=end, dims=dims, policy=policy, daily=by_day, counts=counts)
         amounts: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
         for line in merged.lines:
             amounts[(line.day, *line.values)] += line.amount
@@ -69,7 +69,7 @@ def spend_rows(
 
 def unconverted(session: Session, policy: SpendPolicy, start: date, end: date) -> list[tuple[str, date, Decimal, str]]:
     """(currency, day, amount, reason) left out of spend in [start, end) for want of a rate."""
-    merged = spend(session.connection(), start, end, policy=policy)
+    merged = spend(session.connection(), start=start, end=end, policy=policy)
     return [(u.currency, u.day, u.amount, u.reason) for u in merged.unconverted]
 
 
@@ -174,7 +174,7 @@ def calls(session: Session, start: date, end: date, workflows: set[str]) -> list
 
 def outcomes(session: Session, start: date, end: date) -> dict[str, int]:
     """The ledger's one count of outcomes (recorded daily counts, else the runs' logged outcomes)."""
-    return outcomes_by_workflow(session.connection(), start, end)
+    return outcomes_by_workflow(session.connection(), start=start, end=end)
 
 
 def workflows(session: Session) -> dict[str, WorkflowConfig]:

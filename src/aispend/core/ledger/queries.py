@@ -56,7 +56,7 @@ def spend_by(conn: Connection, by: str, *, start: date, end: date, policy: Spend
     per-call logs as the shares, converted at dated rates); call, token and unpriced counts come
     from the logs.
     """
-    merged = spend(conn, start, end, [check_dimension(by)], policy=policy, daily=False, counts=True)
+    merged = spend(conn, start=start, end=end, dims=[check_dimension(by)], policy=policy, daily=False, counts=True)
     costs = {key[0]: amount for key, amount in merged.by(by).items()}
     counted = {name: merged.count_by(name) for name in _COUNTED}
     rows = [
@@ -122,7 +122,7 @@ FAILED_OUTCOMES = frozenset(
 )
 
 
-def outcomes_by_workflow(conn: Connection, start: date, end: date, workflow: str | None = None) -> dict[str, int]:
+def outcomes_by_workflow(conn: Connection, *, start: date, end: date, workflow: str | None = None) -> dict[str, int]:
     """Business outcomes per workflow in [start, end), for cost per outcome.
 
     A day's count comes from the outcome table where one was recorded for that workflow and day (an

@@ -158,10 +158,10 @@ def check_dimensions(dims: Sequence[str]) -> None:
 
 def spend(
     conn: Connection,
+    *,
     start: date,
     end: date,
     dims: Sequence[str] = (),
-    *,
     policy: SpendPolicy,
     where: Mapping[str, str] | None = None,
     daily: bool = True,

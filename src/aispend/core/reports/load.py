@@ -43,7 +43,7 @@ def top_report(
         limit=limit,
         workflows=queries.workflow_info(conn) if is_workflow else None,
         runs=queries.runs_by_workflow(conn, start=period.start, end=period.end) if is_workflow else None,
-        outcomes=queries.outcomes_by_workflow(conn, period.start, period.end) if is_workflow else None,
+        outcomes=queries.outcomes_by_workflow(conn, start=period.start, end=period.end) if is_workflow else None,
         unpriced=queries.unpriced_models(conn, start=period.start, end=period.end),
         spend=[s.spend for s in (current, compared, previous) if s is not None],
     )

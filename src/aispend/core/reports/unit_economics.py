@@ -174,14 +174,14 @@ def unit_economics_report(conn: Connection, *, month: date, today: date, policy:
     """The month containing `month` (to date when it is still running): AI cost by feature (the one
     spend definition) against the revenue entered for it."""
     period = period_containing("month", month, today)
-    figures = spend(conn, period.start, period.end, ["feature", "workflow"], policy=policy, daily=False)
+    figures = spend(conn, start=period.start, end=period.end, dims=["feature", "workflow"], policy=policy, daily=False)
     by_pair = figures.by("feature", "workflow")
     cost_by_feature = {feature: amount for (feature,), amount in figures.by("feature").items()}
     entered = month_revenue(conn, period.start, policy)
     features, company = assess(cost_by_feature, entered.by_feature, policy.currency)
     outcomes = Outcomes(
         cost={(f, w): amount for (f, w), amount in by_pair.items()},
-        outcomes=queries.outcomes_by_workflow(conn, period.start, period.end),
+        outcomes=queries.outcomes_by_workflow(conn, start=period.start, end=period.end),
         workflows=queries.workflow_info(conn),
     )
     return build_unit_economics_report(
