@@ -22,8 +22,7 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from aispend.bot.adapters import LedgerData
-from aispend.bot.governance_source import GovernanceSource
+from aispend.bot.data import GovernanceSource, LedgerData
 from aispend.bot.handlers import CommandContext, run_command
 from aispend.bot.permissions import Permissions
 from aispend.core.governance import store
