@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, select
 
+from aispend.core.ledger.bulk import stored_by_key
 from aispend.core.ledger.models import CostLine, table_of
 from aispend.core.money import to_ledger
 
@@ -130,17 +131,7 @@ def _write_batch(conn: Connection, batch: Sequence[CostLineIn], now: datetime, s
         # A key repeated within one pull: the later row is the restated one.
         by_key[(line.source, line.natural_key)] = _row(line, now)
         seen.add(line.natural_key)
-    # One lookup per source with `natural_key IN (...)`: both databases use the (source, natural_key)
-    # unique index for it. A tuple IN scanned the whole table on SQLite (IN (VALUES ...)) and rechecked
-    # 500 ORs per row on PostgreSQL, so every batch cost more than the last (quadratic imports).
-    keys_by_source: dict[str, list[str]] = {}
-    for source, natural_key in by_key:
-        keys_by_source.setdefault(source, []).append(natural_key)
-    existing = {
-        (row.source, row.natural_key): row
-        for source, keys in keys_by_source.items()
-        for row in conn.execute(select(_TABLE).where(_TABLE.c.source == source, _TABLE.c.natural_key.in_(keys)))
-    }
+    existing = stored_by_key(conn, _TABLE, by_key)
     inserts = [row for key, row in by_key.items() if key not in existing]
     if inserts:
         conn.execute(_TABLE.insert(), inserts)

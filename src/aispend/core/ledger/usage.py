@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, select, tuple_
+from sqlalchemy import Connection, and_, delete, select
 
+from aispend.core.ledger.bulk import stored_by_key
 from aispend.core.ledger.costlines import UpsertResult
 from aispend.core.ledger.models import ProviderUsage
 
@@ -60,10 +61,7 @@ def upsert_usage_lines(
     keys = list(by_key)
     for start in range(0, len(keys), _BATCH):
         chunk = keys[start : start + _BATCH]
-        existing = {
-            (row.source, row.natural_key): row
-            for row in conn.execute(select(_TABLE).where(tuple_(_TABLE.c.source, _TABLE.c.natural_key).in_(chunk)))
-        }
+        existing = stored_by_key(conn, _TABLE, chunk)
         inserts = [by_key[key] for key in chunk if key not in existing]
         if inserts:
             conn.execute(_TABLE.insert(), inserts)

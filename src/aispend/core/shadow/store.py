@@ -8,8 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, select
 
+from aispend.core.ledger.bulk import stored_by_key
 from aispend.core.money import to_ledger
 from aispend.core.rates import RateError, RateTable
 from aispend.core.shadow.expense import WIDEST_AMOUNT, ExpenseRow
@@ -109,10 +110,7 @@ def store(engine: Engine, rows: Sequence[ExpenseRow], company_currency: str, now
         for start in range(0, len(rows), _BATCH):
             batch = [_values(r, company_currency, now) for r in rows[start : start + _BATCH]]
             keys = [(v["source"], v["natural_key"]) for v in batch]
-            existing = {
-                (r.source, r.natural_key): r
-                for r in conn.execute(select(_TABLE).where(tuple_(_TABLE.c.source, _TABLE.c.natural_key).in_(keys)))
-            }
+            existing = stored_by_key(conn, _TABLE, keys)
             fresh: dict[tuple[str, str], dict[str, Any]] = {}
             for values in batch:
                 key = (values["source"], values["natural_key"])
