@@ -3,8 +3,10 @@
 Data duplicates (counted once, reported):
 - the same transaction id twice in one source;
 - the same charge paid by card and claimed again out of pocket (a receipt-created cash expense, or a
-  card charge re-submitted for reimbursement), or imported from two platforms: same person, vendor,
-  amount and currency within a few days, from different payment methods or different sources.
+  card charge re-submitted for reimbursement), seen again as a receipt-created expense (no card, no
+  card-transaction id), or imported from two platforms: same person (names compared "Last, First" =
+  "First Last"), amount and currency within a few days, a merchant name in common (vendor, card text or
+  edited name), from different payment methods or sources.
 Two card charges with different ids from one source are never data duplicates: a vendor that billed
 twice and refunded once shows as two charges and a refund (which nets against one of them).
 """
@@ -15,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aispend.core.shadow.expense import KIND_CHARGE, KIND_REFUND, PAID_REIMBURSABLE, ExpenseRow
+from aispend.core.shadow.expense import KIND_CHARGE, KIND_REFUND, PAID_CARD, PAID_REIMBURSABLE, ExpenseRow
 from aispend.core.shadow.matcher import Matcher, Verdict
 from aispend.core.shadow.normalize import normalize
 
@@ -70,7 +72,24 @@ def classify(
 
 
 def _person(row: ExpenseRow) -> str:
-    return (row.email or row.employee).strip().lower()
+    """ "Ito, Gus", "GUS ITO" and "gus ito" are one person (exports write names all these ways)."""
+    text = (row.email or row.employee).strip().lower()
+    if "@" not in text and "," in text:
+        last, _, first = text.partition(",")
+        text = f"{first.strip()} {last.strip()}"
+    return " ".join(text.split())
+
+
+def _merchant_keys(row: ExpenseRow, key: str) -> frozenset[str]:
+    """Every name the row goes by: the vendor (or descriptor key), and the first identity word of the card
+    text and of the edited merchant name ("UBER *TRIP" and "Uber" share "UBER")."""
+    names = {key}
+    for text in (row.descriptor, row.merchant):
+        if text:
+            words = normalize(text).key.split(" ")
+            if words and words[0]:
+                names.add(words[0])
+    return frozenset(names)
 
 
 def _duplicates(rows: list[ExpenseRow], keys: list[str], window_days: int) -> dict[int, tuple[int, str]]:
@@ -85,21 +104,24 @@ def _duplicates(rows: list[ExpenseRow], keys: list[str], window_days: int) -> di
         else:
             first_by_id[ident] = i
 
-    groups: dict[tuple[str, str, str, object], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, str, object], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         if i not in found and row.kind == KIND_CHARGE:
-            groups[(_person(row), keys[i], row.currency, row.amount)].append(i)
+            groups[(_person(row), row.currency, row.amount)].append(i)
     window = timedelta(days=window_days)
     for members in groups.values():
         if len(members) < 2:
             continue
         members.sort(key=lambda i: (rows[i].day, rows[i].paid_by == PAID_REIMBURSABLE, i))
+        names = {i: _merchant_keys(rows[i], keys[i]) for i in members}
         used: set[int] = set()
         for position, i in enumerate(members):
             if i in found or i in used:
                 continue
             for j in members[position + 1 :]:
                 if j in found or j in used or rows[j].day - rows[i].day > window:
+                    continue
+                if not names[i] & names[j]:
                     continue
                 reason = _claimed_twice(rows[i], rows[j])
                 if reason:
@@ -120,7 +142,14 @@ def _claimed_twice(original: ExpenseRow, other: ExpenseRow) -> str:
         )
     if original.source != other.source:
         return f"same charge imported from {original.source} and {other.source}"
+    if _receipt_only(original) != _receipt_only(other):
+        return "same person, vendor, amount and currency within days: a card charge and a receipt-created expense"
     return ""
+
+
+def _receipt_only(row: ExpenseRow) -> bool:
+    """An expense made from a receipt: no card, no card-transaction id, not marked as paid by card."""
+    return not row.card and not row.transaction_id and row.paid_by != PAID_CARD
 
 
 def _refunds(
