@@ -226,10 +226,13 @@ def _duplicates(rows: list[ExpenseRow], keys: list[str], window_days: int) -> di
         else:
             first_by_id[ident] = i
 
-    groups: dict[tuple[str, object], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, str, object], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         if i not in found and row.kind == KIND_CHARGE:
-            groups[(row.currency, row.amount)].append(i)
+            # The name when the export has one (one file may give email and name, another the name only).
+            persons = _persons(row)
+            canonical = min((p for p in persons if "@" not in p), default=min(persons, default=""))
+            groups[(canonical, row.currency, row.amount)].append(i)
     window = timedelta(days=window_days)
     for members in groups.values():
         if len(members) < 2:
