@@ -226,13 +226,26 @@ def _duplicates(rows: list[ExpenseRow], keys: list[str], window_days: int) -> di
         else:
             first_by_id[ident] = i
 
+    charges = [i for i, row in enumerate(rows) if i not in found and row.kind == KIND_CHARGE]
+    # One person per set of names and emails that any row joins (one export gives email and name,
+    # another only one of them): grouping by person keeps the pairwise check below linear in practice.
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for i in charges:
+        first, *others = sorted(_persons(rows[i])) or [""]
+        for other in others:
+            parent[root(other)] = root(first)
     groups: dict[tuple[str, str, object], list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        if i not in found and row.kind == KIND_CHARGE:
-            # The name when the export has one (one file may give email and name, another the name only).
-            persons = _persons(row)
-            canonical = min((p for p in persons if "@" not in p), default=min(persons, default=""))
-            groups[(canonical, row.currency, row.amount)].append(i)
+    for i in charges:
+        row = rows[i]
+        persons = sorted(_persons(row))
+        groups[(root(persons[0]) if persons else "", row.currency, row.amount)].append(i)
     window = timedelta(days=window_days)
     for members in groups.values():
         if len(members) < 2:
