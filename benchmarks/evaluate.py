@@ -126,7 +126,7 @@ def main() -> None:
 
     config = GovernanceConfig()
     t = time.perf_counter()
-    first = evaluate(engine, NOW, config)
+    first = evaluate(engine, now=NOW, config=config)
     first_s = time.perf_counter() - t
     print(
         f"first evaluation: {first_s * 1000:.0f} ms, {len(first.findings)} findings, "
@@ -135,7 +135,7 @@ def main() -> None:
     runs = []
     for i in range(args.repeat):
         t = time.perf_counter()
-        again = evaluate(engine, NOW + timedelta(minutes=i + 1), config)
+        again = evaluate(engine, now=NOW + timedelta(minutes=i + 1), config=config)
         runs.append(time.perf_counter() - t)
     print(
         f"repeat evaluation: median {statistics.median(runs) * 1000:.0f} ms "
@@ -149,7 +149,9 @@ def main() -> None:
         history = date(2026, 11, 1) - timedelta(days=HISTORY_DAYS)
         end = NOW.date() + timedelta(days=1)
         by_kind = {
-            k: queries.spend_rows(session, SpendPolicy(), [(history, end)], [] if k == "company" else [k])
+            k: queries.spend_rows(
+                session, policy=SpendPolicy(), windows=[(history, end)], dims=[] if k == "company" else [k]
+            )
             for k in kinds
         }
         query_s = time.perf_counter() - t

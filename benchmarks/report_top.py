@@ -87,7 +87,7 @@ def fill(url: str, start: date, days: int) -> int:
                                     5000,
                                 )
                             )
-            execute_many(conn, ROLLUPS.insert(), KEYS, rows)
+            execute_many(conn, ROLLUPS.insert(), keys=KEYS, rows=rows)
             count += len(rows)
         dims = "provider, model, workflow, feature, team, customer, currency"
         measures = (

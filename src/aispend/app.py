@@ -88,7 +88,7 @@ def evaluate_and_deliver(
     message through the bot's outbox, exactly once. `alerts`: a bot's AlertService (else one is wired:
     Slack with SLACK_BOT_TOKEN, otherwise the messages as text on `stream`). `deliver=False` leaves
     the notifications pending for the next delivery."""
-    result = evaluate(engine, now, config or GovernanceConfig.from_settings(settings))
+    result = evaluate(engine, now=now, config=config or GovernanceConfig.from_settings(settings))
     if not deliver:
         return Evaluated(result, None)
     if alerts is None:

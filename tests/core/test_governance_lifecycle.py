@@ -143,7 +143,7 @@ def test_runaway_turns_red_once_and_recovers_once(
     levels = {}
     for d in range(1, 27):
         for hour in (6, 12, 18):  # several evaluations a day
-            result = evaluate(engine, datetime(2026, 11, d, hour, tzinfo=UTC), config)
+            result = evaluate(engine, now=datetime(2026, 11, d, hour, tzinfo=UTC), config=config)
             notes += [n for n in result.new_notifications if n.rule == "share" and n.scope_key == "runaway"]
         with Session(engine) as session:
             state = session.execute(
@@ -165,7 +165,7 @@ def test_ten_evaluations_create_one_notification(engine: Engine) -> None:
     insert(engine, rollup(date(2026, 11, 2), "500", "big"), rollup(date(2026, 11, 2), "100", "small"))
     now = datetime(2026, 11, 3, tzinfo=UTC)
     created = [
-        len(evaluate(engine, now + timedelta(minutes=i), GovernanceConfig(lifecycle=OFF)).new_notifications)
+        len(evaluate(engine, now=now + timedelta(minutes=i), config=GovernanceConfig(lifecycle=OFF)).new_notifications)
         for i in range(10)
     ]
     assert created[0] >= 1 and created[1:] == [0] * 9
@@ -175,12 +175,12 @@ def test_ten_evaluations_create_one_notification(engine: Engine) -> None:
 def test_escalation_once_then_ack_via_store(engine: Engine) -> None:
     insert(engine, rollup(date(2026, 11, 2), "500", "big"), rollup(date(2026, 11, 2), "100", "small"))
     config = GovernanceConfig()
-    first = evaluate(engine, T0, config)
+    first = evaluate(engine, now=T0, config=config)
     assert any(n.kind == "alert" and n.level == "red" and n.scope_key == "big" for n in first.new_notifications)
-    later = evaluate(engine, T0 + timedelta(hours=5), config)
+    later = evaluate(engine, now=T0 + timedelta(hours=5), config=config)
     escalations = [n for n in later.new_notifications if n.kind == "escalation"]
     assert [(n.rule, n.scope_key, n.audience) for n in escalations] == [("share", "big", "leadership")]
-    assert evaluate(engine, T0 + timedelta(hours=9), config).new_notifications == []
+    assert evaluate(engine, now=T0 + timedelta(hours=9), config=config).new_notifications == []
     with Session(engine) as session:
         state = store.ack_alert(session, "share|workflow:big|2026-11", who="ana", now=T0)
         session.commit()
@@ -190,7 +190,7 @@ def test_escalation_once_then_ack_via_store(engine: Engine) -> None:
 def test_outbox_lists_undelivered_and_marks_delivered(engine: Engine) -> None:
     insert(engine, Workflow(key="big", owner="U123", updated_at=T0))
     insert(engine, rollup(date(2026, 11, 2), "500", "big"), rollup(date(2026, 11, 2), "100", "small"))
-    evaluate(engine, T0, GovernanceConfig(lifecycle=OFF))
+    evaluate(engine, now=T0, config=GovernanceConfig(lifecycle=OFF))
     with Session(engine) as session:
         pending = store.undelivered_notifications(session)
         assert pending and all(n.delivered_at is None for n in pending)
@@ -228,12 +228,12 @@ def test_threshold_goes_red_by_forecast_then_actual(engine: Engine) -> None:
         )
         session.commit()
     insert(engine, *[rollup(date(2026, 11, d), "60") for d in range(1, 20)])
-    result = evaluate(engine, datetime(2026, 11, 5, tzinfo=UTC), CONFIG)
+    result = evaluate(engine, now=datetime(2026, 11, 5, tzinfo=UTC), config=CONFIG)
     company = next(f for f in result.findings if f.rule == "threshold")
     assert (company.level, company.basis) == (Level.RED, "forecast")
     red = [n for n in result.new_notifications if n.rule == "threshold"]
     assert [n.title.split(":")[0] for n in red] == ["RED (forecast)"]
-    later = evaluate(engine, datetime(2026, 11, 19, tzinfo=UTC), CONFIG)
+    later = evaluate(engine, now=datetime(2026, 11, 19, tzinfo=UTC), config=CONFIG)
     assert next(f for f in later.findings if f.rule == "threshold").basis == "actual"
     assert [n.kind for n in later.new_notifications if n.rule == "threshold"] == ["escalation"]
 
@@ -245,7 +245,7 @@ def test_another_currency_is_converted_at_its_dated_rate_or_named_when_it_has_no
         rollup(date(2026, 11, 2), "500", "big"),
         rollup(date(2026, 11, 2), "100", "eu", currency="EUR"),
     )
-    result = evaluate(engine, T0, CONFIG)
+    result = evaluate(engine, now=T0, config=CONFIG)
     assert result.errors == [] and not any(f.rule == "currency" for f in result.findings)
     missing = next(f for f in result.findings if f.rule == "dq_unconverted")
     assert missing.level is Level.YELLOW
@@ -256,7 +256,7 @@ def test_another_currency_is_converted_at_its_dated_rate_or_named_when_it_has_no
     rates = RateTable("USD")
     rates.add("EUR", date(2026, 11, 1), Decimal("1.08"))
     converted = replace(CONFIG, spend=SpendPolicy("USD", rates=rates))
-    again = evaluate(engine, T0, converted)
+    again = evaluate(engine, now=T0, config=converted)
     assert next(f for f in again.findings if f.rule == "dq_unconverted").level is Level.OK
     share = {f.scope.key: f.numbers for f in again.findings if f.rule == "share"}
     assert share["eu"]["workflow_spend"] == {"amount": "108", "currency": "USD"}
@@ -274,7 +274,7 @@ def test_agentic_findings_from_the_ledger(engine: Engine) -> None:
         call("c2", "r2", "triage", "classify", "gpt-4o-mini", ts + timedelta(seconds=1)),
         rollup(date(2026, 11, 3), "4.5", "triage"),
     )
-    result = evaluate(engine, T0, CONFIG)
+    result = evaluate(engine, now=T0, config=CONFIG)
     cap = next(f for f in result.findings if f.rule == "run_cap")
     assert cap.level is Level.RED and cap.numbers["listed"][0]["run_id"] == "r2"
     assert cap.numbers["listed"][0]["models"] == ["gpt-4o", "gpt-4o-mini"]

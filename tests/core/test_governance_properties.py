@@ -70,9 +70,9 @@ def _levels(engine: Engine) -> dict[tuple[str, str, str, str], str]:
 def test_evaluating_twice_creates_no_new_notifications(engine: Engine, data: dict) -> None:
     _reset(engine)
     insert(engine, *_rows(data))
-    evaluate(engine, NOW, CONFIG)
+    evaluate(engine, now=NOW, config=CONFIG)
     levels = _levels(engine)
-    assert evaluate(engine, NOW, CONFIG).new_notifications == []
+    assert evaluate(engine, now=NOW, config=CONFIG).new_notifications == []
     assert _levels(engine) == levels
 
 
@@ -82,7 +82,7 @@ def test_arrival_order_does_not_change_the_final_state(engine: Engine, data: dic
     # All at once, evaluated once.
     _reset(engine)
     insert(engine, *_rows(data))
-    evaluate(engine, NOW, CONFIG)
+    evaluate(engine, now=NOW, config=CONFIG)
     expected = _levels(engine)
     # The same rows in a shuffled order, in chunks, with an evaluation after each chunk.
     _reset(engine)
@@ -92,6 +92,6 @@ def test_arrival_order_does_not_change_the_final_state(engine: Engine, data: dic
         part = keys[i::chunks]
         if part:
             insert(engine, *_rows({k: data[k] for k in part}))
-        evaluate(engine, NOW, CONFIG)
-    evaluate(engine, NOW, CONFIG)
+        evaluate(engine, now=NOW, config=CONFIG)
+    evaluate(engine, now=NOW, config=CONFIG)
     assert _levels(engine) == expected

@@ -157,7 +157,7 @@ def test_model_review_on_the_ledger(engine: Engine) -> None:
     calls = [call(f"c{i}", f"r{i}", "triage", "classify", "gpt-4o", ts + timedelta(seconds=i)) for i in range(3)]
     insert(engine, *rows, *calls)
     with Session(engine) as session:
-        findings = model_review(session, now, Settings(batch_workflows=["triage"]))
+        findings = model_review(session, now=now, settings=Settings(batch_workflows=["triage"]))
     rules = {f.rule for f in findings}
     assert {"model_review", "model_review_tiers", "model_review_what_if", "model_review_batch"} <= rules
     tiers = next(f for f in findings if f.rule == "model_review_tiers")
@@ -177,6 +177,6 @@ def test_unit_economics_in_evaluation(engine: Engine) -> None:
             session, "", month=date(2026, 11, 1), revenue=D(1000), currency="USD", now=datetime(2026, 11, 2, tzinfo=UTC)
         )
         session.commit()
-    result = evaluate(engine, datetime(2026, 11, 3, tzinfo=UTC), GovernanceConfig())
+    result = evaluate(engine, now=datetime(2026, 11, 3, tzinfo=UTC), config=GovernanceConfig())
     [f] = [f for f in result.findings if f.rule == "unit_economics"]
     assert f.level is Level.YELLOW and f.numbers["inference_to_revenue_pct"] == "40.0"

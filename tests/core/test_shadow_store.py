@@ -88,7 +88,7 @@ def _history(tmp_path: Path, months: list[int]) -> Path:
 def test_first_run_over_a_year_of_history_equals_the_monthly_run(engine: Engine, tmp_path: Path) -> None:
     settings = _settings()
     ingest_files(engine, [_history(tmp_path, list(range(1, 11)))], "generic", {}, settings, NOW)
-    year_at_once = report_json(monthly_report(engine, date(2026, 10, 1), NOW, settings), FINANCE, 5)
+    year_at_once = report_json(monthly_report(engine, date(2026, 10, 1), now=NOW, settings=settings), FINANCE, 5)
     kinds = [f["kind"] for f in year_at_once["findings"]]  # type: ignore[index]
     assert "spend_spike" in kinds and "new_vendor" in kinds
 
@@ -96,8 +96,8 @@ def test_first_run_over_a_year_of_history_equals_the_monthly_run(engine: Engine,
         conn.execute(delete(ShadowExpense.__table__))  # type: ignore[attr-defined]
     for month in range(1, 11):
         ingest_files(engine, [_history(tmp_path, [month])], "generic", {}, settings, NOW)
-        monthly_report(engine, date(2026, month, 1), NOW, settings)
-    assert report_json(monthly_report(engine, None, NOW, settings), FINANCE, 5) == year_at_once
+        monthly_report(engine, date(2026, month, 1), now=NOW, settings=settings)
+    assert report_json(monthly_report(engine, None, now=NOW, settings=settings), FINANCE, 5) == year_at_once
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -207,6 +207,6 @@ def test_directory_makes_one_person_of_a_name_and_an_email_across_platforms(engi
     settings = _settings(shadow_employee_directory=directory)
     ingest_files(engine, [card], "concur", {}, settings, NOW)
     ingest_files(engine, [claim], "expensify", {}, settings, NOW)
-    report = monthly_report(engine, date(2026, 10, 1), NOW, settings)
+    report = monthly_report(engine, date(2026, 10, 1), now=NOW, settings=settings)
     assert report.by_vendor["otter-ai"].net == Decimal("16.99")  # the cash claim of the card charge counts once
     assert set(report.by_person) == {"gus@acme.example"}

@@ -106,7 +106,7 @@ def seed(engine: Engine) -> None:
 def test_known_seven_percent_gap_names_the_unpriced_model(engine: Engine) -> None:
     seed(engine)
     with engine.connect() as conn:
-        days = reconcile_period(conn, date(2026, 11, 1), date(2026, 12, 1))
+        days = reconcile_period(conn, start=date(2026, 11, 1), end=date(2026, 12, 1))
     openai_d1 = next(r for r in days if r.provider == "openai" and r.day == D1)
     assert (openai_d1.bill, openai_d1.calls_cost, openai_d1.drift) == (Decimal(100), Decimal(93), Decimal(7))
     assert openai_d1.drift_percent == Decimal("7.0")

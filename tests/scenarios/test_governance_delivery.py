@@ -211,7 +211,7 @@ CONFIG = GovernanceConfig(lifecycle=LifecyclePolicy(escalate_after=timedelta(hou
 
 def record(engine: Engine, findings: list[Finding], now: datetime) -> list[Notification]:
     with Session(engine, expire_on_commit=False) as session:
-        created = apply_findings(session, findings, now, CONFIG, {WF: "U0OWNER"})
+        created = apply_findings(session, findings, now=now, config=CONFIG, owners={WF: "U0OWNER"})
         session.commit()
     return created
 

@@ -27,7 +27,7 @@ def test_the_drift_note_and_the_finding_read_one_reconciliation(engine: Engine) 
     seed(engine, date(2026, 11, 16), 7, NOW)  # per-call logs under the provider name "openai"
     seed_openai_bills(engine, WEEK.start, 7, Decimal(80), NOW)
     with engine.connect() as conn:
-        rows = reconcile_period(conn, WEEK.start, WEEK.end)
+        rows = reconcile_period(conn, start=WEEK.start, end=WEEK.end)
     [note] = LedgerData(engine).reconciliation_drift(WEEK.start, WEEK.end)
     [finding] = reconciliation_findings(rows, WEEK, datetime(2026, 12, 1, tzinfo=UTC), DataQualityPolicy())
     assert finding.scope.key == "openai" and finding.level is Level.YELLOW

@@ -187,7 +187,7 @@ def test_every_view_shows_the_same_spend(engine: Engine, database_url: str, tmp_
 
     # The alerts' figures: share of spend and the threshold.
     with Session(engine) as session:
-        findings, errors = collect_findings(session, NOW, config)
+        findings, errors = collect_findings(session, now=NOW, config=config)
     assert errors == []
     share = {f.scope.key: f.numbers for f in findings if f.rule == "share"}
     assert Decimal(share["support"]["workflow_spend"]["amount"]) == month["support"]
@@ -241,8 +241,8 @@ def test_reconciliation_compares_the_logs_with_the_chosen_bill_figure(engine: En
     seed(engine)
     amortized = GovernanceConfig(spend=SpendPolicy("USD", "amortized"))
     with Session(engine) as session:
-        findings, _ = collect_findings(session, NOW, amortized)
-        billed, _ = collect_findings(session, NOW, replace(amortized, spend=SpendPolicy("USD", "billed")))
+        findings, _ = collect_findings(session, now=NOW, config=amortized)
+        billed, _ = collect_findings(session, now=NOW, config=replace(amortized, spend=SpendPolicy("USD", "billed")))
     drift = next(f for f in findings if f.rule == "dq_reconciliation").numbers
     drift_billed = next(f for f in billed if f.rule == "dq_reconciliation").numbers
     # Settled days (the rule leaves out the last bill-lag days): usage 130, and the commitment's 300

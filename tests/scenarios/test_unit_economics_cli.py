@@ -223,7 +223,7 @@ def test_a_30_percent_crossing_from_imported_revenue_raises_one_alert(
         datetime(2026, 11, 21, tzinfo=UTC),
         datetime(2026, 12, 3, tzinfo=UTC),
     ):
-        result = evaluate(engine, now, config)
+        result = evaluate(engine, now=now, config=config)
         [finding] = [f for f in result.findings if f.rule == "unit_economics"]
         assert finding.period == "2026-11" and finding.level.value == "yellow"
         assert finding.numbers["inference_to_revenue_pct"] == "31.0"

@@ -42,7 +42,9 @@ def expected_share_levels(engine: Engine, settings: Settings) -> dict[date, str]
     """The share rule recomputed from the ledger's daily spend: trailing-window share per day of November."""
     start, stop = date(2026, 11, 1), END + timedelta(days=DAYS_AFTER)
     with Session(engine) as session:
-        rows = queries.spend_rows(session, SpendPolicy(), [(start - timedelta(days=7), stop)], ["workflow"])
+        rows = queries.spend_rows(
+            session, policy=SpendPolicy(), windows=[(start - timedelta(days=7), stop)], dims=["workflow"]
+        )
     levels = {}
     day = start
     while day < stop:
@@ -79,7 +81,7 @@ def test_demo_runaway_turns_red_by_share_notifies_once_and_recovers_once(engine:
     levels = {}
     day = date(2026, 11, 1)
     while day < END + timedelta(days=DAYS_AFTER):
-        result = evaluate_with_settings(engine, settings, at(day))
+        result = evaluate_with_settings(engine, settings, now=at(day))
         share = next(f for f in result.findings if f.rule == "share" and f.scope.key == RUNAWAY_WORKFLOW)
         levels[day] = share.level.value
         if day == red_day + timedelta(days=9):  # ten consecutive evaluations since it turned red
@@ -113,7 +115,7 @@ def test_demo_data_to_one_red_alert_in_slack_mentioning_the_owner(engine: Engine
         slack_leadership_channel="C0LEAD",
     )
     now = at(END - timedelta(days=5))  # the runaway is in full swing
-    evaluate_with_settings(engine, settings, now)
+    evaluate_with_settings(engine, settings, now=now)
     first = deliver_notifications(engine, settings, now)
 
     posts = [c.body for c in fake_slack.of("chat.postMessage")]
@@ -130,7 +132,7 @@ def test_demo_data_to_one_red_alert_in_slack_mentioning_the_owner(engine: Engine
 
     calls = _sent(fake_slack)
     for later in (now, now + timedelta(minutes=30)):  # a re-run, and the next evaluation (same day)
-        evaluate_with_settings(engine, settings, later)
+        evaluate_with_settings(engine, settings, now=later)
         again = deliver_notifications(engine, settings, later)
         assert (again.notifications, again.sent) == (0, 0)
     assert _sent(fake_slack) == calls

@@ -142,7 +142,7 @@ def sent(fake: FakeSlack) -> list[str]:
 
 
 def step(engine: Engine, settings: Settings, now: datetime) -> tuple[int, int]:
-    evaluate_with_settings(engine, settings, now)
+    evaluate_with_settings(engine, settings, now=now)
     result = deliver_notifications(engine, settings, now)
     return result.notifications, result.sent
 
@@ -222,7 +222,7 @@ def test_a_crash_between_marking_and_sending_never_posts_twice_nor_loses_the_ale
     seed(engine)
     settings = slack_settings(fake)
     set_levels(engine, "150", "300")
-    evaluate_with_settings(engine, settings, NOW)
+    evaluate_with_settings(engine, settings, now=NOW)
     wired = wire(settings, engine, lambda: NOW)
     assert wired.client is not None
     dying = AlertService(
@@ -248,7 +248,7 @@ def test_without_a_token_the_same_messages_are_printed(engine: Engine) -> None:
     seed(engine)
     set_levels(engine, "150", "300")
     settings = load_settings(**QUIET_SETTINGS, slack_finance_channel="C0FIN")
-    evaluate_with_settings(engine, settings, NOW)
+    evaluate_with_settings(engine, settings, now=NOW)
     out = io.StringIO()
     result = deliver_notifications(engine, settings, NOW, stream=out)
     assert result.notifications == result.sent == 1

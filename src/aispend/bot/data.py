@@ -256,7 +256,7 @@ class LedgerData:
     def reconciliation_drift(self, start: date, end: date) -> list[str]:
         """Per provider over [start, end): bill vs per-call logs, when they differ by more than drift_pct."""
         with self.engine.connect() as conn:
-            totals = period_totals(reconcile_period(conn, start, end, self.policy.basis))
+            totals = period_totals(reconcile_period(conn, start=start, end=end, basis=self.policy.basis))
         lines = []
         for row in totals:
             if not drifting(row, self.drift_pct):
@@ -371,7 +371,7 @@ class GovernanceSource:
 
     def colours(self, now: datetime) -> list[ScopeColour]:
         with session_scope(self.engine) as session:
-            findings = reports.colour_findings(session, now, self.config)
+            findings = reports.colour_findings(session, now=now, config=self.config)
         out: dict[tuple[str, str], ScopeColour] = {}
         levels: dict[tuple[str, str], Level] = {}
         for f in findings:
@@ -451,7 +451,7 @@ class GovernanceSource:
         """The company's spend this period, its forecast, and its budget (the red level of the company
         threshold for the period, when there is one). None when nothing was spent in the period."""
         with session_scope(self.engine) as session:
-            forecast = reports.company_forecast(session, now, self.config)
+            forecast = reports.company_forecast(session, now=now, config=self.config)
             limit = next(
                 (
                     t
@@ -478,7 +478,7 @@ class GovernanceSource:
 
     def changes(self, now: datetime) -> list[ChangeLine]:
         with session_scope(self.engine) as session:
-            findings = reports.changes(session, now, self.config, "week")
+            findings = reports.changes(session, now=now, config=self.config, period_kind="week")
         return change_lines(findings)
 
 
@@ -525,7 +525,7 @@ class ShadowSource:
         """The month's findings (default: last complete month, as `aispend report shadow`) for the audience.
 
         Finance: a finance admin of the bot (AISPEND_SLACK_FINANCE_ADMINS)."""
-        report = monthly_report(self.engine, month, now, self.settings)
+        report = monthly_report(self.engine, month, now=now, settings=self.settings)
         audience = FINANCE if finance else GENERAL
         out = []
         for finding in report.findings:
@@ -538,7 +538,7 @@ class ShadowSource:
 
     def new_this_month(self, day: date, now: datetime) -> list[ShadowFinding]:
         """New vendors and spend spikes in the month containing `day`, as everyone may see them."""
-        report = monthly_report(self.engine, month_start(day), now, self.settings)
+        report = monthly_report(self.engine, month_start(day), now=now, settings=self.settings)
         return [
             ShadowFinding(
                 vendor=report.vendor_names.get(f.vendor, f.vendor),

@@ -167,12 +167,12 @@ def _report(name: str, build: Callable[[Runtime, datetime], list[Finding]], titl
 
 def _status(rt: Runtime, now: datetime) -> list[Finding]:
     with session_scope(rt.engine()) as session:
-        return reports.status(session, now, _config(rt))
+        return reports.status(session, now=now, config=_config(rt))
 
 
 def _agents(rt: Runtime, now: datetime) -> list[Finding]:
     with session_scope(rt.engine()) as session:
-        return reports.agents(session, now, _config(rt))
+        return reports.agents(session, now=now, config=_config(rt))
 
 
 def changes_cmd(
@@ -189,7 +189,7 @@ def changes_cmd(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     with session_scope(rt.engine()) as session:
-        findings = reports.changes(session, now, _config(rt), kind)
+        findings = reports.changes(session, now=now, config=_config(rt), period_kind=kind)
     if as_json:
         _print_json({"report": "changes", "at": now.isoformat(), "findings": [f.as_json() for f in findings]})
     else:
@@ -483,7 +483,7 @@ def alerts_snooze(
 def _models(rt: Runtime, now: datetime) -> list[Finding]:
     try:
         with session_scope(rt.engine()) as session:
-            return model_review(session, now, rt.settings)
+            return model_review(session, now=now, settings=rt.settings)
     except PriceError as exc:
         raise _fail(f"AISPEND_PRICES_FILE: {exc}") from None
     except LookupError as exc:

@@ -40,7 +40,7 @@ def reconcile_cmd(
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     with rt.engine().connect() as conn:
-        days = reconcile_period(conn, start, next_month(start), rt.settings.cost_basis)
+        days = reconcile_period(conn, start=start, end=next_month(start), basis=rt.settings.cost_basis)
     totals = period_totals(days)
     label = start.strftime("%Y-%m")
     if as_json:

@@ -37,7 +37,7 @@ def shadow_cmd(
     if audience not in AUDIENCES:
         raise typer.BadParameter(f"--audience must be one of {', '.join(AUDIENCES)}")
     target = _month(month) if month else None
-    report = monthly_report(rt.engine(), target, rt.clock(), rt.settings)
+    report = monthly_report(rt.engine(), target, now=rt.clock(), settings=rt.settings)
     if as_json:
         typer.echo(json.dumps(report_json(report, audience, rt.settings.shadow_min_group_size), indent=2))
     else:

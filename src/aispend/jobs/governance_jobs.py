@@ -44,7 +44,7 @@ def evaluate_job(context: JobContext, *, evaluate: Callable[[JobContext], Evalua
 
 def quarterly_review_job(context: JobContext) -> JobResult:
     with session_scope(context.engine) as session:
-        findings = model_review(session, context.now, context.settings)
+        findings = model_review(session, now=context.now, settings=context.settings)
     quarter = findings[0].period if findings else "last 91 days"
     lines = [f"Quarterly model review ({quarter}): {len(findings)} finding(s)"]
     lines += [f"- {finding.summary}" for finding in findings] or ["- nothing to change"]

@@ -23,7 +23,7 @@ from aispend.jobs.registry import JobContext, JobResult
 def monthly_review_job(context: JobContext) -> JobResult:
     settings = context.settings
     month = previous_month(context.now)
-    report = monthly_report(context.engine, month, context.now, settings)
+    report = monthly_report(context.engine, month, now=context.now, settings=settings)
     if settings.slack_finance_channel:
         channel, audience = settings.slack_finance_channel, FINANCE
     else:
@@ -46,7 +46,7 @@ def thresholds_text(context: JobContext, month: date) -> str:
     month_end = datetime.combine(first_of_next, datetime.min.time(), tzinfo=UTC) - timedelta(microseconds=1)
     config = GovernanceConfig.from_settings(context.settings)
     with session_scope(context.engine) as session:
-        findings, _errors = collect_findings(session, month_end, config)
+        findings, _errors = collect_findings(session, now=month_end, config=config)
     rows = [f for f in findings if f.rule == "threshold"]
     lines = [f"Monthly review, {month:%B %Y}: thresholds against actual spend ({len(rows)})"]
     lines += [f"- {f.level.value.upper()}: {f.summary}" for f in rows] or [

@@ -34,7 +34,7 @@ def ingest_files(
     directory = load_directory(settings.shadow_employee_directory)
     rates = load_rates(settings.rates_file, settings.currency)
     rows, rate_errors = convert([directory.fill(r) for r in parsed.rows], rates, limit)
-    result = store(engine, rows, settings.currency, now)
+    result = store(engine, rows, company_currency=settings.currency, now=now)
     result.errors = parsed.errors + rate_errors
     return result
 

@@ -205,5 +205,5 @@ def ingest_revenue_files(engine: Engine, paths: Sequence[Path], default_currency
     for path in paths:
         parse_revenue(path, default_currency, limit, into=result)
     with session_scope(engine) as session:
-        result.written = write_revenue(session, result.figures, now)
+        result.written = write_revenue(session, result.figures, now=now)
     return result

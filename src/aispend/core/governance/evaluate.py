@@ -60,7 +60,7 @@ class Evaluated:
     delivered: DeliveryResult | None
 
 
-def collect_findings(session: Session, now: datetime, config: GovernanceConfig) -> tuple[list[Finding], list[str]]:
+def collect_findings(session: Session, *, now: datetime, config: GovernanceConfig) -> tuple[list[Finding], list[str]]:
     """Every rule's findings for `now` (pure rules fed by the ledger). A rule that meets mixed
     currencies is refused: its error becomes a red `currency` finding and the other rules still run."""
     now = as_utc(now)
@@ -87,9 +87,9 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
     # From the previous period (new entrants) or the forecast's 28-day history, whichever is earlier.
     starts = [period.previous().start, today - timedelta(days=HISTORY_DAYS)]
     start = min(starts + [period_of(t.period_kind, today).start for t in thresholds])
-    by_team = queries.spend_rows(session, counting, [(start, end)], ["team"])
-    by_workflow = queries.spend_rows(session, counting, [(start, end)], ["workflow"])
-    by_model = queries.spend_rows(session, counting, [(start, end)], ["provider", "model"])
+    by_team = queries.spend_rows(session, policy=counting, windows=[(start, end)], dims=["team"])
+    by_workflow = queries.spend_rows(session, policy=counting, windows=[(start, end)], dims=["workflow"])
+    by_model = queries.spend_rows(session, policy=counting, windows=[(start, end)], dims=["provider", "model"])
     if thresholds:
         marginals = {
             "company": by_team,
@@ -104,9 +104,11 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
     for policy in config.changes:
         win = change_windows(policy.period_kind, now).comparison
         dims = ["provider", "model", "workflow", "team"]
-        usage = queries.spend_rows(session, counting, [win.previous, win.current], dims, by_day=False, counts=True)
-        before = queries.run_counts(session, *win.previous)
-        after = queries.run_counts(session, *win.current)
+        usage = queries.spend_rows(
+            session, policy=counting, windows=[win.previous, win.current], dims=dims, by_day=False, counts=True
+        )
+        before = queries.run_counts(session, start=win.previous[0], end=win.previous[1])
+        after = queries.run_counts(session, start=win.current[0], end=win.current[1])
         counts = {("workflow", k): (before.get(k, 0), after.get(k, 0)) for k in set(before) | set(after)}
         counts[("company", "")] = (sum(before.values()), sum(after.values()))
         rule = partial(evaluate_changes, usage, now, policy, SCOPE_KINDS, counts)
@@ -114,8 +116,8 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
 
     agentic = {k for k, w in wfs.items() if w.run_cost_cap is not None or w.call_token_budget is not None}
     agentic |= {g.workflow for g in config.gates}
-    call_rows = queries.calls(session, period.start, end, agentic)
-    run_rows = queries.runs(session, period.start, end)
+    call_rows = queries.calls(session, start=period.start, end=end, workflows=agentic)
+    run_rows = queries.runs(session, start=period.start, end=end)
     run("run_cap", lambda: run_cap_findings(run_rows, call_rows, wfs.values(), period))
     run("token_budget", lambda: token_budget_findings(call_rows, wfs.values(), period))
     run("escalation_gate", lambda: escalation_gate_findings(call_rows, config.gates, period))
@@ -124,23 +126,25 @@ def collect_findings(session: Session, now: datetime, config: GovernanceConfig) 
     attribution = {"workflow": by_workflow, "team": by_team}
     run("dq_unattributed", lambda: unattributed_findings(attribution, period, now, dq))
     run("dq_stale_source", lambda: stale_source_findings(sync_states(session.connection()), now, dq, period))
-    logged = queries.logged_rows(session, [(start, end)], ["provider", "model"])
+    logged = queries.logged_rows(session, windows=[(start, end)], dims=["provider", "model"])
     run("dq_unpriced", lambda: unpriced_findings(logged, period, now))
-    missing = queries.unconverted(session, counting, period.start, end)
+    missing = queries.unconverted(session, policy=counting, start=period.start, end=end)
     run("dq_unconverted", lambda: unconverted_findings(missing, period, now))
-    recon = reconcile_period(session.connection(), period.start, end, counting.basis)
+    recon = reconcile_period(session.connection(), start=period.start, end=end, basis=counting.basis)
     run("dq_reconciliation", lambda: reconciliation_findings(recon, period, now, dq))
     # Revenue for a month is usually entered after it closes: the month before counts too (its
     # complete days), each month its own alert period, so an import for either raises its alert once.
     current = period_of("month", today)
     for month in (current.previous(), current):
-        entered = month_revenue(session, month.start, counting)
+        entered = month_revenue(session, month.start, policy=counting)
         errors.extend(f"{month.key}: {u}" for u in entered.unconverted)
         revenue = entered.by_feature
         if not revenue:  # unit economics only when Finance entered revenue for the month
             continue
         until = min(month.end, end)
-        by_feature = queries.spend_rows(session, counting, [(month.start, until)], ["feature"], by_day=False)
+        by_feature = queries.spend_rows(
+            session, policy=counting, windows=[(month.start, until)], dims=["feature"], by_day=False
+        )
         costs = {r.feature: r.cost for r in by_feature}
         total = sum(costs.values(), Decimal(0))
         run("unit_economics", partial(unit_economics, costs, revenue, total, config.currency, month))
@@ -161,6 +165,7 @@ def _status(state: AlertState) -> AlertStatus:
 def apply_findings(
     session: Session,
     findings: list[Finding],
+    *,
     now: datetime,
     config: GovernanceConfig,
     owners: dict[str, str] | None = None,
@@ -207,15 +212,15 @@ def apply_findings(
     return created
 
 
-def evaluate(engine: Engine, now: datetime, config: GovernanceConfig) -> EvaluationResult:
+def evaluate(engine: Engine, *, now: datetime, config: GovernanceConfig) -> EvaluationResult:
     """One evaluation in one transaction."""
     with session_scope(engine) as session:
-        findings, errors = collect_findings(session, now, config)
+        findings, errors = collect_findings(session, now=now, config=config)
         owners = {k: w.owner for k, w in queries.workflows(session).items() if w.owner}
-        created = apply_findings(session, findings, now, config, owners)
+        created = apply_findings(session, findings, now=now, config=config, owners=owners)
     return EvaluationResult(at=as_utc(now), findings=findings, new_notifications=created, errors=errors)
 
 
-def evaluate_with_settings(engine: Engine, settings: Settings, now: datetime) -> EvaluationResult:
+def evaluate_with_settings(engine: Engine, settings: Settings, *, now: datetime) -> EvaluationResult:
     """What a sync job calls when it finishes (and the scheduler on its own timer)."""
-    return evaluate(engine, now, GovernanceConfig.from_settings(settings))
+    return evaluate(engine, now=now, config=GovernanceConfig.from_settings(settings))

@@ -35,10 +35,10 @@ DIMENSIONS = ("provider", "model", "workflow", "team", "feature")
 
 def spend_rows(
     session: Session,
+    *,
     policy: SpendPolicy,
     windows: Sequence[tuple[date, date]],
     dims: Sequence[str],
-    *,
     by_day: bool = True,
     counts: bool = False,
 ) -> list[SpendRow]:
@@ -67,7 +67,9 @@ def spend_rows(
     return out
 
 
-def unconverted(session: Session, policy: SpendPolicy, start: date, end: date) -> list[tuple[str, date, Decimal, str]]:
+def unconverted(
+    session: Session, *, policy: SpendPolicy, start: date, end: date
+) -> list[tuple[str, date, Decimal, str]]:
     """(currency, day, amount, reason) left out of spend in [start, end) for want of a rate."""
     merged = spend(session.connection(), start=start, end=end, policy=policy)
     return [(u.currency, u.day, u.amount, u.reason) for u in merged.unconverted]
@@ -79,9 +81,9 @@ def _sortable(key: tuple[Any, ...]) -> tuple[str, ...]:
 
 def logged_rows(
     session: Session,
+    *,
     windows: Sequence[tuple[date, date]],
     dims: Sequence[str],
-    *,
     by_day: bool = True,
 ) -> list[SpendRow]:
     """What the per-call logs say, in their own currencies, by (day, *dims, currency): the input of
@@ -113,14 +115,14 @@ def logged_rows(
 
 
 def load_spend(
-    session: Session, start: date, end: date, policy: SpendPolicy, *, with_feature: bool = False
+    session: Session, *, start: date, end: date, policy: SpendPolicy, with_feature: bool = False
 ) -> list[SpendRow]:
     """Daily spend with every dimension, [start, end): for reports over short ranges."""
     dims = ["provider", "model", "workflow", "team"] + (["feature"] if with_feature else [])
-    return spend_rows(session, policy, [(start, end)], dims)
+    return spend_rows(session, policy=policy, windows=[(start, end)], dims=dims)
 
 
-def runs(session: Session, start: date, end: date) -> list[RunRow]:
+def runs(session: Session, *, start: date, end: date) -> list[RunRow]:
     a = _columns(AgentRun)
     stmt = select(a.run_id, a.workflow, a.day, a.calls, a.cost, a.currency, a.outcome).where(
         a.day >= start, a.day < end
@@ -131,14 +133,14 @@ def runs(session: Session, start: date, end: date) -> list[RunRow]:
     ]
 
 
-def run_counts(session: Session, start: date, end: date) -> dict[str, int]:
+def run_counts(session: Session, *, start: date, end: date) -> dict[str, int]:
     """Runs per workflow started in [start, end)."""
     a = _columns(AgentRun)
     stmt = select(a.workflow, func.count()).where(a.day >= start, a.day < end).group_by(a.workflow)
     return {wf: int(n) for wf, n in session.execute(stmt)}
 
 
-def calls(session: Session, start: date, end: date, workflows: set[str]) -> list[CallRow]:
+def calls(session: Session, *, start: date, end: date, workflows: set[str]) -> list[CallRow]:
     """Raw calls of the given workflows in [start, end) (only what retention still holds)."""
     if not workflows:
         return []
@@ -172,7 +174,7 @@ def calls(session: Session, start: date, end: date, workflows: set[str]) -> list
     ]
 
 
-def outcomes(session: Session, start: date, end: date) -> dict[str, int]:
+def outcomes(session: Session, *, start: date, end: date) -> dict[str, int]:
     """The ledger's one count of outcomes (recorded daily counts, else the runs' logged outcomes)."""
     return outcomes_by_workflow(session.connection(), start=start, end=end)
 
@@ -192,7 +194,9 @@ def workflows(session: Session) -> dict[str, WorkflowConfig]:
     return out
 
 
-def prefix_repeats(session: Session, start: datetime, end: datetime, min_calls: int) -> list[tuple[str, str, int, int]]:
+def prefix_repeats(
+    session: Session, *, start: datetime, end: datetime, min_calls: int
+) -> list[tuple[str, str, int, int]]:
     """(workflow, prompt prefix hash, calls, input tokens) for prefixes seen at least `min_calls` times."""
     c = _columns(CallRecord)
     stmt = (
@@ -204,7 +208,7 @@ def prefix_repeats(session: Session, start: datetime, end: datetime, min_calls: 
     return [(wf, h, int(n), int(t or 0)) for wf, h, n, t in session.execute(stmt)]
 
 
-def step_usage(session: Session, start: datetime, end: datetime) -> list[ModelUsage]:
+def step_usage(session: Session, *, start: datetime, end: datetime) -> list[ModelUsage]:
     """Usage per (workflow, step, provider, model) from raw calls in [start, end) (within retention)."""
     c = _columns(CallRecord)
     keys = [c.workflow, c.step, c.provider, c.model, c.currency]

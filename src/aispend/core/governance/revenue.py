@@ -83,7 +83,7 @@ def _same(a: RevenueFigure, b: RevenueFigure) -> bool:
     )
 
 
-def write_revenue(session: Session, figures: Iterable[RevenueFigure], now: datetime) -> RevenueWrite:
+def write_revenue(session: Session, figures: Iterable[RevenueFigure], *, now: datetime) -> RevenueWrite:
     """Insert new figures, replace restated ones (same month, feature and customer, other amounts or
     currency), leave identical ones untouched: importing the same file again changes nothing."""
     figures = list(figures)
@@ -155,7 +155,7 @@ class MonthRevenue:
         return out
 
 
-def month_revenue(conn: Connection | Session, month: date, policy: SpendPolicy) -> MonthRevenue:
+def month_revenue(conn: Connection | Session, month: date, *, policy: SpendPolicy) -> MonthRevenue:
     """The month's figures (month = its first day), converted with the policy's dated rates.
 
     A feature's revenue is the sum of its rows (a row without a customer is the part not split by

@@ -24,7 +24,7 @@ def _quarter_label(start: date, end: date) -> str:
     return f"{start.isoformat()}..{(end - timedelta(days=1)).isoformat()}"
 
 
-def model_review(session: Session, now: datetime, settings: Settings) -> list[Finding]:
+def model_review(session: Session, *, now: datetime, settings: Settings) -> list[Finding]:
     """Review the last quarter (91 days up to yesterday) of real usage."""
     today = as_utc(now).date()
     end = today
@@ -41,7 +41,7 @@ def model_review(session: Session, now: datetime, settings: Settings) -> list[Fi
         return price.tier if price else "unknown"
 
     cheap = book.model_price(settings.review_small_model, now)
-    rollup = queries.logged_rows(session, [(start, end)], ["workflow", "provider", "model"], by_day=False)
+    rollup = queries.logged_rows(session, windows=[(start, end)], dims=["workflow", "provider", "model"], by_day=False)
     usage = [
         mr.ModelUsage(
             r.workflow,
@@ -57,10 +57,12 @@ def model_review(session: Session, now: datetime, settings: Settings) -> list[Fi
         )
         for r in rollup
     ]
-    steps = queries.step_usage(session, start_of_day(start), start_of_day(end))
+    steps = queries.step_usage(session, start=start_of_day(start), end=start_of_day(end))
     findings = mr.tier_table(steps or usage, tier_of, label, currency)
     findings += mr.what_if(usage, tier_of, f"{cheap.provider}:{cheap.model}", cheap.cost, label, currency)
-    repeats = queries.prefix_repeats(session, start_of_day(start), start_of_day(end), CACHE_MIN_CALLS)
+    repeats = queries.prefix_repeats(
+        session, start=start_of_day(start), end=start_of_day(end), min_calls=CACHE_MIN_CALLS
+    )
     findings += mr.caching_candidates(repeats, label, CACHE_MIN_CALLS)
     cost_by_workflow: dict[str, Decimal] = defaultdict(Decimal)
     for u in usage:
@@ -69,7 +71,7 @@ def model_review(session: Session, now: datetime, settings: Settings) -> list[Fi
         cost_by_workflow, settings.batch_workflows, settings.batch_discount_pct, label, currency
     )
     recent = period_of("day", today - timedelta(days=30)).start
-    daily = queries.logged_rows(session, [(recent, end)], ["workflow", "model"])
+    daily = queries.logged_rows(session, windows=[(recent, end)], dims=["workflow", "model"])
     tokens: dict[tuple[str, str], dict[date, int]] = defaultdict(dict)
     for r in daily:
         tokens[(r.workflow, r.model)][r.day] = r.input_tokens + r.output_tokens

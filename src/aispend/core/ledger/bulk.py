@@ -13,7 +13,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 
-def execute_many(conn: Connection, stmt: ClauseElement, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def execute_many(conn: Connection, stmt: ClauseElement, *, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Execute `stmt` once per row; each row gives the values of `keys`, in that order."""
     if not rows:
         return
@@ -60,7 +60,9 @@ def dict_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[tuple[
     return keys, [tuple(row[k] for k in keys) for row in rows]
 
 
-def stored_by_key(conn: Connection, table: Table, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+def stored_by_key(
+    conn: Connection, table: Table, *, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Row[Any]]:
     """The rows of `table` stored under these (source, natural_key) pairs.
 
     One lookup per source with `natural_key IN (...)`, which both databases answer from the

@@ -587,7 +587,8 @@ def apply_rollup_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
         index_elements=list(ROLLUP_KEY),
         set_={m: ROLLUPS.c[m] + stmt.excluded[m] for m in _ROLLUP_MEASURES},
     )
-    execute_many(conn, stmt, *dict_rows(deltas))
+    keys, values = dict_rows(deltas)
+    execute_many(conn, stmt, keys=keys, rows=values)
     daily: dict[tuple[Any, ...], dict[str, Any]] = {}
     for delta in deltas:
         key = (delta["day"], *(delta[k] for k in ROLLUP_KEY[1:]))
@@ -602,7 +603,8 @@ def apply_rollup_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
         index_elements=["day", *ROLLUP_KEY[1:]],
         set_={m: DAILY.c[m] + stmt.excluded[m] for m in _ROLLUP_MEASURES},
     )
-    execute_many(conn, stmt, *dict_rows(list(daily.values())))
+    keys, values = dict_rows(list(daily.values()))
+    execute_many(conn, stmt, keys=keys, rows=values)
 
 
 def run_deltas(calls: Sequence[StoredCall], sign: int = 1) -> list[dict[str, Any]]:
@@ -663,7 +665,8 @@ def apply_run_deltas(conn: Connection, deltas: list[dict[str, Any]]) -> None:
             "team": case((RUNS.c.team == "", new.team), else_=RUNS.c.team),
         },
     )
-    execute_many(conn, stmt, *dict_rows(deltas))
+    keys, values = dict_rows(deltas)
+    execute_many(conn, stmt, keys=keys, rows=values)
 
 
 def purge_watermark(conn: Connection) -> datetime | None:

@@ -131,7 +131,7 @@ def _write_batch(conn: Connection, batch: Sequence[CostLineIn], now: datetime, s
         # A key repeated within one pull: the later row is the restated one.
         by_key[(line.source, line.natural_key)] = _row(line, now)
         seen.add(line.natural_key)
-    existing = stored_by_key(conn, _TABLE, by_key)
+    existing = stored_by_key(conn, _TABLE, keys=by_key)
     inserts = [row for key, row in by_key.items() if key not in existing]
     if inserts:
         conn.execute(_TABLE.insert(), inserts)

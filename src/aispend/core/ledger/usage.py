@@ -61,7 +61,7 @@ def upsert_usage_lines(
     keys = list(by_key)
     for start in range(0, len(keys), _BATCH):
         chunk = keys[start : start + _BATCH]
-        existing = stored_by_key(conn, _TABLE, chunk)
+        existing = stored_by_key(conn, _TABLE, keys=chunk)
         inserts = [by_key[key] for key in chunk if key not in existing]
         if inserts:
             conn.execute(_TABLE.insert(), inserts)

@@ -23,7 +23,7 @@ _ROLLUP = table_of(CallRollupDaily)  # day-grained reads: the daily rollups (sam
 _USAGE = table_of(ProviderUsage)
 
 
-def bill_totals(conn: Connection, start: date, end: date, basis: str = "billed") -> list[BillTotal]:
+def bill_totals(conn: Connection, *, start: date, end: date, basis: str = "billed") -> list[BillTotal]:
     """AI bill lines per canonical provider, day and currency in [start, end), on the spend basis."""
     query = (
         select(
@@ -42,7 +42,7 @@ def bill_totals(conn: Connection, start: date, end: date, basis: str = "billed")
     return [BillTotal(p, d, c, a) for (p, d, c), a in sorted(totals.items())]
 
 
-def call_totals(conn: Connection, start: date, end: date) -> list[CallTotal]:
+def call_totals(conn: Connection, *, start: date, end: date) -> list[CallTotal]:
     """Per-call rollups per canonical provider, day, currency and model in [start, end)."""
     query = (
         select(
@@ -71,7 +71,7 @@ def call_totals(conn: Connection, start: date, end: date) -> list[CallTotal]:
     ]
 
 
-def provider_reported_tokens(conn: Connection, start: date, end: date) -> dict[tuple[str, date], int]:
+def provider_reported_tokens(conn: Connection, *, start: date, end: date) -> dict[tuple[str, date], int]:
     """Input + output tokens the providers' usage APIs report per canonical provider and day."""
     query = (
         select(_USAGE.c.provider, _USAGE.c.day, func.sum(_USAGE.c.input_tokens + _USAGE.c.output_tokens))
@@ -84,10 +84,10 @@ def provider_reported_tokens(conn: Connection, start: date, end: date) -> dict[t
     return dict(tokens)
 
 
-def reconcile_period(conn: Connection, start: date, end: date, basis: str = "billed") -> list[ReconRow]:
+def reconcile_period(conn: Connection, *, start: date, end: date, basis: str = "billed") -> list[ReconRow]:
     """Bill (on the spend basis) vs per-call rows for every provider and day in [start, end)."""
     return reconcile(
-        bill_totals(conn, start, end, basis),
-        call_totals(conn, start, end),
-        provider_reported_tokens(conn, start, end),
+        bill_totals(conn, start=start, end=end, basis=basis),
+        call_totals(conn, start=start, end=end),
+        provider_reported_tokens(conn, start=start, end=end),
     )

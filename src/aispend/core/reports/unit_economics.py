@@ -177,7 +177,7 @@ def unit_economics_report(conn: Connection, *, month: date, today: date, policy:
     figures = spend(conn, start=period.start, end=period.end, dims=["feature", "workflow"], policy=policy, daily=False)
     by_pair = figures.by("feature", "workflow")
     cost_by_feature = {feature: amount for (feature,), amount in figures.by("feature").items()}
-    entered = month_revenue(conn, period.start, policy)
+    entered = month_revenue(conn, period.start, policy=policy)
     features, company = assess(cost_by_feature, entered.by_feature, policy.currency)
     outcomes = Outcomes(
         cost={(f, w): amount for (f, w), amount in by_pair.items()},

@@ -27,6 +27,7 @@ def previous_month(now: datetime) -> date:
 def run_monthly_audit(
     engine: Engine,
     month: date | None,
+    *,
     now: datetime,
     matcher: Matcher,
     rules: Rules,
@@ -38,6 +39,6 @@ def run_monthly_audit(
     # Refund/duplicate links can cross the month boundary: read the refund window after the month too.
     first = target - timedelta(days=rules.history_days + refund_window_days)
     end = next_month(target) + timedelta(days=duplicate_window_days)
-    rows = load_rows(engine, first, end)
+    rows = load_rows(engine, first_day=first, end_day=end)
     classified = classify(rows, matcher, duplicate_window_days, refund_window_days)
     return month_report(classified, target, matcher, rules, currency)

@@ -31,14 +31,14 @@ def rules_from(settings: Settings) -> Rules:
     )
 
 
-def monthly_report(engine: Engine, month: date | None, now: datetime, settings: Settings) -> ShadowReport:
+def monthly_report(engine: Engine, month: date | None, *, now: datetime, settings: Settings) -> ShadowReport:
     return run_monthly_audit(
         engine,
         month,
-        now,
-        build_matcher(settings),
-        rules_from(settings),
-        settings.currency,
-        settings.shadow_duplicate_window_days,
-        settings.shadow_refund_window_days,
+        now=now,
+        matcher=build_matcher(settings),
+        rules=rules_from(settings),
+        currency=settings.currency,
+        duplicate_window_days=settings.shadow_duplicate_window_days,
+        refund_window_days=settings.shadow_refund_window_days,
     )

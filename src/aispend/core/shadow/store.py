@@ -103,14 +103,14 @@ def _values(row: ExpenseRow, company_currency: str, now: datetime) -> dict[str, 
     }
 
 
-def store(engine: Engine, rows: Sequence[ExpenseRow], company_currency: str, now: datetime) -> IngestResult:
+def store(engine: Engine, rows: Sequence[ExpenseRow], *, company_currency: str, now: datetime) -> IngestResult:
     """Insert new lines, update changed ones, leave the rest: importing a file twice changes nothing."""
     result = IngestResult()
     with engine.begin() as conn:
         for start in range(0, len(rows), _BATCH):
             batch = [_values(r, company_currency, now) for r in rows[start : start + _BATCH]]
             keys = [(v["source"], v["natural_key"]) for v in batch]
-            existing = stored_by_key(conn, _TABLE, keys)
+            existing = stored_by_key(conn, _TABLE, keys=keys)
             fresh: dict[tuple[str, str], dict[str, Any]] = {}
             for values in batch:
                 key = (values["source"], values["natural_key"])
@@ -132,7 +132,7 @@ def store(engine: Engine, rows: Sequence[ExpenseRow], company_currency: str, now
     return result
 
 
-def load_rows(engine: Engine, first_day: date, end_day: date) -> list[ExpenseRow]:
+def load_rows(engine: Engine, *, first_day: date, end_day: date) -> list[ExpenseRow]:
     """Stored lines with first_day <= day < end_day, in a stable order, as ExpenseRow."""
     with engine.connect() as conn:
         found = conn.execute(
