@@ -104,6 +104,8 @@ def _report_json(report: SourceReport) -> dict[str, Any]:
         "synced_until": report.synced_until.isoformat() if report.synced_until else None,
         "lines": vars(report.lines),
         "usage": vars(report.usage),
+        "calls": vars(report.calls),
+        "rejected": report.rejected,
         "requests": report.requests,
         "attempts": report.attempts,
         "freshest_data_at": _iso(report.freshest_data_at),
@@ -118,8 +120,20 @@ def _print_reports(reports: list[SourceReport]) -> None:
     for r in reports:
         window = f"{r.window.start} .. {r.window.end}" if r.window else "-"
         lines = f"+{r.lines.inserted} ~{r.lines.updated} -{r.lines.removed} ={r.lines.unchanged}"
+        if r.calls.inserted or r.calls.updated or r.calls.unchanged:
+            lines += f" calls +{r.calls.inserted} ~{r.calls.updated} ={r.calls.unchanged}"
+        if r.rejected:
+            lines += f" rejected {len(r.rejected)}"
         table.add_row(r.source, r.status, window, lines, str(r.requests), r.error or "")
     Console().print(table)
+    for r in reports:
+        for reason in r.rejected[:_LISTED_REJECTIONS]:
+            err_console.print(f"{r.source}: skipped {reason}", markup=False, soft_wrap=True)
+        if len(r.rejected) > _LISTED_REJECTIONS:
+            err_console.print(f"{r.source}: ... and {len(r.rejected) - _LISTED_REJECTIONS} more skipped records")
+
+
+_LISTED_REJECTIONS = 20
 
 
 def _status_json(status: Freshness) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from aispend.core.errors import AispendError
+from aispend.core.ledger.calls import StoredCall
 from aispend.core.ledger.costlines import CostLineIn
 from aispend.core.ledger.usage import UsageLineIn
 from aispend.core.timeutil import Clock, system_clock
@@ -47,6 +48,12 @@ class FetchResult:
     notes: list[str] = field(default_factory=list)
     # Token usage the source reports beside its bill (admin APIs); quantities only, never spend.
     usage: Sequence[UsageLineIn] = ()
+    # Per-call records (LiteLLM, Langfuse), priced, keyed by the source's own call id: the engine
+    # upserts them, so a restated call replaces its stored version and re-syncing changes nothing.
+    calls: Sequence[StoredCall] = ()
+    # Records the source returned that could not be read, one reason each ("observation o-1: ...");
+    # reported by the sync, never fatal: the other records of the window are written.
+    rejected: list[str] = field(default_factory=list)
 
 
 class ConnectorError(AispendError):
@@ -92,7 +99,8 @@ class CheckReport:
 
 
 class Connector(ABC):
-    """A source of bill lines (and usage). The sync engine only ever calls what is declared here."""
+    """A source of bill lines (and usage), or of per-call records. The sync engine only ever calls
+    what is declared here."""
 
     name: str
     # The longest window the engine asks `fetch` for; None: the sync policy's chunk size (31 days).

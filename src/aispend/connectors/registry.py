@@ -50,6 +50,18 @@ def _anthropic() -> type[Connector]:
     return AnthropicAdminConnector
 
 
+def _litellm() -> type[Connector]:
+    from aispend.connectors.litellm import LiteLLMSpendLogsConnector
+
+    return LiteLLMSpendLogsConnector
+
+
+def _langfuse() -> type[Connector]:
+    from aispend.connectors.langfuse import LangfuseConnector
+
+    return LangfuseConnector
+
+
 def from_settings(load: Callable[[], type[Connector]]) -> ConnectorFactory:
     """The factory of a connector class (imported when first built): its `from_settings`."""
 
@@ -69,6 +81,9 @@ CONNECTORS: dict[str, ConnectorFactory] = {
     # --- provider admin APIs ------------------------------------------------------------------------
     "openai": from_settings(_openai),
     "anthropic": from_settings(_anthropic),
+    # --- per-call records from the tools companies already run ---------------------------------------
+    "litellm": from_settings(_litellm),
+    "langfuse": from_settings(_langfuse),
 }
 
 

@@ -189,6 +189,23 @@ class Settings(BaseSettings):
     anthropic_admin_key: SecretStr | None = None
     anthropic_base_url: str = "https://api.anthropic.com"
 
+    # --- per-call sources the company already runs (LiteLLM proxy, Langfuse) ---------------------
+    # The LiteLLM proxy's PostgreSQL (its DATABASE_URL, ideally a read-only user); unset = source off.
+    # A Prisma-style `?schema=NAME` is honoured. The URL holds a password: a secret.
+    litellm_database_url: SecretStr | None = None
+    # Langfuse: project API keys (Settings > API keys); both unset = source off.
+    langfuse_host: str = "https://cloud.langfuse.com"
+    langfuse_public_key: str | None = None
+    langfuse_secret_key: SecretStr | None = None
+
+    @field_validator("litellm_database_url", "langfuse_public_key", "langfuse_secret_key", mode="before")
+    @classmethod
+    def _empty_source_setting_is_unset(cls, value: object) -> object:
+        # `AISPEND_LANGFUSE_SECRET_KEY=` as .env.example ships it means "source off".
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if isinstance(value, str) and not value.strip() else value
+
     # --- cloud billing connectors (AWS Cost Explorer, Azure Cost Management, GCP billing export) ---
     # AWS: opt-in, because every Cost Explorer request is billed ($0.01). Credentials: boto3's chain.
     aws_enabled: bool = False

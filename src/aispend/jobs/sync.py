@@ -7,7 +7,9 @@ Connectors only fetch a window; everything stateful happens here, the same way f
   at most `chunk_days`, each committed with its own sync-state update, so progress survives a
   failure or the time limit;
 * writes: `upsert_cost_lines` / `upsert_usage_lines` with `replace_window` = the chunk, so a
-  restated day replaces the stored one (lines the provider no longer reports are removed);
+  restated day replaces the stored one (lines the provider no longer reports are removed); per-call
+  records (LiteLLM, Langfuse) through `upsert_calls`, keyed by the source's call id, so a restated
+  call is updated in place (a call the source no longer returns is kept: sources expire old data);
 * failures: one source failing never stops the others; its error is recorded in `sync_state`.
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from aispend.connectors.base import Connector, ConnectorError, FatalError, FetchResult, Window
+from aispend.core.ledger.calls import CallUpsert, upsert_calls
 from aispend.core.ledger.costlines import UpsertResult, upsert_cost_lines
 from aispend.core.ledger.models import SyncState
 from aispend.core.ledger.usage import upsert_usage_lines
@@ -104,6 +107,8 @@ class SourceReport:
     synced_until: date | None = None
     lines: UpsertResult = field(default_factory=UpsertResult)
     usage: UpsertResult = field(default_factory=UpsertResult)
+    calls: CallUpsert = field(default_factory=CallUpsert)
+    rejected: list[str] = field(default_factory=list)  # records the source returned that were unreadable
     requests: int = 0
     attempts: int = 0
     fetches: int = 0  # successful fetches (chunks written)
@@ -173,7 +178,7 @@ class SyncEngine:
         report.requests += stats.attempts - report.fetches
         self._finish(name, report)
         log.info(
-            "sync %s: %s window=%s..%s lines +%d ~%d -%d requests=%d attempts=%d%s",
+            "sync %s: %s window=%s..%s lines +%d ~%d -%d calls +%d ~%d rejected=%d requests=%d attempts=%d%s",
             name,
             report.status,
             window.start,
@@ -181,6 +186,9 @@ class SyncEngine:
             report.lines.inserted,
             report.lines.updated,
             report.lines.removed,
+            report.calls.inserted,
+            report.calls.updated,
+            len(report.rejected),
             report.requests,
             report.attempts,
             f" error={report.error}" if report.error else "",
@@ -200,12 +208,16 @@ class SyncEngine:
         freshest = result.freshest_data_at
         if freshest is None and result.lines:
             freshest = max(line.charge_period_end for line in result.lines)
+        if freshest is None and result.calls:
+            freshest = max(call.ts for call in result.calls)
         if freshest is not None:
             freshest = min(freshest, now)
         window = (name, chunk.start, chunk.end)
         with self.engine.begin() as conn:
             report.lines += upsert_cost_lines(conn, result.lines, now=now, replace_window=window)
             report.usage += upsert_usage_lines(conn, result.usage, now=now, replace_window=window)
+            if result.calls:
+                report.calls += upsert_calls(conn, result.calls, now=now)
             state = _load_state(conn, name)
             previous = state["freshest_data_at"] if state else None
             if freshest is not None and (previous is None or freshest > previous):
@@ -214,6 +226,7 @@ class SyncEngine:
         report.requests += result.requests
         report.synced_until = chunk.end
         report.notes.extend(result.notes)
+        report.rejected.extend(result.rejected)
         report.fetches += 1
         if freshest is not None and (report.freshest_data_at is None or freshest > report.freshest_data_at):
             report.freshest_data_at = freshest
@@ -221,6 +234,7 @@ class SyncEngine:
     def _finish(self, name: str, report: SourceReport) -> None:
         now = self.clock()
         rows = report.lines.inserted + report.lines.updated + report.lines.unchanged
+        rows += report.calls.inserted + report.calls.updated + report.calls.unchanged
         values: dict[str, Any] = {"rows_last_sync": rows, "requests_last_sync": report.requests}
         if report.ok:
             values["last_success_at"] = now

@@ -8,20 +8,20 @@ difference, not the new total.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, case, func, select, text
+from sqlalchemy import Connection, Dialect, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from aispend.core.ledger.bulk import dict_rows, execute_many
 from aispend.core.ledger.models import AgentRun, CallRecord, CallRollup, CallRollupDaily, LedgerMeta, table_of
 from aispend.core.ledger.types import ledger_units
 from aispend.core.money import LEDGER_SCALE, to_ledger
-from aispend.core.timeutil import floor_hour, start_of_day
+from aispend.core.timeutil import as_utc, floor_hour, start_of_day
 
 CALLS = table_of(CallRecord)
 ROLLUPS = table_of(CallRollup)
@@ -682,3 +682,77 @@ def set_purge_watermark(conn: Connection, before: datetime) -> None:
         set_={"value": stmt.excluded.value},
     )
     conn.execute(stmt, {"key": PURGE_WATERMARK, "value": before.isoformat()})
+
+
+@dataclass
+class CallUpsert:
+    """What one `upsert_calls` did: new calls, restated calls updated in place, calls already there as
+    they are, and calls older than the purge watermark (their hours are sealed in the rollups: not written)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    sealed: int = 0
+
+    def __iadd__(self, other: CallUpsert) -> CallUpsert:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.sealed += other.sealed
+        return self
+
+
+def upsert_calls(conn: Connection, calls: Sequence[StoredCall], *, now: datetime) -> CallUpsert:
+    """Write calls from a source that restates them (a sync): new ones are inserted as the file import
+    inserts them (insert_encoded: rollups and runs in the same transaction); one whose call id is there
+    with other values (a changed cost, tokens, attribution) replaces the stored version in place, and
+    the rollups and run totals receive the difference (old version out, new in), so re-running changes
+    nothing. Within `calls` the last version of a key wins. The caller owns the transaction."""
+    result = CallUpsert()
+    watermark = purge_watermark(conn)
+    latest: dict[str, StoredCall] = {}
+    for call in calls:
+        if watermark is not None and call.ts < watermark:
+            result.sealed += 1
+            continue
+        latest[call.call_key] = call
+    if not latest:
+        return result
+    stored = _stored_by_key(conn, list(latest))
+    new = [call for key, call in latest.items() if key not in stored]
+    if new:
+        encoder = CallEncoder(type(conn.dialect))
+        encoded = encoder.encode(new, now)
+        result.inserted = insert_encoded(conn, encoded, now=now, totals=batch_totals(encoded, encoder.sqlite))
+        result.unchanged += len(new) - result.inserted  # written meanwhile by another writer
+    old_versions: list[StoredCall] = []
+    new_versions: list[StoredCall] = []
+    for key, (row_id, old) in stored.items():
+        call = latest[key]
+        fresh = replace(call, cost=None if call.cost is None else to_ledger(call.cost))
+        if fresh == old:
+            result.unchanged += 1
+            continue
+        values = {name: getattr(fresh, name) for name in _CALL_COLUMNS if name != "call_key"}
+        conn.execute(update(CALLS).where(CALLS.c.id == row_id).values(**values))
+        old_versions.append(old)
+        new_versions.append(fresh)
+    result.updated = len(new_versions)
+    if new_versions:
+        apply_rollup_deltas(conn, rollup_deltas(old_versions, sign=-1) + rollup_deltas(new_versions))
+        apply_run_deltas(conn, run_deltas(old_versions, sign=-1))
+        apply_run_deltas(conn, run_deltas(new_versions))
+    return result
+
+
+def _stored_by_key(conn: Connection, keys: list[str]) -> dict[str, tuple[int, StoredCall]]:
+    """(row id, stored version) of each of `keys` that is in the ledger."""
+    found: dict[str, tuple[int, StoredCall]] = {}
+    columns = [CALLS.c.id, *(CALLS.c[name] for name in _CALL_COLUMNS)]
+    for start in range(0, len(keys), _KEY_CHUNK):
+        part = keys[start : start + _KEY_CHUNK]
+        for row in conn.execute(select(*columns).where(CALLS.c.call_key.in_(part))):
+            call = StoredCall(**{name: getattr(row, name) for name in _CALL_COLUMNS})
+            call.ts = as_utc(call.ts)  # SQLite hands times back without their zone
+            found[row.call_key] = (row.id, call)
+    return found

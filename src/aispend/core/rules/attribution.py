@@ -21,6 +21,10 @@ One format for every source (FOCUS files, cloud bills, provider admin APIs). A T
 Which field each source fills: OpenAI costs and usage give `project_id` (also `sub_account`),
 `model`, `line_item` (costs) and `api_key_id` (usage); Anthropic gives `workspace_id` (also
 `sub_account`; the default workspace is "default"), `model` and `api_key_id` (usage).
+The per-call sources fill their own fields: LiteLLM `key_alias`, `team_id`, `team_alias`, `end_user`,
+`user`, `api_key`, `model_group`, `call_type`, `organization_id`, `status` (tags: request_tags and
+metadata.spend_logs_metadata); Langfuse `name`, `model`, `environment`, `trace_id`, `level` (tags:
+the observation's metadata). See docs/sync.md.
 
 Explicit rules win over tags: they are how Finance corrects what the tags say.
 """
