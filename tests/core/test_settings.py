@@ -58,7 +58,7 @@ def test_every_registered_source_builds_from_default_settings(monkeypatch: pytes
 
     monkeypatch.chdir(REPO_ROOT / "tests")
     connectors = build_connectors(Settings())
-    assert list(connectors) == ["aws", "azure", "gcp", "openai", "anthropic"]
+    assert list(connectors) == ["aws", "azure", "gcp", "openai", "anthropic", "litellm", "langfuse"]
     assert not any(c.is_configured() for c in connectors.values())
 
 
