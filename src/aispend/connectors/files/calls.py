@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from aispend.connectors.files.call_schema import (
     DEFAULT_MAX_CALL_COST,
@@ -164,10 +164,12 @@ def write_batch(
     now: datetime,
     summary: ImportSummary,
     origins: Sequence[SourceRow],
+    also: Callable[[Connection, int, int], None] | None = None,
 ) -> None:
     """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there.
     A skipped row whose call id is in the ledger with other values is a rejection that shows both
-    (`origins`: the source row of each encoded row).
+    (`origins`: the source row of each encoded row). `also(conn, inserted, conflicts)` runs in the same
+    transaction before the commit (the live receiver updates its token's counters there).
 
     On SQLite the transaction takes the database's write lock first (BEGIN IMMEDIATE), so that the id
     range read at its start stays this batch's even while other processes write."""
@@ -178,6 +180,8 @@ def write_batch(
         inserted = insert_encoded(conn, encoded, now=now, totals=totals)
         if inserted < len(encoded):
             conflicts = conflicting_calls(conn, encoded)
+        if also is not None:
+            also(conn, inserted, len(conflicts))
         conn.commit()
     summary.inserted += inserted
     summary.duplicates += len(encoded) - inserted - len(conflicts)
