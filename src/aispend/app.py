@@ -29,6 +29,7 @@ from aispend.bot.outbox import Outbox, Transport
 from aispend.bot.permissions import Permissions
 from aispend.bot.serve import OutboxNotifier, SlackServe, slack_channels
 from aispend.bot.transport import SlackTransport, Sleep, TerminalTransport, make_client
+from aispend.connectors.otlp.receiver import IngestReceiver, LandedBatch, build_receiver
 from aispend.connectors.registry import build_connectors
 from aispend.core.estimate import Estimator
 from aispend.core.governance.config import GovernanceConfig
@@ -235,3 +236,17 @@ def metric_feeds(engine: Engine) -> MetricFeeds:
     return MetricFeeds(
         open_alerts_by_level=partial(open_alerts_by_level, engine), outbox_depth=partial(outbox_depth, engine)
     )
+
+
+def ingest_receiver(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock = system_clock,
+    *,
+    on_landed: Callable[[LandedBatch], object] | None = None,
+) -> IngestReceiver | None:
+    """The live ingest receiver of `aispend run` (None when AISPEND_INGEST_PORT is blank). `on_landed`
+    is called after each committed batch that inserted calls: the hook for an evaluation soon after."""
+    if settings.ingest_port is None:
+        return None
+    return build_receiver(settings, engine, clock=clock, on_landed=on_landed)

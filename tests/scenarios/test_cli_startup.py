@@ -164,6 +164,7 @@ report agents | report models | report unit-economics | connectors | connectors 
 thresholds | thresholds list | thresholds set | thresholds remove | thresholds history
 workflows | workflows list | workflows set-owner | workflows set-outcome | workflows set-cap
 alerts | alerts list | alerts ack | alerts snooze | jobs | jobs list | jobs run
+ingest-tokens | ingest-tokens create | ingest-tokens list | ingest-tokens revoke | serve-ingest
 """
 
 

@@ -42,6 +42,7 @@ def _base_env(database_url: str, tmp_path: Path) -> dict[str, str]:
         AISPEND_TIMEZONE="UTC",
         AISPEND_LOG_FORMAT="json",
         AISPEND_OPS_PORT="0",
+        AISPEND_INGEST_PORT="0",
         AISPEND_JOBS_TICK_SECONDS="0.2",
         AISPEND_JOBS_LOCK_POLL_SECONDS="0.5",
         AISPEND_JOBS_SHUTDOWN_GRACE_SECONDS="10",

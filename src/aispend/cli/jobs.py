@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-from aispend.app import SlackEdge, build_registry, metric_feeds, slack_edge
+from aispend.app import SlackEdge, build_registry, ingest_receiver, metric_feeds, slack_edge
 from aispend.bot.serve import SlackServe
 from aispend.cli.runtime import Runtime, err_console, runtime
+from aispend.connectors.otlp.receiver import IngestReceiver
 from aispend.core.schedule import due_slots, next_slot
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, as_utc
@@ -98,6 +99,7 @@ def run_command(
         edge.serve,
         metric_feeds(engine),
         housekeeping=edge.wired.bot.outbox.deliver_pending,
+        ingest=ingest_receiver(settings, engine, rt.clock),
     )
     if isinstance(edge.serve, SlackServe) and edge.serve.failure:
         typer.echo(f"setting problem: {edge.serve.failure}", err=True)
@@ -112,6 +114,7 @@ def serve_schedule(
     serve: Serve | None = None,
     feeds: MetricFeeds | None = None,
     housekeeping: Callable[[], object] | None = None,
+    ingest: IngestReceiver | None = None,
 ) -> None:
     """The body of `aispend run` once settings, database and outputs are settled."""
     if engine.dialect.name == "sqlite":
@@ -124,7 +127,12 @@ def serve_schedule(
         serve=serve,
         feeds=feeds or MetricFeeds(),
         housekeeping=housekeeping,
+        ingest=ingest,
     )
+    if ingest is not None:
+        # A committed receiver batch starts the debounced evaluation (jobs/trigger.py) on the leader.
+        ingest.ingest.on_landed = lambda batch: service.landed(batch.source, token=batch.token, inserted=batch.inserted)
+
     unwired = [job.name for job in service.jobs if not job.wired]
     if unwired:
         log.info("jobs listed but not wired in this build (never run): %s", ", ".join(unwired))

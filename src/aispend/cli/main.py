@@ -81,6 +81,16 @@ COMMANDS = (
     ),
     registered("alerts", "aispend.cli.governance:register_root", "Alert states: list, acknowledge, snooze."),
     group("jobs", "aispend.cli.jobs:app", "Scheduled jobs: list them, run one now."),
+    group(
+        "ingest-tokens",
+        "aispend.cli.ingest_tokens:app",
+        "Bearer tokens of the live ingest endpoints (OTLP /v1/traces, /v1/calls).",
+    ),
+    command(
+        "serve-ingest",
+        "aispend.cli.ingest_tokens:serve_ingest",
+        "Run the live ingest receiver alone (OTLP/HTTP /v1/traces and JSON /v1/calls) until SIGTERM/SIGINT.",
+    ),
 )
 
 app = typer.Typer(

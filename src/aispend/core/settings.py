@@ -376,6 +376,13 @@ class Settings(BaseSettings):
     jobs_admin_channel: str = ""  # Slack channel id for job failure alerts (default: the leadership channel)
     ops_host: str = "127.0.0.1"
     ops_port: int | None = Field(default=9464, ge=0, le=65535)
+    # --- live ingestion (OTLP/HTTP traces and JSON calls; docs/ingest-otel.md) ---------------------
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int | None = Field(default=4318, ge=0, le=65535)  # blank: no receiver in `aispend run`
+    ingest_max_body_bytes: int = Field(default=16 << 20, ge=1)  # larger request bodies (after gzip) get 413
+    ingest_max_pending: int = Field(default=8, ge=1)  # batches processed at once; more get 429 + Retry-After
+    ingest_retry_after_seconds: int = Field(default=5, ge=1)  # Retry-After of a 429 or 503
+    ingest_service_name_as: Literal["workflow", "feature", "none"] = "workflow"  # default attribution from service.name
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -384,7 +391,7 @@ class Settings(BaseSettings):
     def _split_jobs(cls, value: object) -> object:
         return _split_commas(value)
 
-    @field_validator("ops_port", mode="before")
+    @field_validator("ops_port", "ingest_port", mode="before")
     @classmethod
     def _jobs_blank_port(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

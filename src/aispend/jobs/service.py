@@ -23,6 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 
+from aispend.connectors.otlp.receiver import IngestReceiver
 from aispend.core.ledger.calls import last_call_id
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
@@ -60,6 +61,7 @@ class Service:
     stop: threading.Event = field(default_factory=threading.Event)
     housekeeping: Callable[[], object] | None = None  # e.g. the Slack outbox retry, every minute on the leader
     monotonic: Callable[[], float] = time.monotonic  # the landed trigger's clock (jobs/trigger.py)
+    ingest: IngestReceiver | None = None  # the live ingest receiver (OTLP /v1/traces, /v1/calls), on every replica
 
     def __post_init__(self) -> None:
         self.owner = new_owner()
@@ -179,6 +181,14 @@ class Service:
                 self.ops.port,
                 extra={"ops_port": self.ops.port},
             )
+        if self.ingest is not None:
+            self.ingest.start()
+            log.info(
+                "ingest receiver on http://%s:%d (/v1/traces, /v1/calls)",
+                settings.ingest_host,
+                self.ingest.port,
+                extra={"ingest_port": self.ingest.port},
+            )
         serve_thread = None
         if self.serve is not None:
             serve_thread = threading.Thread(target=self.serve, args=(self.stop,), name="slack", daemon=True)
@@ -236,6 +246,8 @@ class Service:
             self.leadership.release()
         if self.ops is not None:
             self.ops.stop()
+        if self.ingest is not None:
+            self.ingest.stop()
         if serve_thread is not None:
             serve_thread.join(timeout=5)
         log.info("stopped", extra={"exit_code": code})

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from aispend.connectors.files.call_schema import (
     DEFAULT_MAX_CALL_COST,
@@ -224,10 +224,12 @@ def write_batch(
     summary: ImportSummary,
     origins: Sequence[SourceRow],
     log: BatchLog | None = None,
+    also: Callable[[Connection, int, int], None] | None = None,
 ) -> None:
     """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there.
     A skipped row whose call id is in the ledger with other values is a rejection that shows both
-    (`origins`: the source row of each encoded row).
+    (`origins`: the source row of each encoded row). `also(conn, inserted, conflicts)` runs in the same
+    transaction before the commit (the live receiver updates its token's counters there).
 
     On SQLite the transaction takes the database's write lock first (BEGIN IMMEDIATE), so that the id
     range read at its start stays this batch's even while other processes write."""
@@ -247,6 +249,8 @@ def write_batch(
                 refused=log.refused + len(conflicts),
                 received_at=log.received_at,
             )
+        if also is not None:
+            also(conn, inserted, len(conflicts))
         conn.commit()
     summary.inserted += inserted
     summary.duplicates += len(encoded) - inserted - len(conflicts)

@@ -279,6 +279,26 @@ class LedgerMeta(SQLModel, table=True):
     value: str = Field(max_length=1024)
 
 
+class IngestToken(SQLModel, table=True):
+    """A bearer token of the live ingest endpoints (OTLP /v1/traces, /v1/calls), stored as its sha256.
+
+    It may carry default attribution for the calls sent with it; a revoked token is refused. The
+    counters and the last batch time are updated in the transaction that writes each batch."""
+
+    __tablename__ = "ingest_token"
+
+    name: str = Field(primary_key=True, max_length=64)
+    token_hash: str = Field(max_length=64, unique=True)  # hex sha256 of the token; the token is never stored
+    workflow: str = Field(default=UNATTRIBUTED, max_length=128)
+    team: str = Field(default=UNATTRIBUTED, max_length=128)
+    customer: str = Field(default=UNATTRIBUTED, max_length=128)
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_batch_at: datetime | None = None
+    spans_accepted: int = tokens_field()  # calls and spans written or already there (committed batches)
+    spans_refused: int = tokens_field()  # rejected in committed batches
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table behind a SQLModel class, for bulk statements."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
