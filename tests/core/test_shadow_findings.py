@@ -231,3 +231,38 @@ def test_finance_audience_only_for_configured_admins_or_channel() -> None:
     assert audience_for("U2", "CFIN", ["U1"], "CFIN") == FINANCE
     assert audience_for("U2", "C9", ["U1"], "CFIN") == GENERAL
     assert audience_for(None, None, [], None) == GENERAL
+
+
+def test_cross_source_duplicates_match_on_person_amount_currency_window_and_merchant(matcher: Matcher) -> None:
+    # A card-feed line and the receipt-created expense of the same charge (same platform, no card/id).
+    card = replace(row("UBER *TRIP HELP.UBER.COM", "31.20", date(2026, 10, 4), tid="c-1"), card="Visa 1")
+    receipt = replace(row("Uber", "31.20", date(2026, 10, 5), tid="", paid_by=""), merchant="Uber")
+    # Claimed again as a reimbursement after the card paid it, the name written "Last, First".
+    paid = replace(row("NOTION LABS INC", "10.00", date(2026, 10, 6), person="", tid="c-2"), employee="Gus Ito")
+    claim = replace(
+        row("Notion", "10.00", date(2026, 10, 8), person="", tid="", paid_by=PAID_REIMBURSABLE), employee="Ito, Gus"
+    )
+    # Same amount and person, another merchant: not a duplicate.
+    other = replace(row("LYFT RIDE", "31.20", date(2026, 10, 5), tid="", paid_by=""), merchant="Lyft")
+    out = classify([card, receipt, paid, claim, other], matcher)
+    assert [c.duplicate_of for c in out] == [None, card, None, paid, None]
+    assert "receipt-created" in out[1].duplicate_reason
+    report = month_report(out, OCT, matcher, Rules(), "USD")
+    finding = next(f for f in report.findings if f.kind == DATA_DUPLICATE)
+    keys = [e.key for e in finding.evidence]
+    assert keys == [f"ramp:{receipt.natural_key}", "ramp:c-1", f"ramp:{claim.natural_key}", "ramp:c-2"]
+    assert finding.amount == Decimal("41.20")  # only the repeated lines
+    assert "counted once" in finding.evidence[1].reason
+
+
+def test_double_billing_then_refund_from_the_card_feed_stays_two_charges(matcher: Matcher) -> None:
+    a = replace(row("ANTHROPIC ANTHROPIC.COM", "100.00", date(2026, 10, 3), tid="r-1"), card="v")
+    b = replace(row("ANTHROPIC ANTHROPIC.COM", "100.00", date(2026, 10, 5), tid="r-2"), card="v")
+    refund = replace(row("ANTHROPIC ANTHROPIC.COM", "-100.00", date(2026, 11, 2), tid="r-3"), card="v")
+    out = classify([a, b, refund], matcher)
+    assert [c.duplicate_of for c in out] == [None, None, None] and out[2].refund_of is b
+    # The refund nets in the month it lands, across months: October shows both charges.
+    assert month_report(out, OCT, matcher, Rules(), "USD").by_vendor["anthropic"].net == Decimal("200.00")
+    assert month_report(out, date(2026, 11, 1), matcher, Rules(), "USD").by_vendor["anthropic"].net == Decimal(
+        "-100.00"
+    )

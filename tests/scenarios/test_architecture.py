@@ -111,3 +111,35 @@ def test_no_function_level_import_dodges_a_cycle() -> None:
 
     assert late, "no function-level import found: the check would prove nothing"
     assert [(m, t, line) for m, t, line in late if reaches(t, m)] == []
+
+
+# Where a transaction is committed by hand, and why; everywhere else a unit of work is
+# `session_scope(engine)` (commits) and a bare `Session(engine)` only reads.
+HAND_COMMITS = {
+    "core/ledger/db.py": "session_scope itself",
+    "connectors/files/calls.py": "one commit per import batch on a raw connection",
+    "bot/alerts.py": "one claimed notification per transaction, rolled back alone when it fails",
+}
+
+
+def test_only_named_places_commit_by_hand() -> None:
+    found = {
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if "migrations" not in path.parts and re.search(r"\b(session|conn)\.commit\(\)", path.read_text())
+    }
+    assert found == set(HAND_COMMITS)
+
+
+def test_core_service_functions_take_keywords_after_their_session_and_subject() -> None:
+    """`f(session, subject, *, ...)`: a call site names what it passes (docs/architecture.md)."""
+    wide = []
+    for path in (SRC / "core").rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                positional = [a.arg for a in node.args.posonlyargs + node.args.args]
+                if positional[:1] in (["session"], ["engine"], ["conn"]) and len(positional) > 2:
+                    wide.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}")
+    assert wide == []

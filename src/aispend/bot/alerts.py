@@ -39,6 +39,7 @@ from aispend.bot.views import RECOVERED, AlertData, AlertState, ChangeLine
 from aispend.core.errors import AispendError
 from aispend.core.governance import store
 from aispend.core.governance.store import DeliveryResult, SetAside, claim_delivery, pending_notifications, set_aside
+from aispend.core.ledger.db import session_scope
 from aispend.core.money import Money, format_money
 from aispend.core.rules.periods import Period, period_from_key
 from aispend.core.timeutil import Clock, as_utc
@@ -75,9 +76,8 @@ class AlertService:
 
     def notify(self, alert: AlertData) -> None:
         """Post a new alert, or update the existing message and add a thread line when its level changed."""
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             self.record(session, alert)
-            session.commit()
         self.outbox.deliver_pending()
 
     def record(self, session: Session, alert: AlertData, *, event_key: str | None = None) -> bool:
@@ -181,7 +181,7 @@ class AlertService:
 
     def explain(self, alert_key: str, request_id: str) -> None:
         """Post the change decomposition in the alert's thread (once per click)."""
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             stored = self._get(session, alert_key)
             alert = alert_from_json(stored.alert)
             self.outbox.post(
@@ -191,7 +191,6 @@ class AlertService:
                 render_explain(alert),
                 thread_of=stored.post_key,
             )
-            session.commit()
         self.outbox.deliver_pending()
 
     def alert_of(self, alert_key: str) -> AlertData:
@@ -200,7 +199,7 @@ class AlertService:
 
     def _act(self, alert_key: str, user_id: str, action: str, change: Any, line: str) -> None:
         now = self.clock()
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             stored = self._get(session, alert_key)
             before = _snapshot(session, stored, now)
             if before["state"] == RECOVERED:
@@ -232,7 +231,6 @@ class AlertService:
                 render_action_line(line),
                 thread_of=stored.post_key,
             )
-            session.commit()
         self.outbox.deliver_pending()
 
     def _update(
@@ -518,9 +516,8 @@ def deliver_with(alerts: AlertService, engine: Engine, now: datetime, currency: 
 
 def _set_aside(engine: Engine, note: dict[str, Any], now: datetime, exc: Exception) -> SetAside | None:
     reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         done = set_aside(session, note["id"], at=now, reason=reason)
-        session.commit()
     if not done:
         return None  # delivered or set aside by another deliverer meanwhile
     log.warning("governance notification %s (%s) set aside: %s", note["id"], note["dedupe_key"], reason)

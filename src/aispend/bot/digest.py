@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from aispend.bot.blocks import Message
 from aispend.bot.chart import render_chart
@@ -13,6 +12,7 @@ from aispend.bot.data import GovernanceSource, LedgerData, ShadowSource
 from aispend.bot.outbox import Outbox
 from aispend.bot.render import DIGEST_TOP, chart_title, render_digest
 from aispend.bot.views import DigestData, coloured
+from aispend.core.ledger.db import session_scope
 from aispend.core.timeutil import as_utc, week_start
 
 CHART_DAYS = 28
@@ -63,7 +63,7 @@ def post_digest(engine: Engine, outbox: Outbox, data: DigestData, channel: str) 
     """Write the digest and its chart to the outbox (once per ISO week), then deliver."""
     message = render_digest(data)
     chart = digest_chart(data)
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         outbox.post(session, f"digest:{data.key}:message", channel, message)
         outbox.upload(
             session,
@@ -73,6 +73,5 @@ def post_digest(engine: Engine, outbox: Outbox, data: DigestData, channel: str) 
             filename=f"ai-spend-{data.key}.png",
             title=chart_title(data),
         )
-        session.commit()
     outbox.deliver_pending()
     return message

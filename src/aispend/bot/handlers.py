@@ -9,7 +9,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from aispend.bot import audit
 from aispend.bot.blocks import Message, clip_lines, escape, mention
@@ -26,6 +25,7 @@ from aispend.bot.render import (
 )
 from aispend.bot.views import coloured
 from aispend.core.estimate import Estimator, ModelEstimate
+from aispend.core.ledger.db import session_scope
 from aispend.core.pricing import CUSTOM_PRICES, PriceError
 from aispend.core.rules.estimate import EstimateInput
 
@@ -159,7 +159,7 @@ def _thresholds(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> 
     yellow = cmd.args.get("yellow")
     red = cmd.args.get("red")
     target = f"{kind}:{scope}" if scope else kind
-    with Session(ctx.engine) as session:
+    with session_scope(ctx.engine) as session:
         try:
             # Both audits in one transaction: the governance one (thresholds history, actor slack:U...)
             # with the change, and the Slack one (every change made from Slack) below.
@@ -178,7 +178,6 @@ def _thresholds(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> 
                 f"{escape(str(exc))}. Nothing was changed.\nUsage: `{escape(USAGE['thresholds'])}`"
             )
         audit.record(session, at=now, user_id=user, action="thresholds.set", target=target, before=before, after=after)
-        session.commit()
     return render_text_reply(f"Thresholds of `{escape(target)}` set: {escape(_levels(after))}.")
 
 
@@ -191,7 +190,7 @@ def _owner(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Messa
     refused = _refuse_change(ctx, workflow, user, "owner")
     if refused is not None:
         return refused
-    with Session(ctx.engine) as session:
+    with session_scope(ctx.engine) as session:
         before, after = ctx.ledger.set_owner(session, workflow, new_owner, now)
         audit.record(
             session,
@@ -202,7 +201,6 @@ def _owner(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Messa
             before={"owner": before},
             after={"owner": after},
         )
-        session.commit()
     return render_text_reply(f"Owner of `{escape(workflow)}` is now {mention(new_owner)}.")
 
 
@@ -226,7 +224,7 @@ def _outcome(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Mes
     refused = _refuse_change(ctx, workflow, user, "outcome")
     if refused is not None:
         return refused
-    with Session(ctx.engine) as session:
+    with session_scope(ctx.engine) as session:
         try:
             before, after = ctx.ledger.set_outcome(
                 session,
@@ -251,7 +249,6 @@ def _outcome(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Mes
             before=before,
             after=after,
         )
-        session.commit()
     unit_name = after["outcome_unit"] or "outcome"
     lines = [
         f"Outcome of `{escape(workflow)}`: one *{escape(unit_name)}*"
@@ -329,7 +326,7 @@ def _sync(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Messag
     if ctx.sync is None:
         return render_text_reply("No source is configured to sync.")
     summary = ctx.sync(now)
-    with Session(ctx.engine) as session:
+    with session_scope(ctx.engine) as session:
         audit.record(
             session,
             at=now,
@@ -339,7 +336,6 @@ def _sync(ctx: CommandContext, cmd: Command, user: str, now: datetime) -> Messag
             before=None,
             after={"summary": summary[:500]},
         )
-        session.commit()
     return render_text_reply(escape(summary))
 
 

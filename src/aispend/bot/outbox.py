@@ -38,6 +38,7 @@ from aispend.bot.models import (
     SENT,
     OutboxMessage,
 )
+from aispend.core.ledger.db import session_scope
 from aispend.core.redact import redact
 from aispend.core.timeutil import Clock
 
@@ -209,17 +210,16 @@ class Outbox:
         condition = [col(OutboxMessage.id) == row_id, col(OutboxMessage.status) == expected_status]
         if expected_status == SENDING:
             condition.append(col(OutboxMessage.claimed_at) == expected_claimed_at)
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             result = session.execute(
                 update(OutboxMessage)
                 .where(*condition)
                 .values(status=SENDING, claimed_at=self.clock(), attempts=OutboxMessage.attempts + 1)
             )
-            session.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def mark_sent(self, row_id: int, delivered: Delivered) -> None:
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == row_id)
@@ -231,7 +231,6 @@ class Outbox:
                     last_error=None,
                 )
             )
-            session.commit()
 
     def _release(self, row_id: int, error: str) -> None:
         error = redact(error)
@@ -244,9 +243,8 @@ class Outbox:
         self._set(row_id, status=FAILED, last_error=error[:2000])
 
     def _set(self, row_id: int, **values: object) -> None:
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row_id).values(**values))
-            session.commit()
 
     def _load(self, row_id: int) -> tuple[OutboxMessage | None, OutboxMessage | None]:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from aispend.bot.app import Wired, build_app
 from aispend.bot.blocks import Message
 from aispend.bot.outbox import Outbox
 from aispend.bot.replay import ReplayGuard
 from aispend.bot.server import make_http_server
+from aispend.core.ledger.db import session_scope
 from aispend.core.settings import Settings
 
 log = logging.getLogger("aispend.run")
@@ -35,9 +35,8 @@ class OutboxNotifier:
         if not target:
             raise ValueError(f"no Slack channel is set for {channel!r} messages (see docs/deployment.md)")
         key = dedupe_key or f"ops:{channel}:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             self.outbox.post(session, key, target, Message(text=text))
-            session.commit()
         self.outbox.deliver_pending()
 
 

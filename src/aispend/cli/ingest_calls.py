@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -10,12 +12,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from aispend.cli.runtime import err_console, runtime
+from aispend.cli.runtime import Runtime, err_console, runtime
 from aispend.connectors.files.call_decoder import iter_call_rows
 from aispend.connectors.files.call_schema import CallLimits
-from aispend.connectors.files.calls import ImportSummary, Rejection, import_calls
+from aispend.connectors.files.calls import ImportSummary, import_calls, stream_calls
 from aispend.connectors.files.parallel import PARALLEL_MIN_BYTES, default_workers, import_jsonl_parallel
 from aispend.connectors.files.readers import SourceRow, detect_format, open_binary
+from aispend.connectors.files.streaming import fd_lines, follow_segments
 from aispend.core.money import format_money
 from aispend.core.pricing import price_book
 
@@ -30,14 +33,28 @@ def ingest_calls(
         list[str], typer.Argument(help="Files to import (.jsonl/.ndjson/.csv, optionally .gz); - for stdin.")
     ],
     stdin_format: Annotated[str, typer.Option("--stdin-format", help="Format of stdin: jsonl or csv.")] = "jsonl",
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-F",
+            help="Keep reading one JSONL file as it grows (rotation and truncation too), like tail -F.",
+        ),
+    ] = False,
 ) -> None:
     """Import per-call cost logs. Rows without a cost are priced with genai-prices at their own time.
 
     Importing the same rows again adds nothing. Bad rows are listed (file:line: reason) and skipped;
-    the exit status is 1 when any row was rejected.
+    the exit status is 1 when any row was rejected. Stdin ("-") and --follow commit as they read:
+    every AISPEND_INGEST_COMMIT_ROWS rows or AISPEND_INGEST_COMMIT_SECONDS seconds, whichever comes
+    first; Ctrl-C or SIGTERM commits what was read and prints the summary.
     """
     rt = runtime(ctx)
-    summary_rejections: list[Rejection] = []
+    if follow:
+        _follow_problem(files)
+    if follow or "-" in files:
+        _stream(rt, files, stdin_format, follow)
+        return
     formats: list[tuple[str, str]] = []
     for name in files:
         if name == "-":
@@ -114,8 +131,12 @@ def ingest_calls(
             summary = import_calls(
                 engine, rows(), now=now, prices=prices, default_currency=rt.settings.currency, limits=limits
             )
+    _finish(rt, summary, len(files))
+
+
+def _finish(rt: Runtime, summary: ImportSummary, file_count: int) -> None:
     summary_rejections = summary.rejections
-    _print_summary(summary, len(files))
+    _print_summary(summary, file_count)
     if any(currency != rt.settings.currency for currency in summary.cost_inserted):
         rt.say_currency_conversions()
     if summary_rejections:
@@ -126,6 +147,80 @@ def ingest_calls(
             err_console.print(f"  … and {summary.rejected_count - len(summary_rejections)} more")
     if summary.rejected_count:
         raise typer.Exit(1)
+
+
+def _follow_problem(files: list[str]) -> None:
+    problem = None
+    if len(files) != 1 or files[0] == "-":
+        problem = "--follow takes exactly one file (stdin is read as it comes without it)"
+    elif not files[0].lower().endswith((".jsonl", ".ndjson", ".json")):
+        problem = f"{files[0]}: --follow reads JSON Lines files (.jsonl, .ndjson; not CSV, not .gz)"
+    if problem is not None:
+        err_console.print(f"[red]error[/red] {problem}", highlight=False)
+        raise typer.Exit(2)
+
+
+def _stream(rt: Runtime, files: list[str], stdin_format: str, follow: bool) -> None:
+    """Stdin and --follow: committed batch by batch (connectors/files/calls.stream_calls) until the
+    input ends or a signal asks to stop."""
+    settings = rt.settings
+    formats: list[tuple[str, str]] = []
+    for name in files:
+        if name != "-" and not Path(name).is_file() and not follow:
+            err_console.print(f"[red]error[/red] {name}: no such file")
+            raise typer.Exit(2)
+        formats.append((name, stdin_format if name == "-" else detect_format(name)))
+    stop = threading.Event()
+
+    def rows() -> Iterator[SourceRow]:
+        if follow:
+            [(name, _fmt)] = formats
+            for segment in follow_segments(name, poll_seconds=settings.ingest_follow_poll_seconds, stop=stop):
+                yield from iter_call_rows(name, segment, "jsonl")  # type: ignore[arg-type]
+            return
+        for name, fmt in formats:
+            if name == "-" and fmt == "jsonl" and _stdin_fd() is not None:
+                yield from iter_call_rows(name, fd_lines(sys.stdin.fileno()), fmt)  # type: ignore[arg-type]
+                continue
+            binary = open_binary(name)
+            try:
+                yield from iter_call_rows(name, binary, fmt)
+            finally:
+                if name != "-":
+                    binary.close()
+
+    prices = price_book(settings)
+    engine = rt.engine()
+    source = f"follow:{Path(files[0]).name}" if follow else "stdin"
+    max_cost, dialect = settings.max_call_cost, engine.dialect.name
+    previous = {sig: signal.signal(sig, lambda _signum, _frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        summary = stream_calls(
+            engine,
+            rows(),
+            clock=rt.clock,
+            source=source,
+            limits_at=lambda now: CallLimits.at(now, max_cost, dialect),
+            prices=prices,
+            default_currency=settings.currency,
+            commit_rows=settings.ingest_commit_rows,
+            commit_seconds=settings.ingest_commit_seconds,
+            stop=stop,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.is_set():
+        err_console.print("stopped: every row read is committed", highlight=False)
+    _finish(rt, summary, len(files))
+
+
+def _stdin_fd() -> int | None:
+    """Stdin's file descriptor (None when stdin is not a real file, e.g. under a test runner)."""
+    try:
+        return sys.stdin.fileno()
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _print_summary(summary: ImportSummary, file_count: int) -> None:

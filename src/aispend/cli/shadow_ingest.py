@@ -19,12 +19,14 @@ def register(app: typer.Typer) -> None:
 def expenses_cmd(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Export CSV files."),
-    fmt: str = typer.Option(..., "--format", help=f"Export layout: {'|'.join(FORMATS)}."),
+    fmt: str | None = typer.Option(
+        None, "--format", help=f"Export layout: {'|'.join(FORMATS)} (default: recognised from the header)."
+    ),
     map_: list[str] = typer.Option([], "--map", help="COLUMN=FIELD for a renamed column (repeatable)."),
 ) -> None:
     """Import expense and card exports; re-importing changes nothing. Bad rows are listed and skipped."""
     rt = runtime(ctx)
-    if fmt not in FORMATS:
+    if fmt is not None and fmt not in FORMATS:
         err_console.print(f"[red]unknown --format {fmt!r}[/red]; expected one of {', '.join(FORMATS)}")
         raise typer.Exit(2)
     result = ingest_files(rt.engine(), files, fmt, parse_mapping(map_), rt.settings, rt.clock())

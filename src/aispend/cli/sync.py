@@ -15,11 +15,12 @@ from sqlalchemy import Engine
 from aispend.cli.runtime import err_console, runtime
 from aispend.connectors.base import Connector, ConnectorError, RetryableError
 from aispend.connectors.registry import build_connectors
+from aispend.core.ledger.ingest_log import LiveSource
 from aispend.core.redact import redact
 from aispend.core.rules.freshness import Freshness
 from aispend.core.settings import Settings
 from aispend.core.timeutil import parse_date
-from aispend.jobs.status import describe_age, load_states, statuses
+from aispend.jobs.status import describe_age, live_statuses, load_states, statuses
 from aispend.jobs.sync import SourceReport, sync_engine_from_settings
 
 connectors_app = typer.Typer(help="Inspect the bill and usage sources.", no_args_is_help=True)
@@ -143,14 +144,16 @@ def status_cmd(
     """Per source: last success, last error, freshest data point and staleness."""
     rt = runtime(ctx)
     connectors = _connectors(ctx, None)
+    now = rt.clock()
     found = statuses(
         rt.engine(),
         [(name, c.is_configured()) for name, c in connectors.items()],
-        rt.clock(),
+        now,
         timedelta(hours=rt.settings.sync_stale_hours),
     )
+    live = live_statuses(rt.engine(), now)
     if as_json:
-        typer.echo(json.dumps([_status_json(s) for s in found], indent=2))
+        typer.echo(json.dumps([_status_json(s) for s in found] + [_live_json(s) for s in live], indent=2))
         return
     table = Table(title="aispend status")
     for column in ("source", "state", "last success", "freshest data", "age", "last error"):
@@ -164,6 +167,37 @@ def status_cmd(
             _iso(s.freshest_data_at) or "-",
             describe_age(s.staleness),
             error,
+        )
+    Console().print(table)
+    if live:
+        _print_live(live, now)
+
+
+def _live_json(status: LiveSource) -> dict[str, Any]:
+    return {
+        "source": status.source,
+        "live": True,
+        "token_name": status.token_name,
+        "last_batch_at": _iso(status.last_batch_at),
+        "batches_last_hour": status.batches_last_hour,
+        "accepted_last_hour": status.accepted_last_hour,
+        "refused_last_hour": status.refused_last_hour,
+    }
+
+
+def _print_live(live: list[LiveSource], now: datetime) -> None:
+    table = Table(title="live sources (last hour)")
+    for column in ("source", "token", "last batch", "age", "batches", "accepted", "refused"):
+        table.add_column(column)
+    for s in live:
+        table.add_row(
+            s.source,
+            s.token_name or "-",
+            _iso(s.last_batch_at) or "",
+            describe_age(now - s.last_batch_at),
+            f"{s.batches_last_hour:,}",
+            f"{s.accepted_last_hour:,}",
+            f"{s.refused_last_hour:,}",
         )
     Console().print(table)
 

@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     attribution_file: Path | None = None
     prices_file: Path | None = None
     ingest_workers: int | None = Field(default=None, ge=0)
+    # Streaming input (`ingest calls -`, `--follow`): a commit every N rows or T seconds, whichever first.
+    ingest_commit_rows: int = Field(default=1000, ge=1)
+    ingest_commit_seconds: float = Field(default=2.0, gt=0)
+    ingest_follow_poll_seconds: float = Field(default=0.5, gt=0)  # how often --follow looks for more lines
+    ingest_log_retention_days: int = Field(default=30, ge=1)  # the per-batch live ingest log (status, metrics)
     # A single call costing more than this (in the call's currency) is refused at import as implausible.
     max_call_cost: Decimal = Field(default=Decimal(1000), gt=0)
     sqlite_lock_wait_seconds: float = Field(default=30.0, ge=0)  # how long a write waits for another process's lock
@@ -342,6 +347,12 @@ class Settings(BaseSettings):
     jobs_disabled: CommaList = Field(default_factory=list)
     jobs_tick_seconds: float = Field(default=10.0, gt=0)
     jobs_lock_poll_seconds: float = Field(default=5.0, gt=0)
+    # Evaluation when data lands: the first landing opens a window of this many seconds, landings in it
+    # coalesce (each pushes the run back by the window, never past the max delay after the first).
+    jobs_landed_debounce_seconds: float = Field(default=5.0, ge=0)
+    jobs_landed_max_delay_seconds: float = Field(default=30.0, ge=0)
+    # How often the leader looks for calls another process landed (the ledger's newest call id).
+    jobs_landed_poll_seconds: float = Field(default=5.0, gt=0)
     jobs_claim_timeout_minutes: int = Field(default=120, ge=1)
     jobs_failure_alert_after: int = Field(default=3, ge=1)
     jobs_shutdown_grace_seconds: float = Field(default=30.0, ge=0)

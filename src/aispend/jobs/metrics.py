@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, select
 
+from aispend.core.ledger.ingest_log import LiveSource, live_sources
 from aispend.core.ledger.models import SyncState
 from aispend.core.timeutil import Clock, as_utc
 from aispend.jobs.models import STATUS_FAILED, JobState
@@ -87,6 +89,7 @@ class _ScrapeTimeCollector(Collector):
             with self._engine.connect() as conn:
                 sync_rows = conn.execute(select(SyncState.source, SyncState.last_success_at)).all()  # type: ignore[call-overload]
                 job_rows = conn.execute(select(JobState)).all()
+                live = live_sources(conn, now)
         except Exception:
             log.warning("metrics: the database did not answer", exc_info=True)
             return
@@ -116,6 +119,7 @@ class _ScrapeTimeCollector(Collector):
                 job_age.add_metric([row.name], (now - as_utc(row.last_success_at)).total_seconds())
         yield job_age
         yield streak
+        yield from _live_families(live, now)
 
         if self._feeds.open_alerts_by_level is not None:
             alerts = GaugeMetricFamily("aispend_open_alerts", "Open alerts by level", labels=["level"])
@@ -126,3 +130,25 @@ class _ScrapeTimeCollector(Collector):
             yield GaugeMetricFamily(
                 "aispend_outbox_depth", "Messages waiting in the outbox", value=self._feeds.outbox_depth()
             )
+
+
+def _live_families(live: list[LiveSource], now: datetime) -> Iterator[GaugeMetricFamily]:
+    """The live sources of `aispend status`, from the live ingest log: the same figures, by token name."""
+    labels = ["source", "token_name"]
+    age = GaugeMetricFamily(
+        "aispend_ingest_last_batch_age_seconds", "Seconds since the live source's last batch", labels=labels
+    )
+    accepted = GaugeMetricFamily(
+        "aispend_ingest_accepted_last_hour", "Rows or spans a live source had accepted in the last hour", labels=labels
+    )
+    refused = GaugeMetricFamily(
+        "aispend_ingest_refused_last_hour", "Rows or spans a live source had refused in the last hour", labels=labels
+    )
+    batches = GaugeMetricFamily("aispend_ingest_batches_last_hour", "Batches landed in the last hour", labels=labels)
+    for s in live:
+        key = [s.source, s.token_name]
+        age.add_metric(key, (now - s.last_batch_at).total_seconds())
+        accepted.add_metric(key, s.accepted_last_hour)
+        refused.add_metric(key, s.refused_last_hour)
+        batches.add_metric(key, s.batches_last_hour)
+    yield from (age, accepted, refused, batches)

@@ -1,4 +1,5 @@
 """Retention clean-up: raw call records older than AISPEND_CALL_RETENTION_DAYS go; hourly rollups stay.
+The live ingest log (core/ledger/ingest_log.py) keeps AISPEND_INGEST_LOG_RETENTION_DAYS.
 
 The purge watermark is written first (LedgerMeta "calls_purged_before", ISO datetime, UTC) so that
 ingestion refuses rows older than it from that moment on, then rows are deleted in batches so one
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlmodel import col
 
+from aispend.core.ledger.ingest_log import purge_ingest_log
 from aispend.core.ledger.models import CallRecord, LedgerMeta
 from aispend.core.timeutil import as_utc, floor_hour
 from aispend.jobs.registry import JobContext, JobHandedBack, JobResult
@@ -73,7 +75,12 @@ def retention_job(context: JobContext) -> JobResult:
     cutoff = purge_cutoff(context.now, context.settings.call_retention_days)
     watermark = advance_watermark(context.engine, cutoff)
     deleted = purge_calls(context.engine, watermark, stop_requested=context.stop_requested)
-    return JobResult(
-        summary=f"deleted {deleted} call records before {watermark.isoformat()}",
-        data={"deleted": deleted, "calls_purged_before": watermark.isoformat()},
-    )
+    log_before = as_utc(context.now) - timedelta(days=context.settings.ingest_log_retention_days)
+    with context.engine.begin() as conn:
+        log_deleted = purge_ingest_log(conn, log_before)
+    summary = f"deleted {deleted} call records before {watermark.isoformat()}"
+    data: dict[str, object] = {"deleted": deleted, "calls_purged_before": watermark.isoformat()}
+    if log_deleted:  # said only when the live ingest log had rows past its retention
+        summary += f", {log_deleted} live ingest log rows before {log_before.isoformat()}"
+        data["ingest_log_deleted"] = log_deleted
+    return JobResult(summary=summary, data=data)

@@ -30,6 +30,7 @@ log = logging.getLogger("aispend.jobs")
 
 TRIGGER_SCHEDULE = "schedule"
 TRIGGER_MANUAL = "manual"
+TRIGGER_LANDED = "landed"  # data landed (jobs/trigger.py)
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,12 @@ class Runner:
         return min(candidates) if candidates else None
 
     # --- manual work -------------------------------------------------------------------------
-    def run_now(self, name: str) -> RunOutcome:
+    def run_now(self, name: str, *, trigger: str = TRIGGER_MANUAL) -> RunOutcome:
         spec = self.spec(name)
         if not spec.wired:
             raise JobNotWired(f"job {name!r} has no body in this build (see docs/deployment.md, 'Wiring jobs')")
         self.store.ensure([name], baseline=as_utc(self.clock()))
-        outcome = self._run(spec, trigger=TRIGGER_MANUAL, slot=None, missed=0)
+        outcome = self._run(spec, trigger=trigger, slot=None, missed=0)
         if outcome is None:
             state = self.store.states()[name]
             raise JobBusy(f"job {name!r} is already running (claimed by {state.running_owner})")

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,16 +23,18 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 
+from aispend.core.ledger.calls import last_call_id
 from aispend.core.settings import Settings
 from aispend.core.timeutil import Clock, system_clock
-from aispend.jobs.catalog import build_job_set
+from aispend.jobs.catalog import EVALUATE, build_job_set
 from aispend.jobs.leader import Leadership, leadership_for
 from aispend.jobs.metrics import MetricFeeds, OpsMetrics
 from aispend.jobs.notify import Notifier
 from aispend.jobs.ops_http import OpsServer
 from aispend.jobs.registry import JobRegistry
-from aispend.jobs.runner import Runner, RunOutcome
+from aispend.jobs.runner import TRIGGER_LANDED, JobBusy, JobNotWired, Runner, RunOutcome
 from aispend.jobs.store import SCHEDULER_OWNER_PREFIX
+from aispend.jobs.trigger import LandedTrigger
 
 log = logging.getLogger("aispend.run")
 HOUSEKEEPING_SECONDS = 60
@@ -56,6 +59,7 @@ class Service:
     leadership: Leadership | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     housekeeping: Callable[[], object] | None = None  # e.g. the Slack outbox retry, every minute on the leader
+    monotonic: Callable[[], float] = time.monotonic  # the landed trigger's clock (jobs/trigger.py)
 
     def __post_init__(self) -> None:
         self.owner = new_owner()
@@ -76,6 +80,37 @@ class Service:
         self._idle.set()
         self._was_leader = False
         self.ops: OpsServer | None = None
+        settings = self.settings
+        self.trigger = LandedTrigger(
+            self.evaluate_landed,
+            debounce=settings.jobs_landed_debounce_seconds,
+            max_delay=settings.jobs_landed_max_delay_seconds,
+            is_leader=lambda: self._was_leader and not self.stop.is_set(),
+            marker=self.newest_call_id,
+            poll_seconds=settings.jobs_landed_poll_seconds,
+            monotonic=self.monotonic,
+        )
+
+    # --- data landed -----------------------------------------------------------------------
+    def landed(self, source: str, **detail: object) -> None:
+        """The callable a live path in this process (the receiver's on_landed) calls after committing:
+        the leader evaluates within AISPEND_JOBS_LANDED_DEBOUNCE_SECONDS (jobs/trigger.py)."""
+        self.trigger.landed(source, **detail)
+
+    def newest_call_id(self) -> int:
+        """The cheap "ledger changed" marker: what another process lands moves it."""
+        with self.engine.connect() as conn:
+            return last_call_id(conn)
+
+    def evaluate_landed(self) -> None:
+        """The evaluate job now (recorded as a run with trigger "landed"); if it is running already,
+        it may have started before the data landed: try again after the window."""
+        try:
+            self.runner.run_now(EVALUATE, trigger=TRIGGER_LANDED)
+        except JobBusy:
+            self.trigger.landed("retry")
+        except (JobNotWired, KeyError):
+            log.info("the evaluate job is not wired or is disabled here: landed data waits for it")
 
     # --- the two paced activities ----------------------------------------------------------
     def _should_stop(self) -> bool:
@@ -171,6 +206,7 @@ class Service:
         if self.housekeeping is not None:
             scheduler.add_job(self._housekeep, "interval", seconds=HOUSEKEEPING_SECONDS, id="housekeeping")
         scheduler.start()
+        self.trigger.start()
         log.info(
             "scheduler started: %d jobs (%d wired), time zone %s",
             len(self.jobs),
@@ -188,6 +224,7 @@ class Service:
     def _shutdown(self, scheduler: BackgroundScheduler, serve_thread: threading.Thread | None) -> int:
         grace = self.settings.jobs_shutdown_grace_seconds
         scheduler.pause()
+        self.trigger.stop(grace)
         finished = self._idle.wait(grace)
         code = 0
         if not finished:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from aispend.core.ledger.ingest_log import LiveSource, live_sources
 from aispend.core.ledger.queries import sync_states
 from aispend.core.rules.freshness import Freshness, read_freshness
 
@@ -40,3 +41,10 @@ def describe_age(age: timedelta | None) -> str:
     if seconds < 86400 * 2:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def live_statuses(engine: Engine, now: datetime) -> list[LiveSource]:
+    """Each live source (streaming imports, the receiver) by token name: its last batch, and the rows
+    accepted and refused in the last hour (the live ingest log)."""
+    with engine.connect() as conn:
+        return live_sources(conn, now)

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from aispend.connectors.expenses.directory import load_directory
+from aispend.connectors.expenses.formats import FORMATS
 from aispend.connectors.expenses.parse import parse_files
 from aispend.core.ledger.types import money_limit
 from aispend.core.rates import load_rates
@@ -23,14 +24,30 @@ from aispend.core.shadow.store import IngestResult, convert, store
 def ingest_files(
     engine: Engine,
     paths: Sequence[Path],
-    fmt: str,
+    fmt: str | None,
     mapping: dict[str, str],
     settings: Settings,
     now: datetime,
 ) -> IngestResult:
-    """Parse, fill departments, convert, upsert. Bad rows and rows without a rate are reported."""
+    """Parse, fill departments, convert, upsert. Bad rows and rows without a rate are reported.
+
+    Without a format each file's platform is recognised from its header; a file whose platform cannot be
+    told, or whose header is another platform's than --format says, stops the run before anything is
+    stored (rows stored under the wrong platform would be doubled when imported again correctly)."""
     limit = money_limit(engine.dialect.name)  # checked before writing: one such row must not fail the file
     parsed = parse_files(paths, fmt, mapping, default_currency=settings.currency, amount_limit=limit)
+    unknown = [name for name, platform in parsed.platforms.items() if platform == "auto"]
+    if fmt is None and unknown:
+        return IngestResult(
+            errors=parsed.errors
+            + [
+                f"{name}: cannot tell which platform wrote this header; nothing was imported. "
+                f"Pass --format ({', '.join(FORMATS)})"
+                for name in unknown
+            ]
+        )
+    if parsed.refused:  # a file read with another platform's layout would store wrong rows: store nothing
+        return IngestResult(errors=parsed.errors)
     directory = load_directory(settings.shadow_employee_directory)
     rates = load_rates(settings.rates_file, settings.currency)
     rows, rate_errors = convert([directory.fill(r) for r in parsed.rows], rates, limit)
@@ -74,6 +91,11 @@ def scan_files(
                 "duplicate_of": _ref(c.duplicate_of),
                 "refund_of": _ref(c.refund_of),
                 "reason": "; ".join(filter(None, [verdict.reason, c.duplicate_reason])),
+                "platform": row.source,
+                "external_id": row.external_id or None,
+                "modified_merchant": row.merchant if row.merchant and row.merchant != row.descriptor else None,
+                "modified_amount": format(row.modified_amount, "f") if row.modified_amount is not None else None,
+                "status": row.status or None,
             }
         )
     for file, number, problem in parsed.bad_rows:

@@ -20,13 +20,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from aispend.connectors.expenses.formats import FIELDS, aliases, header_key
+from aispend.connectors.expenses.formats import FIELDS, NEGATIVE_CHARGES, aliases, detect_platform, header_key
 from aispend.connectors.files.readers import CSV_FIELD_LIMIT, cell_problem
 from aispend.core.errors import AispendError
 from aispend.core.money import MoneyError, normalize_currency, parse_decimal
 from aispend.core.shadow.expense import (
     KIND_CHARGE,
     KIND_FX_FEE,
+    KIND_PAYMENT,
     KIND_REFUND,
     PAID_CARD,
     PAID_REIMBURSABLE,
@@ -55,11 +56,19 @@ class ExportError(AispendError, ValueError):
     code = "invalid_export"
 
 
+class FormatMismatch(ExportError):
+    """--format names one platform and the header is another's: the whole run is refused."""
+
+    code = "format_mismatch"
+
+
 @dataclass
 class ParseResult:
     rows: list[ExpenseRow] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     bad_rows: list[tuple[str, int, str]] = field(default_factory=list)  # (file, row, what is wrong)
+    refused: list[str] = field(default_factory=list)  # files refused for a wrong --format (nothing may be stored)
+    platforms: dict[str, str] = field(default_factory=dict)  # file -> platform its header was read as
     columns: dict[str, str] = field(default_factory=dict)  # field -> header used, per the last file
 
 
@@ -86,6 +95,9 @@ def parse_files(
                 text = data.decode("utf-8-sig", errors="surrogateescape")
         try:
             parse_text(text, path.name, fmt, mapping, default_currency, into=result, amount_limit=amount_limit)
+        except FormatMismatch as exc:
+            result.errors.append(str(exc))
+            result.refused.append(path.name)
         except ExportError as exc:
             result.errors.append(str(exc))
     return result
@@ -109,10 +121,12 @@ def parse_text(
         raise ExportError(f"{name}: the header row is not valid CSV ({exc})") from None
     if not header:
         raise ExportError(f"{name}: empty file (no header row)")
-    columns = resolve_columns(header, fmt, mapping or {}, name)
+    platform = platform_of(header, fmt, name)
+    columns = resolve_columns(header, platform, mapping or {}, name)
     result.columns = {f: header[i] for f, i in columns.items()}
+    result.platforms[name] = platform or "auto"
     occurrences: dict[str, int] = {}
-    source = fmt or "auto"
+    source = platform or "auto"
     number = 0
     while True:
         number += 1
@@ -143,6 +157,20 @@ def parse_text(
 
 class RowError(AispendError, ValueError):
     code = "invalid_row"
+
+
+def platform_of(header: list[str], fmt: str | None, name: str) -> str | None:
+    """The layout to read the file with: --format when given (refused when the header is plainly another
+    platform's export), else the platform recognised from the header, else None (any platform's names)."""
+    detected = detect_platform([header_key(h) for h in header])
+    if fmt is None:
+        return detected
+    if detected is not None and fmt != "generic" and detected != fmt:
+        raise FormatMismatch(
+            f"{name}: --format {fmt} given, but the header is a {detected} export (columns {header}); "
+            f"nothing was imported. Pass --format {detected}, or leave --format out to recognise it"
+        )
+    return fmt
 
 
 def resolve_columns(header: list[str], fmt: str | None, mapping: dict[str, str], name: str) -> dict[str, int]:
@@ -221,12 +249,25 @@ def _row(
     if not descriptor and not merchant:
         raise RowError("no merchant or descriptor")
     transaction_type = get("transaction_type").lower()
+    if source in NEGATIVE_CHARGES:
+        amount = -amount  # this card writes a purchase as a negative number
     kind = KIND_CHARGE
-    if amount < 0 or (transaction_type and _REFUND_TYPE.search(transaction_type)):
+    if source in NEGATIVE_CHARGES and transaction_type == "payment":
+        kind = KIND_PAYMENT
+    elif amount < 0 or (transaction_type and _REFUND_TYPE.search(transaction_type)):
         kind, amount = KIND_REFUND, -abs(amount)
+    modified_amount = None
+    if get("modified_amount"):
+        modified_amount = _parse_amount(get("modified_amount"), header[columns["modified_amount"]])
     if _FX_FEE.search(descriptor or merchant) or "foreign transaction fee" in get("category").lower():
         kind = KIND_FX_FEE
-    transaction_id = get("transaction_id")
+    transaction_id = _id_text(get("transaction_id"))
+    external_id = _id_text(get("external_id"))
+    transaction_id = transaction_id or external_id
+    employee = get("employee") or " ".join(filter(None, (get("first_name"), get("last_name"))))
+    status = get("status").lower()
+    if "posted_date" in columns and not get("posted_date"):
+        status = "pending"
     identity = transaction_id or "h:" + _content_hash(
         day,
         amount,
@@ -234,7 +275,7 @@ def _row(
         descriptor,
         merchant,
         get("email"),
-        get("employee"),
+        employee,
         get("report_id"),
         get("card"),
     )
@@ -251,7 +292,7 @@ def _row(
         currency=currency,
         descriptor=descriptor or merchant,
         merchant=merchant,
-        employee=get("employee"),
+        employee=employee,
         email=get("email").lower(),
         department=get("department"),
         category=get("category"),
@@ -262,7 +303,16 @@ def _row(
         paid_by=_paid_by(get("reimbursable"), get("payment_type"), get("card")),
         kind=kind,
         mcc=get("mcc"),
+        external_id=external_id,
+        modified_amount=modified_amount,
+        status=status[:16],
     )
+
+
+def _id_text(value: str) -> str:
+    """An id exactly as written (19-digit ids are text, never numbers); Amex quotes its reference with a
+    leading apostrophe so spreadsheets keep it as text: that mark is not part of the id."""
+    return value.strip("'") if value.startswith("'") else value
 
 
 def _content_hash(*parts: object) -> str:

@@ -6,6 +6,8 @@ A crash mid-file loses nothing already committed, and a re-run skips what is the
 from __future__ import annotations
 
 import gc
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ from aispend.connectors.files.call_schema import (
     normalize_call,
 )
 from aispend.connectors.files.readers import SourceRow
+from aispend.connectors.files.streaming import timed_batches
 from aispend.core.ledger.calls import (
     BatchTotals,
     CallEncoder,
@@ -36,9 +39,11 @@ from aispend.core.ledger.calls import (
     last_call_id,
     purge_watermark,
 )
+from aispend.core.ledger.ingest_log import record_ingest_batch
 from aispend.core.ledger.models import COST_GIVEN, COST_PRICED, COST_UNPRICED
 from aispend.core.ledger.types import money_limit
 from aispend.core.pricing import PriceBook
+from aispend.core.timeutil import Clock
 
 MAX_LISTED_REJECTIONS = 1000
 
@@ -153,8 +158,62 @@ def import_calls(
     return summary
 
 
+def stream_calls(
+    engine: Engine,
+    rows: Iterable[SourceRow],
+    *,
+    clock: Clock,
+    source: str,
+    limits_at: Callable[[datetime], CallLimits],
+    prices: PriceBook | None = None,
+    default_currency: str = "USD",
+    commit_rows: int = 1000,
+    commit_seconds: float = 2.0,
+    monotonic: Callable[[], float] = time.monotonic,
+    stop: threading.Event | None = None,
+    on_batch: Callable[[ImportSummary], None] | None = None,
+    token_name: str = "",
+) -> ImportSummary:
+    """Import rows as they arrive (stdin, a followed file): a commit every `commit_rows` rows or
+    `commit_seconds` after a batch's first row, whichever comes first, even while the input is silent
+    (streaming.timed_batches). Each batch is stamped with `clock()` at its commit, has its own time
+    window (`limits_at`), and logs itself in the live ingest log in its own transaction. Setting `stop`
+    commits what has been read and returns."""
+    prices = prices or PriceBook()
+    summary = ImportSummary()
+    encoder = CallEncoder(type(engine.dialect))
+    for batch in timed_batches(rows, rows=commit_rows, seconds=commit_seconds, monotonic=monotonic, stop=stop):
+        now = clock()
+        with engine.connect() as conn:
+            watermark = purge_watermark(conn)
+            first_id = last_call_id(conn)
+        refused_before = summary.rejected_count
+        origins: list[SourceRow] = []
+        calls = stored_calls(batch, prices, default_currency, watermark, summary, limits_at(now), origins)
+        encoded = encoder.encode(calls, now)
+        log = BatchLog(source, token_name, now, summary.rejected_count - refused_before)
+        write_batch(engine, encoded, batch_totals(encoded, encoder.sqlite), now, summary, origins, log)
+        with engine.connect() as conn:
+            for currency, amount in cost_inserted(conn, first_id, now=now).items():
+                summary.cost_inserted[currency] = summary.cost_inserted.get(currency, Decimal(0)) + amount
+        if on_batch:
+            on_batch(summary)
+    return summary
+
+
 def default_limits(engine: Engine) -> CallLimits:
     return CallLimits(DEFAULT_MAX_CALL_COST, money_limit(engine.dialect.name))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLog:
+    """The live ingest log row of a streamed batch (core/ledger/ingest_log.py): written in the batch's
+    transaction. `refused`: the batch's rows rejected before the write (conflicts are added to it)."""
+
+    source: str
+    token_name: str
+    received_at: datetime
+    refused: int
 
 
 def write_batch(
@@ -164,6 +223,7 @@ def write_batch(
     now: datetime,
     summary: ImportSummary,
     origins: Sequence[SourceRow],
+    log: BatchLog | None = None,
 ) -> None:
     """One transaction per batch: a crash loses at most this batch, and a re-run skips what is there.
     A skipped row whose call id is in the ledger with other values is a rejection that shows both
@@ -178,6 +238,15 @@ def write_batch(
         inserted = insert_encoded(conn, encoded, now=now, totals=totals)
         if inserted < len(encoded):
             conflicts = conflicting_calls(conn, encoded)
+        if log is not None:
+            record_ingest_batch(
+                conn,
+                source=log.source,
+                token_name=log.token_name,
+                accepted=len(encoded) - len(conflicts),
+                refused=log.refused + len(conflicts),
+                received_at=log.received_at,
+            )
         conn.commit()
     summary.inserted += inserted
     summary.duplicates += len(encoded) - inserted - len(conflicts)

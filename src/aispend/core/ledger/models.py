@@ -254,6 +254,22 @@ class SyncState(SQLModel, table=True):
     requests_last_sync: int = Field(default=0)
 
 
+class IngestBatch(SQLModel, table=True):
+    """One batch a live path landed (a streaming import's commit, a receiver's request): when, from
+    which source and token, how many rows it accepted and refused. Written in the batch's own
+    transaction (core/ledger/ingest_log.py); `aispend status` and /metrics read it; retention trims it."""
+
+    __tablename__ = "ingest_batch"
+    __table_args__ = (Index("ix_ingest_batch_received_at", "received_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    token_name: str = Field(default="", max_length=128)
+    received_at: datetime
+    accepted: int = tokens_field()
+    refused: int = tokens_field()
+
+
 class LedgerMeta(SQLModel, table=True):
     """Small key/value facts about the ledger, e.g. the raw-call retention watermark."""
 

@@ -12,6 +12,7 @@ from aispend.core.ledger.types import money_limit
 KIND_CHARGE = "charge"
 KIND_REFUND = "refund"
 KIND_FX_FEE = "fx_fee"
+KIND_PAYMENT = "payment"  # a payment of the card bill itself (Chase "Payment"): neither spend nor refund
 
 PAID_CARD = "card"
 PAID_REIMBURSABLE = "reimbursable"
@@ -44,6 +45,9 @@ class ExpenseRow:
     kind: str = KIND_CHARGE
     mcc: str = ""
     company_amount: Decimal | None = None  # in the company currency, once converted
+    external_id: str = ""  # the platform's second id (Expensify/Ramp "External ID"), as text
+    modified_amount: Decimal | None = None  # the employee's edited amount, kept beside the original
+    status: str = ""  # "pending" when the export has a clearing/posted date column and it is empty
 
     @property
     def person(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TypeVar
@@ -232,6 +232,17 @@ def _evidence(c: Classified, matcher: Matcher) -> Evidence:
     )
 
 
+def _both_rows(duplicate: Classified, matcher: Matcher) -> list[Evidence]:
+    """A data duplicate's own line (not counted) and the line it repeats (counted), side by side."""
+    assert duplicate.duplicate_of is not None
+    first = _evidence(duplicate, matcher)
+    original = replace(
+        _evidence(Classified(row=duplicate.duplicate_of, verdict=duplicate.verdict), matcher),
+        reason=f"counted once: the line {first.key} repeats",
+    )
+    return [replace(first, reason=f"not counted: {first.reason}; repeats {original.key}"), original]
+
+
 def _name(matcher: Matcher, vendor_id: str) -> str:
     vendor = matcher.catalog.vendors.get(vendor_id)
     return vendor.name if vendor else vendor_id
@@ -418,6 +429,6 @@ def _data_duplicates(duplicates: list[Classified], matcher: Matcher) -> list[Fin
             title=f"{len(duplicates)} data duplicate line(s) counted once "
             "(same id, or claimed on card and again "
             "out of pocket)",
-            evidence=[_evidence(c, matcher) for c in duplicates],
+            evidence=[e for c in duplicates for e in _both_rows(c, matcher)],
         )
     ]

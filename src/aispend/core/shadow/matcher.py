@@ -36,6 +36,7 @@ class Verdict:
     reason: str
     needs_review: bool = False
     shared_host: str | None = None  # "GitHub" when the descriptor was a shared one
+    candidate: str | None = None  # the vendor a bare common-word name may be (decided from context)
 
 
 NOT_AI = Verdict(False, None, None, "no AI vendor pattern in descriptor")
@@ -234,6 +235,7 @@ class Matcher:
                     None,
                     f"bare name {token!r} of {vendor.name} without a qualifying word",
                     needs_review=True,
+                    candidate=vendor.id,
                 )
         for token in desc.tokens:
             if token in self._review_tokens:
