@@ -10,7 +10,9 @@ One row of a FOCUS export becomes one ledger cost line (source "focus"). The pie
 - `FocusNormalizer.normalize(values)` turns one row into a `CostLineIn` (or raises `RowError` with
   the reason): Decimal amounts (never float), `NULL` strings as missing, `Tags` as a JSON object,
   AI classification and attribution from tags.
-- `ingest_focus_file` / `ingest_focus_files` write through `upsert_cost_lines` in chunks, so memory
+- `ingest_focus_files` reads each file on a columnar path (pyarrow batches, see "the columnar path"
+  below), falling back to the row path for a file only it reads exactly; both write through
+  `upsert_cost_lines` in chunks, so memory
   stays flat whatever the file size, and report each rejected row with its file and line.
 """
 
@@ -558,6 +560,7 @@ class FocusSummary:
     billed: dict[str, Decimal] = field(default_factory=dict)  # currency -> total billed cost read
     ai_billed: dict[str, Decimal] = field(default_factory=dict)  # the AI-classified part of it
     ai_rows: int = 0
+    row_path_files: int = 0  # files read row by row (what the columnar path could not read exactly)
 
     @property
     def ok(self) -> bool:
@@ -570,6 +573,7 @@ class FocusSummary:
         self.rejected += other.rejected
         self.written += other.written
         self.ai_rows += other.ai_rows
+        self.row_path_files += other.row_path_files
         for mine, theirs in ((self.billed, other.billed), (self.ai_billed, other.ai_billed)):
             for currency, amount in theirs.items():
                 mine[currency] = mine.get(currency, Decimal(0)) + amount
@@ -593,15 +597,21 @@ def ingest_focus_file(
     now: datetime,
     on_reject: OnReject,
     chunk_size: int = _CHUNK,
+    columnar: bool = False,
 ) -> FocusSummary:
     """Write one file's good rows in the caller's transaction; report each bad row to `on_reject`.
 
     Raises FocusFileError (or OSError / UnicodeDecodeError) when the file as a whole cannot be read:
-    the caller rolls its transaction back.
+    the caller rolls its transaction back. With `columnar`, the file is read by the columnar path; it
+    raises `RowPathNeeded` (before reporting anything) when only the row path can read it exactly, and
+    the caller rolls back and calls again without `columnar`.
     """
     summary = FocusSummary(files=1)
     counter = OccurrenceCounter()
     chunk: list[CostLineIn] = []
+    # The columnar path reports its rejections only once the whole file went through it.
+    held: list[Rejection] = []
+    report = held.append if columnar else on_reject
 
     def flush() -> None:
         occurrences = counter.next_occurrences([line.natural_key for line in chunk])
@@ -609,16 +619,15 @@ def ingest_focus_file(
         summary.written += upsert_cost_lines(conn, lines, now=now)
         chunk.clear()
 
+    rows: Iterator[tuple[str, CostLineIn | RowError]] = (
+        _columnar_lines(path, normalizer, _Caches()) if columnar else _row_lines(path, normalizer)
+    )
     try:
-        for row in read_focus_rows(path):
+        for where, line in rows:
             summary.rows_read += 1
-            try:
-                if row.values is None:
-                    raise RowError(row.error or "unreadable row")
-                line = normalizer.normalize(row.values)
-            except RowError as exc:
+            if isinstance(line, RowError):
                 summary.rejected += 1
-                on_reject(Rejection(str(path), row.where, str(exc)))
+                report(Rejection(str(path), where, str(line)))
                 continue
             summary.count(line)
             chunk.append(line)
@@ -626,9 +635,28 @@ def ingest_focus_file(
                 flush()
         if chunk:
             flush()
+    except Exception as exc:
+        # pyarrow could not read it as a plain table (or the bytes stopped): the row path says where.
+        if columnar and (_is_parquet_error(exc) or isinstance(exc, (OSError, EOFError, zlib.error))):
+            raise RowPathNeeded from exc
+        raise
     finally:
         counter.close()
+    for rejection in held:
+        on_reject(rejection)
+    if not columnar:
+        summary.row_path_files = 1
     return summary
+
+
+def _row_lines(path: Path, normalizer: FocusNormalizer) -> Iterator[tuple[str, CostLineIn | RowError]]:
+    for row in read_focus_rows(path):
+        try:
+            if row.values is None:
+                raise RowError(row.error or "unreadable row")
+            yield row.where, normalizer.normalize(row.values)
+        except RowError as exc:
+            yield row.where, exc
 
 
 def ingest_focus_files(
@@ -639,13 +667,29 @@ def ingest_focus_files(
     now: datetime,
     on_reject: OnReject,
     chunk_size: int = _CHUNK,
+    columnar: bool = True,
 ) -> FocusSummary:
-    """Each file in its own transaction: a file that cannot be read leaves the others imported."""
+    """Each file in its own transaction: a file that cannot be read leaves the others imported.
+
+    Files are read by the columnar path; one it cannot read exactly is read again by the row path
+    (`columnar=False` reads every file that way: the reference the columnar path is tested against)."""
     total = FocusSummary()
     for path in paths:
         try:
-            with engine.begin() as conn:
-                summary = ingest_focus_file(conn, path, normalizer, now=now, on_reject=on_reject, chunk_size=chunk_size)
+            summary = None
+            if columnar:
+                try:
+                    with engine.begin() as conn:
+                        summary = ingest_focus_file(
+                            conn, path, normalizer, now=now, on_reject=on_reject, chunk_size=chunk_size, columnar=True
+                        )
+                except RowPathNeeded:
+                    summary = None
+            if summary is None:
+                with engine.begin() as conn:
+                    summary = ingest_focus_file(
+                        conn, path, normalizer, now=now, on_reject=on_reject, chunk_size=chunk_size
+                    )
         except FocusFileError as exc:
             total.files += 1
             total.failed_files += 1
@@ -683,3 +727,412 @@ def _file_error(exc: Exception) -> str:
 
 def _is_parquet_error(exc: Exception) -> bool:
     return type(exc).__module__.startswith("pyarrow")
+
+
+# --- the columnar path ----------------------------------------------------------------------------
+#
+# Files are read with pyarrow record batch by record batch; each batch is validated and normalised a
+# column at a time (pyarrow compute for trimming, NULLs, numbers, currencies, widths, NULs; one parse
+# per distinct timestamp, tag text and service). Only rows that the column checks cannot vouch for go
+# through `normalize` above, one at a time, so their messages are those of the row path word for word.
+# Anything pyarrow cannot read as a plain table (a row with another field count, bytes that are not
+# UTF-8, a truncated gzip, a cell larger than a block) sends the whole file back to the row path,
+# which names the line.
+
+_CSV_BLOCK = 8 << 20
+_PARQUET_BATCH = 16_384
+_NUMBER_TEXT = r"^[+-]?(\d+\.?\d*|\.\d+)$"  # what parse_decimal takes without regrouping or exponents
+_MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ConsumedQuantity")
+_STAMPS = ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart")
+_FITTED = {
+    "Provider": "provider",
+    "InvoiceIssuer": "provider",
+    "ServiceName": "service_name",
+    "ServiceCategory": "service_category",
+    "ResourceId": "resource_id",
+    "Region": "region",
+    "SkuId": "sku_id",
+    "ChargeCategory": "charge_category",
+    "ConsumedUnit": "consumed_unit",
+}
+_CACHE_LIMIT = 50_000
+
+
+class RowPathNeeded(Exception):
+    """The columnar reader met something only the row path reports exactly: redo the file that way."""
+
+
+@dataclass
+class _Caches:
+    """Per-distinct-value results, shared by the batches of one import (bounded)."""
+
+    ai: dict[tuple[str, str], bool] = field(default_factory=dict)
+    tags: dict[str, tuple[dict[str, Any], dict[str, str]] | None] = field(default_factory=dict)
+    dims: dict[tuple[Any, ...], dict[str, str]] = field(default_factory=dict)
+
+    def trim(self) -> None:
+        for cache in (self.ai, self.tags, self.dims):
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
+
+
+def _columnar_batches(path: Path) -> tuple[Iterator[Any], list[str], bool]:
+    """(record batches, header, is_csv) for one file; FocusFileError when it is not FOCUS at all."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    with path.open("rb") as probe:
+        magic = probe.read(4)
+    if magic == b"PAR1":
+        parquet = pq.ParquetFile(path)
+        header = list(parquet.schema_arrow.names)
+        map_header(header)
+        return parquet.iter_batches(batch_size=_PARQUET_BATCH), header, False
+    gzipped = magic[:2] == b"\x1f\x8b"
+    opener: Callable[[], IO[str]]
+    if gzipped:
+        opener = lambda: gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")  # noqa: E731, SIM115
+    else:
+        opener = lambda: path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")  # noqa: E731
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    with opener() as text:
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise FocusFileError("the file is empty (no header line)") from None
+        except (csv.Error, *READ_ERRORS) as exc:
+            raise RowPathNeeded from exc
+        header_lines = reader.line_num
+    map_header(header)
+    if header_lines != 1 or len(set(header)) != len(header) or any("\udc80" <= c <= "\udcff" for c in "".join(header)):
+        raise RowPathNeeded
+    stream: Any = pa.CompressedInputStream(pa.OSFile(str(path)), "gzip") if gzipped else pa.OSFile(str(path))
+    batches = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=_CSV_BLOCK),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return iter(batches), header, True
+
+
+def _is_text(array: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(array.type) or pa.types.is_large_string(array.type))
+
+
+class _Batch:
+    """One record batch, normalised column by column. `suspect[i]` marks the rows the column checks do
+    not vouch for; those go through FocusNormalizer.normalize."""
+
+    def __init__(self, batch: Any, header: list[str], is_csv: bool, normalizer: FocusNormalizer) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.batch = batch
+        self.header = header
+        self.rows = batch.num_rows
+        names = {canonical: header[index] for canonical, index in map_header(header).items()}
+        self.raw: dict[str, Any] = {canonical: batch.column(column) for canonical, column in names.items()}
+        suspect = pa.array([False] * self.rows, pa.bool_())
+        blank = pa.array([True] * self.rows, pa.bool_()) if is_csv else pa.array([False] * self.rows, pa.bool_())
+        newlines = None
+        for index in range(batch.num_columns):
+            column = batch.column(index)
+            if not _is_text(column):
+                continue
+            # A NUL, or a first / last character that is not printable ASCII (whitespace that
+            # Python's strip would treat differently, a byte that was not UTF-8): the row path says.
+            odd = pc.or_(pc.match_substring(column, "\x00"), pc.match_substring_regex(column, r"^[^ -~]|[^ -~]$"))
+            suspect = pc.or_(suspect, pc.fill_null(odd, False))
+            if is_csv:
+                blank = pc.and_(blank, pc.equal(pc.utf8_length(pc.ascii_trim_whitespace(column)), 0))
+                # Line numbers: a quoted line break makes the next records start further down.
+                breaks = pc.count_substring_regex(column, r"\r\n|\r|\n")
+                newlines = breaks if newlines is None else pc.add(newlines, breaks)
+        self.blank = blank.to_pylist()
+        self.newlines = newlines.to_pylist() if newlines is not None else [0] * self.rows
+        text: dict[str, list[Any]] = {}
+        for canonical, column in self.raw.items():
+            if _is_text(column):
+                trimmed = pc.ascii_trim_whitespace(column)
+                missing = pc.or_(pc.equal(trimmed, ""), pc.equal(pc.ascii_upper(trimmed), "NULL"))
+                cleaned = pc.if_else(missing, pa.scalar(None, pa.string()), trimmed)
+                if canonical in _MONEY:
+                    number = pc.fill_null(pc.match_substring_regex(cleaned, _NUMBER_TEXT), True)
+                    suspect = pc.or_(suspect, pc.invert(number))
+                if canonical in _FITTED:
+                    width = _WIDTHS[_FITTED[canonical]]
+                    suspect = pc.or_(suspect, pc.fill_null(pc.greater(pc.utf8_length(cleaned), width), False))
+                if canonical == "BillingCurrency":
+                    cleaned = pc.ascii_upper(cleaned)
+                    code = pc.fill_null(pc.match_substring_regex(cleaned, r"^[A-Z]{3}$"), False)
+                    suspect = pc.or_(suspect, pc.invert(code))
+                if canonical in ("BilledCost", "ChargePeriodStart", "ChargePeriodEnd"):
+                    suspect = pc.or_(suspect, pc.is_null(cleaned))
+                text[canonical] = cleaned if canonical in _STAMPS else cleaned.to_pylist()
+            else:
+                text[canonical] = column
+        self.text = text
+        self.suspect = suspect.to_pylist()
+        self.normalizer = normalizer
+
+    def column(self, name: str) -> list[Any]:
+        values = self.text.get(name)
+        if values is None:
+            return [None] * self.rows
+        if isinstance(values, list):
+            return values
+        return [_text(value) for value in values.to_pylist()]
+
+    def stamps(self, name: str) -> tuple[list[datetime | None], list[str]]:
+        """Parsed timestamps and their identity text, one parse per distinct value of the batch."""
+        import pyarrow.compute as pc
+
+        values = self.text.get(name)
+        if values is None:
+            return [None] * self.rows, [""] * self.rows
+        encoded = pc.dictionary_encode(values)
+        parsed: list[datetime | None] = []
+        texts: list[str] = []
+        for value in encoded.dictionary.to_pylist():
+            try:
+                stamp = _timestamp(value, name)
+            except RowError:
+                stamp = None
+            parsed.append(stamp)
+            texts.append(stamp.isoformat() if stamp else (_text(value) or ""))
+        indices = encoded.indices.to_pylist()
+        return (
+            [None if i is None else parsed[i] for i in indices],
+            ["" if i is None else texts[i] for i in indices],
+        )
+
+    def identity_keys(self, period_texts: Mapping[str, list[str]]) -> list[str]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        parts = []
+        for name in IDENTITY:
+            if name in period_texts:
+                parts.append(pa.array(period_texts[name], pa.string()))
+                continue
+            values = self.text.get(name)
+            if values is None:
+                parts.append(pa.array([""] * self.rows, pa.string()))
+            elif isinstance(values, list):
+                parts.append(pc.fill_null(pa.array(values, pa.string()), ""))
+            else:
+                parts.append(pa.array([_text(v) or "" for v in values.to_pylist()], pa.string()))
+        joined = pc.binary_join_element_wise(*parts, "\x1f").to_pylist()
+        sha = hashlib.sha256
+        return [sha(text.encode("utf-8")).hexdigest() for text in joined]
+
+    def values_of(self, index: int) -> tuple[list[str], dict[str, Any]]:
+        """The raw cells of one row, for the row path: all cells (cell checks) and by canonical name."""
+        row = self.batch.slice(index, 1).to_pylist()[0]
+        cells = [row[name] for name in self.header]
+        names = map_header(self.header)
+        return cells, {canonical: cells[position] for canonical, position in names.items()}
+
+
+def _columnar_lines(
+    path: Path, normalizer: FocusNormalizer, caches: _Caches
+) -> Iterator[tuple[str, CostLineIn | RowError]]:
+    """(where, line or the reason it cannot be one) for every non-blank row of the file, in order."""
+    batches, header, is_csv = _columnar_batches(path)
+    line = 2  # CSV: the line the next record starts on
+    number = 0  # Parquet: 1-based row number
+    limit = normalizer.amount_limit
+    rules = normalizer.rules
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:
+            if _is_parquet_error(exc) or isinstance(exc, (OSError, EOFError, zlib.error)):
+                raise RowPathNeeded from exc
+            raise
+        cols = _Batch(batch, header, is_csv, normalizer)
+        starts, start_texts = cols.stamps("ChargePeriodStart")
+        ends, end_texts = cols.stamps("ChargePeriodEnd")
+        _billing, billing_texts = cols.stamps("BillingPeriodStart")
+        keys = cols.identity_keys(
+            {"ChargePeriodStart": start_texts, "ChargePeriodEnd": end_texts, "BillingPeriodStart": billing_texts}
+        )
+        typed_money = {name for name in _MONEY if name in cols.raw and not _is_text(cols.raw[name])}
+        money = {name: cols.raw[name].to_pylist() if name in typed_money else cols.column(name) for name in _MONEY}
+        currency = cols.column("BillingCurrency")
+        tags_raw = cols.text.get("Tags")
+        tags_col = cols.column("Tags") if tags_raw is None or isinstance(tags_raw, list) else tags_raw.to_pylist()
+        provider_col = cols.column("Provider")
+        issuer_col = cols.column("InvoiceIssuer")
+        service_col = cols.column("ServiceName")
+        category_col = cols.column("ServiceCategory")
+        resource_col = cols.column("ResourceId")
+        region_col = cols.column("Region")
+        sub_col = cols.column("SubAccountId")
+        account_col = cols.column("BillingAccountId")
+        charge_col = cols.column("ChargeCategory")
+        sku_col = cols.column("SkuId")
+        unit_col = cols.column("ConsumedUnit")
+        meter_col = cols.column("SkuMeter")
+        desc_col = cols.column("ChargeDescription")
+        suspect = cols.suspect
+        for i in range(cols.rows):
+            where = str(line) if is_csv else f"row {number + 1}"
+            line += 1 + cols.newlines[i]
+            number += 1
+            if cols.blank[i]:
+                continue
+            start, end = starts[i], ends[i]
+            if not suspect[i] and start is not None and end is not None and end >= start:
+                try:
+                    line_in = _fast_line(
+                        i, keys[i], start, end, money, typed_money, currency[i], tags_col[i], limit, rules, caches,
+                        normalizer, provider_col[i] or issuer_col[i], service_col[i], category_col[i],
+                        resource_col[i], region_col[i], sub_col[i], account_col[i], charge_col[i], sku_col[i],
+                        unit_col[i], meter_col[i], desc_col[i],
+                    )  # fmt: skip
+                except RowError:
+                    line_in = None
+                if line_in is not None:
+                    yield where, line_in
+                    continue
+            yield where, _row_path(cols, i, normalizer)
+        caches.trim()
+
+
+def _row_path(cols: _Batch, index: int, normalizer: FocusNormalizer) -> CostLineIn | RowError:
+    cells, values = cols.values_of(index)
+    texts = [cell for cell in cells if isinstance(cell, str)]
+    problem = cell_problem(
+        texts, [name for name, cell in zip(cols.header, cells, strict=True) if isinstance(cell, str)]
+    )
+    if problem is not None:
+        return RowError(problem)
+    try:
+        return normalizer.normalize(values)
+    except RowError as exc:
+        return exc
+
+
+def _fast_line(
+    i: int,
+    key: str,
+    start: datetime,
+    end: datetime,
+    money: Mapping[str, list[Any]],
+    typed_money: set[str],
+    currency: str,
+    tags_value: Any,
+    limit: Decimal,
+    rules: AttributionRules,
+    caches: _Caches,
+    normalizer: FocusNormalizer,
+    provider: str | None,
+    service_name: str | None,
+    service_category: str | None,
+    resource_id: str | None,
+    region: str | None,
+    sub_account: str | None,
+    billing_account: str | None,
+    charge_category: str | None,
+    sku_id: str | None,
+    consumed_unit: str | None,
+    meter: str | None,
+    description: str | None,
+) -> CostLineIn | None:
+    """The line of a row the column checks vouched for; None sends it to the row path."""
+    amounts: dict[str, Decimal | None] = {}
+    for name, values in money.items():
+        value = values[i]
+        if value is None:
+            amounts[name] = None
+            continue
+        amount = _amount(value, name) if name in typed_money else Decimal(value)
+        if amount is not None and abs(amount) >= limit:
+            return None
+        amounts[name] = amount
+    billed = amounts["BilledCost"]
+    if billed is None:
+        return None
+    if isinstance(tags_value, str) or tags_value is None:
+        text = tags_value or ""
+        cached = caches.tags.get(text)
+        if cached is None:
+            if text in caches.tags:
+                return None  # known bad
+            try:
+                tags = _tags(tags_value)
+            except RowError:
+                caches.tags[text] = None
+                return None
+            cached = (tags, {str(k).strip(): str(v) for k, v in tags.items() if v is not None})
+            caches.tags[text] = cached
+        tags, label_tags = cached
+    else:
+        tags = _tags(tags_value)
+        label_tags = {str(k).strip(): str(v) for k, v in tags.items() if v is not None}
+        text = json.dumps(label_tags, sort_keys=True)
+    category, service = service_category or "", service_name or ""
+    ai_key = (category, service)
+    is_ai = caches.ai.get(ai_key)
+    if is_ai is None:
+        is_ai = caches.ai[ai_key] = normalizer.is_ai(category, service)
+    dims_key = (
+        provider, service, category, sub_account, billing_account, resource_id, region, text, is_ai,
+        meter if is_ai else None, description if is_ai else None,
+    )  # fmt: skip
+    cut = caches.dims.get(dims_key)
+    if cut is None:
+        model = model_from(label_tags, *((meter, description) if is_ai else ()))
+        fields = {
+            "source": SOURCE,
+            "provider": provider or "",
+            "service_name": service,
+            "service_category": category,
+            "sub_account": sub_account or "",
+            "billing_account": billing_account or "",
+            "resource_id": resource_id or "",
+            "region": region or "",
+            "model": model,
+        }
+        dims = rules.attribute(fields, label_tags) | {"model": model}
+        cut = caches.dims[dims_key] = {name: value[: _DIMENSION_WIDTHS[name]] for name, value in dims.items()}
+    return CostLineIn(
+        SOURCE,
+        key,
+        start,
+        end,
+        billed,
+        currency,
+        provider or "",
+        service,
+        category,
+        charge_category or "",
+        amounts["EffectiveCost"],
+        amounts["ListCost"],
+        resource_id,
+        sku_id,
+        region,
+        amounts["ConsumedQuantity"],
+        consumed_unit,
+        tags,
+        is_ai,
+        cut["workflow"],
+        cut["feature"],
+        cut["team"],
+        cut["customer"],
+        cut["environment"],
+        cut["model"],
+    )
